@@ -1,0 +1,155 @@
+/* The SCSI layer's face to transports (SAM-5 model): a SCSI target device holds logical
+ * units by LUN; a transport hands it tasks received on an I_T nexus and gets each task
+ * back, completed, through task->done.
+ *
+ * The transport owns the task memory (it embeds struct scsi_task in its own command) and
+ * gathers all Data-Out before execution.  The SCSI layer allocates Data-In itself; the
+ * transport sends min(data_in_len, expected_len) bytes and reports the residual.
+ *
+ * Everything here runs on one reactor thread (see docs/design.md). */
+#ifndef TWINSAN_SCSI_SCSI_H
+#define TWINSAN_SCSI_SCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/reactor.h"
+#include "store/store.h"
+
+#define SCSI_MAX_CDB 32
+#define SCSI_SENSE_MAX 252
+#define SCSI_NAME_MAX 224 /* iSCSI names: RFC 7143 caps them at 223 bytes */
+
+enum scsi_status {
+	SCSI_STATUS_GOOD = 0x00,
+	SCSI_STATUS_CHECK_CONDITION = 0x02,
+	SCSI_STATUS_CONDITION_MET = 0x04,
+	SCSI_STATUS_BUSY = 0x08,
+	SCSI_STATUS_RESERVATION_CONFLICT = 0x18,
+	SCSI_STATUS_TASK_SET_FULL = 0x28,
+	SCSI_STATUS_ACA_ACTIVE = 0x30,
+	SCSI_STATUS_TASK_ABORTED = 0x40,
+};
+
+enum scsi_task_attr { SCSI_ATTR_SIMPLE, SCSI_ATTR_ORDERED, SCSI_ATTR_HEAD_OF_QUEUE, SCSI_ATTR_ACA };
+
+/* An I_T nexus as the logical unit sees it.  The transport fills it at login and keeps it
+ * alive (and unchanged) while any task on it exists. */
+struct scsi_itn {
+	char initiator_name[SCSI_NAME_MAX]; /* iSCSI name of the initiator */
+	uint8_t isid[6];                    /* initiator port = name + ",i,0x" + ISID */
+	char target_name[SCSI_NAME_MAX];    /* iSCSI name of the target */
+	uint16_t tpgt;                      /* target portal group tag: the target port */
+	uint16_t relative_port;             /* relative target port identifier (>= 1) */
+	uint16_t port_group;                /* target port group (ALUA) */
+	uint64_t id;                        /* unique for the life of the process */
+};
+
+struct scsi_lu;
+struct scsi_target;
+
+/* One command.  "in" fields are set by the transport before scsi_target_execute(); "out"
+ * fields by the SCSI layer before done() runs; "private" fields belong to the SCSI layer. */
+struct scsi_task {
+	/* in */
+	const struct scsi_itn *itn;
+	uint64_t lun;                 /* LUN as the SCSI layer numbers it (flat, 0..16383) */
+	uint32_t tag;                 /* task tag (iSCSI ITT), unique per nexus while active */
+	enum scsi_task_attr attr;
+	uint8_t cdb[SCSI_MAX_CDB];
+	uint8_t cdb_len;
+	uint32_t expected_len;        /* the transport's expected data transfer length */
+	bool read_dir, write_dir;     /* transport direction flags (iSCSI R and W bits) */
+	uint8_t *data_out;            /* all Data-Out, gathered by the transport */
+	uint32_t data_out_len;
+	struct reactor *reactor;
+	void (*done)(struct scsi_task *task);
+
+	/* out */
+	uint8_t status;
+	uint8_t sense_len;
+	uint8_t sense[SCSI_SENSE_MAX];
+	uint8_t *data_in;             /* freed by scsi_task_release() */
+	uint32_t data_in_len;
+
+	/* private */
+	struct scsi_lu *lu;
+	const void *desc;             /* opcode descriptor */
+	struct scsi_task *next_active, *prev_active; /* logical unit's task set */
+	struct scsi_task *next_waiting;              /* waiting for an LBA range or the task set */
+	struct store_io io;
+	uint64_t lba;
+	uint32_t nblocks;
+	uint32_t step;                /* progress of multi-step commands */
+	uint8_t *scratch;             /* command-private buffer (COMPARE AND WRITE, VERIFY, XCOPY) */
+	uint32_t scratch_len;
+	bool aborted;
+	bool holds_range;             /* holds an LBA range lock */
+};
+
+/* Releases what the SCSI layer attached to a completed task (its Data-In). */
+void scsi_task_release(struct scsi_task *task);
+
+/* Logical unit parameters.  Identity (uuid, serial) is stable across restarts and is
+ * what a future replication partner will share, so multipath sees one disk. */
+struct scsi_lu_params {
+	uint8_t uuid[16];
+	const char *serial;        /* unit serial number (VPD 0x80); derived from uuid if NULL */
+	const char *vendor;        /* INQUIRY T10 vendor id, 8 chars */
+	const char *product;       /* 16 chars */
+	const char *revision;      /* 4 chars */
+	uint32_t block_size;       /* logical block size: 512 or 4096 */
+	bool write_cache;          /* WCE default; SYNCHRONIZE CACHE and FUA still make data durable */
+	const char *state_path;    /* file for APTPL persistent reservations; NULL: not persisted */
+};
+
+int scsi_lu_new(const struct scsi_lu_params *params, struct store *store, struct scsi_lu **out,
+                char *err, size_t errlen);
+void scsi_lu_free(struct scsi_lu *lu);
+
+/* A target device: the logical units an I_T nexus can reach, by LUN. */
+int scsi_target_new(struct scsi_target **out);
+void scsi_target_free(struct scsi_target *t); /* does not free the logical units */
+int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, struct scsi_lu *lu);
+
+/* Hooks the transport gives a target so the SCSI layer can act on other nexuses' tasks
+ * (PREEMPT AND ABORT, CLEAR TASK SET, LUN RESET). */
+struct scsi_transport_ops {
+	/* Aborts every task on lu from nexuses for which match(itn, arg) is true, except
+	 * `except`; the transport completes nothing for them afterwards. */
+	void (*abort_tasks)(void *ctx, struct scsi_lu *lu,
+	                    bool (*match)(const struct scsi_itn *itn, void *arg), void *arg,
+	                    const struct scsi_task *except);
+	void *ctx;
+};
+void scsi_target_set_transport(struct scsi_target *t, const struct scsi_transport_ops *ops);
+
+/* Executes a task; task->done runs when it completes, possibly before this returns. */
+void scsi_target_execute(struct scsi_target *t, struct scsi_task *task);
+
+/* ABORT TASK for a task the SCSI layer holds: it completes through done() with status
+ * TASK ABORTED once nothing of it is in flight; the transport sends no response for it. */
+void scsi_task_abort(struct scsi_task *task);
+
+/* Task management functions (SAM-5 7.x), answered synchronously with a TMF response code;
+ * the transport aborts its own queued work for the affected tasks. */
+enum scsi_tmf_response {
+	SCSI_TMF_COMPLETE = 0,
+	SCSI_TMF_NO_SUCH_LUN = 1,
+	SCSI_TMF_REJECTED = 5,
+};
+enum scsi_tmf_response scsi_target_lun_reset(struct scsi_target *t, const struct scsi_itn *itn,
+                                             uint64_t lun);
+enum scsi_tmf_response scsi_target_reset(struct scsi_target *t, const struct scsi_itn *itn);
+/* CLEAR TASK SET and ABORT TASK SET establish unit attentions / clear state as SAM says. */
+enum scsi_tmf_response scsi_target_abort_task_set(struct scsi_target *t, const struct scsi_itn *itn,
+                                                  uint64_t lun);
+enum scsi_tmf_response scsi_target_clear_task_set(struct scsi_target *t, const struct scsi_itn *itn,
+                                                  uint64_t lun);
+
+/* An I_T nexus ended (logout, connection loss): releases what SPC ties to the nexus
+ * (RESERVE(6), PREVENT MEDIUM REMOVAL) and forgets its pending unit attentions. */
+void scsi_target_nexus_lost(struct scsi_target *t, const struct scsi_itn *itn);
+
+#endif

@@ -1,0 +1,35 @@
+/* Unit attention conditions (SAM-5 §5.14, SPC-4 §5.12) of one logical unit, queued per
+ * I_T nexus.  A nexus is known from its first command on; that command reports POWER ON,
+ * RESET, OR BUS DEVICE RESET OCCURRED as the standard requires. */
+#ifndef TWINSAN_SCSI_UA_H
+#define TWINSAN_SCSI_UA_H
+
+#include <stdbool.h>
+
+#include "scsi/scsi.h"
+#include "scsi/sense.h"
+
+struct ua_set;
+
+int ua_set_new(struct ua_set **out);
+void ua_set_free(struct ua_set *ua);
+
+/* True if the two nexuses are the same I_T nexus (initiator port and target port). */
+bool ua_same_nexus(const struct scsi_itn *a, const struct scsi_itn *b);
+
+void ua_raise(struct ua_set *ua, const struct scsi_itn *itn, enum sense_asc asc);
+/* Raises asc for every known nexus except `except` (NULL: all). */
+void ua_raise_all(struct ua_set *ua, const struct scsi_itn *except, enum sense_asc asc);
+/* Raises asc for every known nexus match() accepts. */
+void ua_raise_matching(struct ua_set *ua, bool (*match)(const struct scsi_itn *itn, void *arg),
+                       void *arg, enum sense_asc asc);
+
+/* If the nexus has a pending unit attention, takes the oldest one off the queue and returns
+ * true with *asc set (first contact with a nexus yields POWER ON OCCURRED). */
+bool ua_take(struct ua_set *ua, const struct scsi_itn *itn, enum sense_asc *asc);
+/* True if a unit attention is pending for the nexus, without taking it. */
+bool ua_pending(struct ua_set *ua, const struct scsi_itn *itn);
+/* Forgets the nexus (logout, connection loss); it starts afresh if it returns. */
+void ua_forget(struct ua_set *ua, const struct scsi_itn *itn);
+
+#endif
