@@ -8,7 +8,7 @@
 
 BUILD   ?= release
 O       := build/$(BUILD)
-CC      ?= gcc
+CC      := gcc
 PKGS    := liburing libisal openssl jansson inih libsystemd
 CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -25,7 +25,7 @@ LDFLAGS_MODE :=
 endif
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS_MODE) $(CFLAGS)
 
-LIB_SRC  := $(wildcard src/common/*.c src/store/*.c src/scsi/*.c src/iscsi/*.c)
+LIB_SRC  := $(wildcard src/common/*.c src/store/*.c src/scsi/*.c src/iscsi/*.c src/mgmt/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
 CMD_SRC  := $(wildcard src/cmd/*.c)
 CMDS     := $(CMD_SRC:src/cmd/%.c=$(O)/%)
