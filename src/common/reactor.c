@@ -126,6 +126,7 @@ int reactor_run(struct reactor *r)
 {
 	struct io_uring_cqe *cqes[64];
 
+	r->stopping = false;
 	while (!r->stopping) {
 		struct __kernel_timespec ts = { 0 };
 		struct io_uring_cqe *cqe = NULL;

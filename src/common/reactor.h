@@ -40,7 +40,8 @@ void reactor_defer(struct reactor *r, struct reactor_op *op, reactor_fn fn);
 int reactor_add_ticker(struct reactor *r, unsigned interval_ms, void (*fn)(void *arg), void *arg);
 void reactor_remove_ticker(struct reactor *r, void (*fn)(void *arg), void *arg);
 
-/* Runs until reactor_stop(); returns 0, or -errno if the ring failed. */
+/* Runs until reactor_stop() is called from a callback; returns 0, or -errno if the ring
+ * failed.  It can run again afterwards. */
 int reactor_run(struct reactor *r);
 void reactor_stop(struct reactor *r);
 
