@@ -1,0 +1,1082 @@
+/* Configuration file parser on top of libinih.
+ *
+ * inih splits "key = value" lines; this file feeds it lines itself so it knows every
+ * line number (the library's handler gets none) and parses section headers itself
+ * (inih truncates long section names).  Each section kind has a table of keys. */
+#include "mgmt/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+#define CONFIG_FILE_MAX (1u << 20)
+#define CONFIG_SECTIONS_MAX 4096 /* bounds memory for hostile input */
+#define LUN_MAX 16383            /* flat LUN addressing */
+
+struct parser;
+
+struct key_desc {
+	const char *name;
+	int (*set)(struct parser *p, void *obj, const char *value);
+	bool repeatable;
+};
+
+struct section_desc {
+	const char *kind;
+	bool named;
+	const struct key_desc *keys;
+	size_t n_keys;
+	/* Checks a section once all its keys are read; reports at its header line. */
+	int (*finish)(struct parser *p, void *obj);
+};
+
+struct parser {
+	const char *file;
+	const char *text;
+	size_t len, pos;
+	unsigned lineno;
+	struct config *cfg;
+	size_t n_sections;
+	bool daemon_seen;
+	/* The section whose keys inih is delivering; NULL after a bad header. */
+	const struct section_desc *section;
+	void *obj;
+	unsigned section_line;
+	uint32_t seen;              /* bit per key of the section already set */
+	/* The first error found; later ones are often its consequences. */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static void fail(struct parser *p, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (p->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(p->err, p->errlen, "%s:%u: %s", p->file, line, msg);
+	p->failed = true;
+}
+
+/* ---- value syntax ---- */
+
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "<digits>[K|M|G|T]", binary multiples. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	char digits[32];
+	size_t n = strlen(s);
+	char unit = n > 0 ? (char)(s[n - 1] & ~0x20) : '\0';
+	unsigned shift = 0;
+	const char *u;
+	uint64_t v;
+
+	if (unit != '\0' && (u = strchr(units, unit)) != NULL) {
+		shift = 10 * (unsigned)(u - units + 1);
+		n--;
+	}
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (parse_uint(digits, 1, UINT64_MAX >> shift, &v) < 0)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_uuid(const char *s, uint8_t uuid[16])
+{
+	size_t n = 0;
+
+	for (; *s && n < 32; s++) {
+		int hi;
+
+		if (*s == '-' && (n == 8 || n == 12 || n == 16 || n == 20))
+			continue;
+		if (*s >= '0' && *s <= '9')
+			hi = *s - '0';
+		else if ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
+			hi = (*s | 0x20) - 'a' + 10;
+		else
+			return -1;
+		uuid[n / 2] = (uint8_t)(n % 2 ? uuid[n / 2] | hi : hi << 4);
+		n++;
+	}
+	return n == 32 && *s == '\0' ? 0 : -1;
+}
+
+/* iSCSI names (RFC 7143 4.2.7): lower-case after stringprep, so only the ASCII subset
+ * "a-z 0-9 - . :" is accepted here, with one of the three type prefixes. */
+static bool iscsi_name_chars_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr("-.:", *s)))
+			return false;
+	return true;
+}
+
+static bool is_iscsi_name(const char *s)
+{
+	return strncmp(s, "iqn.", 4) == 0 || strncmp(s, "eui.", 4) == 0 || strncmp(s, "naa.", 4) == 0;
+}
+
+static bool absolute_path(const char *s)
+{
+	return s[0] == '/';
+}
+
+static int copy_value(struct parser *p, char *dst, size_t len, const char *key, const char *value)
+{
+	if (*value == '\0') {
+		fail(p, p->lineno, "%s is empty; give it a value or remove the line", key);
+		return -1;
+	}
+	if (str_copy(dst, len, value) < 0) {
+		fail(p, p->lineno, "%s is longer than %zu bytes", key, len - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds a zeroed element to a growing array. */
+static void *append(struct parser *p, void *array, size_t *count, size_t size)
+{
+	void **slot = array;
+	char *n = realloc(*slot, (*count + 1) * size);
+
+	if (n == NULL) {
+		fail(p, p->lineno, "out of memory");
+		return NULL;
+	}
+	*slot = n;
+	memset(n + *count * size, 0, size);
+	return n + (*count)++ * size;
+}
+
+/* ---- [daemon] ---- */
+
+static int daemon_log_level(struct parser *p, void *obj, const char *value)
+{
+	if (log_parse_level(value, &p->cfg->log_level) < 0) {
+		fail(p, p->lineno, "log-level '%s' is unknown; use error, warning, info or debug", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int daemon_state_dir(struct parser *p, void *obj, const char *value)
+{
+	if (!absolute_path(value)) {
+		fail(p, p->lineno, "state-dir '%s' is not an absolute path; start it with /", value);
+		return -1;
+	}
+	return copy_value(p, p->cfg->state_dir, sizeof(p->cfg->state_dir), "state-dir", value);
+}
+
+static int daemon_queue_depth(struct parser *p, void *obj, const char *value)
+{
+	uint64_t v;
+
+	if (parse_uint(value, 8, 32768, &v) < 0) {
+		fail(p, p->lineno, "queue-depth '%s' is not a number from 8 to 32768", value);
+		return -1;
+	}
+	p->cfg->queue_depth = (unsigned)v;
+	return 0;
+}
+
+static const struct key_desc daemon_keys[] = {
+	{ "log-level", daemon_log_level, false },
+	{ "state-dir", daemon_state_dir, false },
+	{ "queue-depth", daemon_queue_depth, false },
+};
+
+/* ---- [portal NAME] ---- */
+
+static int portal_address(struct parser *p, void *obj, const char *value)
+{
+	struct config_portal *portal = obj;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (value[0] == '[') {
+		fail(p, p->lineno, "address '%s': write IPv6 addresses without brackets", value);
+		return -1;
+	}
+	if (inet_pton(AF_INET, value, buf) != 1 && inet_pton(AF_INET6, value, buf) != 1) {
+		fail(p, p->lineno, "address '%s' is not a numeric IPv4 or IPv6 address", value);
+		return -1;
+	}
+	return copy_value(p, portal->address, sizeof(portal->address), "address", value);
+}
+
+static int set_u16(struct parser *p, const char *key, const char *value, uint16_t *out)
+{
+	uint64_t v;
+
+	if (parse_uint(value, 1, 65535, &v) < 0) {
+		fail(p, p->lineno, "%s '%s' is not a number from 1 to 65535", key, value);
+		return -1;
+	}
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int portal_port(struct parser *p, void *obj, const char *value)
+{
+	return set_u16(p, "port", value, &((struct config_portal *)obj)->port);
+}
+
+static int portal_tpgt(struct parser *p, void *obj, const char *value)
+{
+	return set_u16(p, "tpgt", value, &((struct config_portal *)obj)->tpgt);
+}
+
+static const struct key_desc portal_keys[] = {
+	{ "address", portal_address, false },
+	{ "port", portal_port, false },
+	{ "tpgt", portal_tpgt, false },
+};
+
+static int portal_finish(struct parser *p, void *obj)
+{
+	struct config_portal *portal = obj;
+
+	if (portal->address[0] == '\0') {
+		fail(p, portal->line, "[portal %s] has no address; add 'address = 127.0.0.1' or similar",
+		     portal->name);
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < p->cfg->n_portals; i++) {
+		const struct config_portal *o = &p->cfg->portals[i];
+
+		if (o->port == portal->port && strcmp(o->address, portal->address) == 0) {
+			fail(p, portal->line, "[portal %s] listens on the same address and port as "
+			     "[portal %s] (line %u); change one of them", portal->name, o->name, o->line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- [target NAME] ---- */
+
+static int target_alias(struct parser *p, void *obj, const char *value)
+{
+	struct config_target *t = obj;
+
+	return copy_value(p, t->alias, sizeof(t->alias), "alias", value);
+}
+
+static int target_portals(struct parser *p, void *obj, const char *value)
+{
+	struct config_target *t = obj;
+	char list[512];
+	char *save = NULL;
+	size_t *slot;
+
+	if (copy_value(p, list, sizeof(list), "portals", value) < 0)
+		return -1;
+	for (char *name = strtok_r(list, ", \t", &save); name; name = strtok_r(NULL, ", \t", &save)) {
+		size_t i;
+
+		for (i = 0; i < p->cfg->n_portals; i++)
+			if (strcmp(p->cfg->portals[i].name, name) == 0)
+				break;
+		if (i == p->cfg->n_portals) {
+			fail(p, p->lineno, "portal '%s' is not defined; add a [portal %s] section "
+			     "above this target", name, name);
+			return -1;
+		}
+		for (size_t j = 0; j < t->n_portals; j++) {
+			if (t->portals[j] == i) {
+				fail(p, p->lineno, "portal '%s' is listed twice", name);
+				return -1;
+			}
+		}
+		slot = append(p, &t->portals, &t->n_portals, sizeof(*t->portals));
+		if (slot == NULL)
+			return -1;
+		*slot = i;
+	}
+	return 0;
+}
+
+static int target_allow(struct parser *p, void *obj, const char *value)
+{
+	struct config_target *t = obj;
+	char (*initiator)[ISCSI_NAME_MAX];
+
+	if (!is_iscsi_name(value) || !iscsi_name_chars_ok(value) || strlen(value) >= ISCSI_NAME_MAX) {
+		fail(p, p->lineno, "allow '%s' is not an iSCSI initiator name (iqn./eui./naa., "
+		     "lower case, at most %d bytes)", value, ISCSI_NAME_MAX - 1);
+		return -1;
+	}
+	initiator = append(p, &t->initiators, &t->n_initiators, sizeof(*t->initiators));
+	if (initiator == NULL)
+		return -1;
+	str_copy(*initiator, sizeof(*initiator), value);
+	return 0;
+}
+
+static int set_chap_user(struct parser *p, struct iscsi_chap_creds *c, const char *key,
+                         const char *value)
+{
+	return copy_value(p, c->user, sizeof(c->user), key, value);
+}
+
+static int set_chap_secret(struct parser *p, struct iscsi_chap_creds *c, const char *key,
+                           const char *value)
+{
+	if (copy_value(p, c->secret, sizeof(c->secret), key, value) < 0)
+		return -1;
+	c->secret_len = strlen(c->secret);
+	return 0;
+}
+
+static int set_secret_file(struct parser *p, char *dst, size_t len, const char *key,
+                           const char *value)
+{
+	if (!absolute_path(value)) {
+		fail(p, p->lineno, "%s '%s' is not an absolute path; start it with /", key, value);
+		return -1;
+	}
+	return copy_value(p, dst, len, key, value);
+}
+
+static int target_chap_user(struct parser *p, void *obj, const char *value)
+{
+	return set_chap_user(p, &((struct config_target *)obj)->auth.initiator, "chap-user", value);
+}
+
+static int target_chap_secret(struct parser *p, void *obj, const char *value)
+{
+	return set_chap_secret(p, &((struct config_target *)obj)->auth.initiator, "chap-secret", value);
+}
+
+static int target_chap_secret_file(struct parser *p, void *obj, const char *value)
+{
+	struct config_target *t = obj;
+
+	return set_secret_file(p, t->chap_secret_file, sizeof(t->chap_secret_file),
+	                       "chap-secret-file", value);
+}
+
+static int target_mutual_user(struct parser *p, void *obj, const char *value)
+{
+	return set_chap_user(p, &((struct config_target *)obj)->auth.target, "mutual-chap-user", value);
+}
+
+static int target_mutual_secret(struct parser *p, void *obj, const char *value)
+{
+	return set_chap_secret(p, &((struct config_target *)obj)->auth.target, "mutual-chap-secret",
+	                       value);
+}
+
+static int target_mutual_secret_file(struct parser *p, void *obj, const char *value)
+{
+	struct config_target *t = obj;
+
+	return set_secret_file(p, t->mutual_secret_file, sizeof(t->mutual_secret_file),
+	                       "mutual-chap-secret-file", value);
+}
+
+static const struct key_desc target_keys[] = {
+	{ "alias", target_alias, false },
+	{ "portals", target_portals, false },
+	{ "allow", target_allow, true },
+	{ "chap-user", target_chap_user, false },
+	{ "chap-secret", target_chap_secret, false },
+	{ "chap-secret-file", target_chap_secret_file, false },
+	{ "mutual-chap-user", target_mutual_user, false },
+	{ "mutual-chap-secret", target_mutual_secret, false },
+	{ "mutual-chap-secret-file", target_mutual_secret_file, false },
+};
+
+/* A user needs exactly one of secret and secret file, and a secret needs a user. */
+static int check_creds(struct parser *p, const struct config_target *t, const char *prefix,
+                       const struct iscsi_chap_creds *c, const char *file)
+{
+	bool user = c->user[0] != '\0', secret = c->secret_len > 0, has_file = file[0] != '\0';
+
+	if (secret && has_file) {
+		fail(p, t->line, "[target %s] has both %ssecret and %ssecret-file; keep one",
+		     t->name, prefix, prefix);
+		return -1;
+	}
+	if (user != (secret || has_file)) {
+		fail(p, t->line, "[target %s] has %suser without a secret or a secret without "
+		     "%suser; set both", t->name, prefix, prefix);
+		return -1;
+	}
+	return 0;
+}
+
+static int target_finish(struct parser *p, void *obj)
+{
+	struct config_target *t = obj;
+
+	if (check_creds(p, t, "chap-", &t->auth.initiator, t->chap_secret_file) < 0 ||
+	    check_creds(p, t, "mutual-chap-", &t->auth.target, t->mutual_secret_file) < 0)
+		return -1;
+	t->auth.chap_required = t->auth.initiator.user[0] != '\0';
+	t->auth.mutual = t->auth.target.user[0] != '\0';
+	if (t->auth.mutual && !t->auth.chap_required) {
+		fail(p, t->line, "[target %s] has mutual CHAP without CHAP; add chap-user and "
+		     "chap-secret", t->name);
+		return -1;
+	}
+	/* RFC 7143 9.2.1: the two directions must not share a secret. */
+	if (t->auth.mutual && t->auth.initiator.secret_len > 0 &&
+	    t->auth.initiator.secret_len == t->auth.target.secret_len &&
+	    memcmp(t->auth.initiator.secret, t->auth.target.secret, t->auth.target.secret_len) == 0) {
+		fail(p, t->line, "[target %s] uses the same secret for CHAP and mutual CHAP; "
+		     "choose two different secrets", t->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- [lun TARGET:N] ---- */
+
+static int lun_path(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	if (!absolute_path(value)) {
+		fail(p, p->lineno, "path '%s' is not an absolute path; start it with /", value);
+		return -1;
+	}
+	return copy_value(p, lun->path, sizeof(lun->path), "path", value);
+}
+
+static int lun_size(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	if (parse_size(value, &lun->size) < 0) {
+		fail(p, p->lineno, "size '%s' is not a positive number of bytes with an optional "
+		     "K, M, G or T suffix", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int lun_direct(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	if (parse_bool(value, &lun->direct) < 0) {
+		fail(p, p->lineno, "direct '%s' is not yes or no", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int lun_block_size(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	if (strcmp(value, "512") != 0 && strcmp(value, "4096") != 0) {
+		fail(p, p->lineno, "block-size '%s' is not 512 or 4096", value);
+		return -1;
+	}
+	lun->block_size = (uint32_t)atoi(value);
+	return 0;
+}
+
+static int lun_serial(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	/* VPD page 0x80 carries printable ASCII. */
+	for (const char *c = value; *c; c++) {
+		if (*c <= ' ' || *c > '~') {
+			fail(p, p->lineno, "serial '%s' has a character other than printable ASCII "
+			     "without spaces", value);
+			return -1;
+		}
+	}
+	return copy_value(p, lun->serial, sizeof(lun->serial), "serial", value);
+}
+
+static int lun_uuid(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	if (parse_uuid(value, lun->uuid) < 0) {
+		fail(p, p->lineno, "uuid '%s' is not of the form 01234567-89ab-cdef-0123-456789abcdef",
+		     value);
+		return -1;
+	}
+	lun->has_uuid = true;
+	return 0;
+}
+
+static const struct key_desc lun_keys[] = {
+	{ "path", lun_path, false },
+	{ "size", lun_size, false },
+	{ "direct", lun_direct, false },
+	{ "block-size", lun_block_size, false },
+	{ "serial", lun_serial, false },
+	{ "uuid", lun_uuid, false },
+};
+
+static int lun_finish(struct parser *p, void *obj)
+{
+	struct config_lun *lun = obj;
+
+	if (lun->path[0] == '\0') {
+		fail(p, lun->line, "[lun %s:%llu] has no path; add 'path = /srv/twinsan/disk.img' or "
+		     "similar", p->cfg->targets[lun->target].name, (unsigned long long)lun->lun);
+		return -1;
+	}
+	if (lun->size % lun->block_size != 0) {
+		fail(p, lun->line, "[lun %s:%llu] size %llu is not a multiple of the block size %u",
+		     p->cfg->targets[lun->target].name, (unsigned long long)lun->lun,
+		     (unsigned long long)lun->size, lun->block_size);
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < p->cfg->n_luns; i++) {
+		if (strcmp(p->cfg->luns[i].path, lun->path) == 0) {
+			fail(p, lun->line, "path %s is already the LUN of line %u; give each LUN its "
+			     "own file", lun->path, p->cfg->luns[i].line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct section_desc sections[] = {
+	{ "daemon", false, daemon_keys, ARRAY_SIZE(daemon_keys), NULL },
+	{ "portal", true, portal_keys, ARRAY_SIZE(portal_keys), portal_finish },
+	{ "target", true, target_keys, ARRAY_SIZE(target_keys), target_finish },
+	{ "lun", true, lun_keys, ARRAY_SIZE(lun_keys), lun_finish },
+};
+
+/* ---- sections ---- */
+
+static void *open_portal(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	struct config_portal *portal;
+
+	for (const char *c = name; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || strchr("-._", *c))) {
+			fail(p, p->lineno, "portal name '%s' may hold only letters, digits, '-', '.', '_'",
+			     name);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_portals; i++) {
+		if (strcmp(cfg->portals[i].name, name) == 0) {
+			fail(p, p->lineno, "[portal %s] is defined twice (first at line %u); rename one",
+			     name, cfg->portals[i].line);
+			return NULL;
+		}
+	}
+	portal = append(p, &cfg->portals, &cfg->n_portals, sizeof(*cfg->portals));
+	if (portal == NULL)
+		return NULL;
+	str_copy(portal->name, sizeof(portal->name), name);
+	portal->port = CONFIG_DEFAULT_PORT;
+	portal->tpgt = 1;
+	portal->line = p->lineno;
+	return portal;
+}
+
+static void *open_target(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	struct config_target *t;
+	char iqn[ISCSI_NAME_MAX];
+
+	if (!iscsi_name_chars_ok(name)) {
+		fail(p, p->lineno, "target name '%s' may hold only a-z, 0-9, '-', '.', ':' "
+		     "(iSCSI names are lower case)", name);
+		return NULL;
+	}
+	if (snprintf(iqn, sizeof(iqn), "%s%s", is_iscsi_name(name) ? "" : CONFIG_IQN_PREFIX,
+	             name) >= (int)sizeof(iqn)) {
+		fail(p, p->lineno, "target name '%s' makes an iSCSI name longer than %d bytes",
+		     name, ISCSI_NAME_MAX - 1);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		if (strcmp(cfg->targets[i].iqn, iqn) == 0) {
+			fail(p, p->lineno, "target %s is defined twice (first at line %u); rename one",
+			     iqn, cfg->targets[i].line);
+			return NULL;
+		}
+	}
+	t = append(p, &cfg->targets, &cfg->n_targets, sizeof(*cfg->targets));
+	if (t == NULL)
+		return NULL;
+	str_copy(t->name, sizeof(t->name), name);
+	str_copy(t->iqn, sizeof(t->iqn), iqn);
+	t->line = p->lineno;
+	return t;
+}
+
+static void *open_lun(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	const char *colon = strrchr(name, ':');
+	struct config_lun *lun;
+	uint64_t n;
+	size_t t;
+
+	if (colon == NULL || parse_uint(colon + 1, 0, LUN_MAX, &n) < 0) {
+		fail(p, p->lineno, "[lun %s] must be named TARGET:N with N from 0 to %d", name, LUN_MAX);
+		return NULL;
+	}
+	for (t = 0; t < cfg->n_targets; t++)
+		if (strlen(cfg->targets[t].name) == (size_t)(colon - name) &&
+		    strncmp(cfg->targets[t].name, name, (size_t)(colon - name)) == 0)
+			break;
+	if (t == cfg->n_targets) {
+		fail(p, p->lineno, "[lun %s] names no target defined above it; add [target %.*s] "
+		     "before it", name, (int)(colon - name), name);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_luns; i++) {
+		if (cfg->luns[i].target == t && cfg->luns[i].lun == n) {
+			fail(p, p->lineno, "[lun %s] is defined twice (first at line %u)", name,
+			     cfg->luns[i].line);
+			return NULL;
+		}
+	}
+	lun = append(p, &cfg->luns, &cfg->n_luns, sizeof(*cfg->luns));
+	if (lun == NULL)
+		return NULL;
+	lun->target = t;
+	lun->lun = n;
+	lun->block_size = 512;
+	lun->line = p->lineno;
+	return lun;
+}
+
+static void finish_section(struct parser *p)
+{
+	if (p->section != NULL && p->section->finish != NULL && !p->failed)
+		p->section->finish(p, p->obj);
+	p->section = NULL;
+	p->obj = NULL;
+}
+
+/* "[kind name]" with nothing but a comment after it. */
+static void open_section(struct parser *p, const char *line)
+{
+	char kind[16], name[CONFIG_NAME_MAX];
+	const char *end = strchr(line, ']');
+	const char *sp;
+	size_t kind_len, name_len;
+	const struct section_desc *desc = NULL;
+
+	finish_section(p);
+	if (end == NULL) {
+		fail(p, p->lineno, "section header without ']'");
+		return;
+	}
+	for (const char *c = end + 1; *c && *c != ';' && *c != '#'; c++) {
+		if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n') {
+			fail(p, p->lineno, "text after ']'; put keys on their own lines");
+			return;
+		}
+	}
+	if (++p->n_sections > CONFIG_SECTIONS_MAX) {
+		fail(p, p->lineno, "more than %d sections", CONFIG_SECTIONS_MAX);
+		return;
+	}
+	line++;
+	sp = memchr(line, ' ', (size_t)(end - line));
+	kind_len = (size_t)((sp ? sp : end) - line);
+	if (kind_len < sizeof(kind)) {
+		memcpy(kind, line, kind_len);
+		kind[kind_len] = '\0';
+		for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+			if (strcmp(sections[i].kind, kind) == 0)
+				desc = &sections[i];
+	}
+	if (desc == NULL) {
+		fail(p, p->lineno, "unknown section [%.*s]; sections are [daemon], [portal NAME], "
+		     "[target NAME] and [lun TARGET:N]", (int)(end - line), line);
+		return;
+	}
+	while (sp && sp < end && *sp == ' ')
+		sp++;
+	name_len = sp ? (size_t)(end - sp) : 0;
+	if (desc->named != (name_len > 0)) {
+		fail(p, p->lineno, desc->named ? "[%s] needs a name: [%s NAME]"
+		                               : "[%s] takes no name", kind, kind);
+		return;
+	}
+	if (name_len >= sizeof(name)) {
+		fail(p, p->lineno, "section name is longer than %zu bytes", sizeof(name) - 1);
+		return;
+	}
+	memcpy(name, sp ? sp : "", name_len);
+	name[name_len] = '\0';
+
+	p->seen = 0;
+	p->section_line = p->lineno;
+	if (strcmp(kind, "daemon") == 0) {
+		if (p->daemon_seen) {
+			fail(p, p->lineno, "[daemon] appears twice; merge the two sections");
+			return;
+		}
+		p->daemon_seen = true;
+		p->obj = p->cfg;
+	} else if (strcmp(kind, "portal") == 0) {
+		p->obj = open_portal(p, name);
+	} else if (strcmp(kind, "target") == 0) {
+		p->obj = open_target(p, name);
+	} else {
+		p->obj = open_lun(p, name);
+	}
+	if (p->obj != NULL)
+		p->section = desc;
+}
+
+/* ---- inih glue ---- */
+
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(" \t\r\n", s[i]))
+			return false;
+	return true;
+}
+
+/* What inih accepts as a key line (so its errors surface here, in line order): blank, a
+ * comment, or text with '=' or ':' before any inline comment (';' after a blank). */
+static bool is_key_line(const char *s)
+{
+	s += strspn(s, " \t\r\n");
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return true;
+	for (; *s; s++) {
+		if (*s == '=' || *s == ':')
+			return true;
+		if (*s == ';' && (s[-1] == ' ' || s[-1] == '\t'))
+			return false;
+	}
+	return false;
+}
+
+/* Hands inih one line at a time, counting lines and opening sections.  Lines this parser
+ * rejects reach inih as blank lines so it does not report them again. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	size_t start = p->pos, end, n;
+	const char *nl;
+	bool bad = false;
+	size_t bom;
+
+	if (p->pos >= p->len)
+		return NULL;
+	nl = memchr(p->text + start, '\n', p->len - start);
+	end = nl ? (size_t)(nl - p->text) + 1 : p->len;
+	p->pos = end;
+	p->lineno++;
+	n = end - start;
+	if (memchr(p->text + start, '\0', n) != NULL) {
+		fail(p, p->lineno, "NUL byte in the line; the file must be text");
+		bad = true;
+	} else if (n > (size_t)num - 1) {
+		fail(p, p->lineno, "line is longer than %d characters; shorten it", num - 2);
+		bad = true;
+	} else if (n > 0 && (p->text[start] == ' ' || p->text[start] == '\t') &&
+	           !blank(p->text + start, n)) {
+		fail(p, p->lineno, "indented line; start keys and sections in the first column");
+		bad = true;
+	}
+	if (bad) {
+		str[0] = '\n';
+		str[1] = '\0';
+		return str;
+	}
+	memcpy(str, p->text + start, n);
+	str[n] = '\0';
+	/* inih skips a UTF-8 byte order mark; so must the section check. */
+	bom = p->lineno == 1 && strncmp(str, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+	if (str[bom] == '[')
+		open_section(p, str + bom);
+	else if (!is_key_line(str + bom))
+		fail(p, p->lineno, "expected '[section]' or 'key = value'");
+	return str;
+}
+
+static int handle_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	const struct section_desc *desc = p->section;
+
+	if (desc == NULL) {
+		/* After a bad header this is moot: the header's earlier error is the one kept. */
+		fail(p, p->lineno, "'%s' is outside any section; put it under [daemon], "
+		     "[portal NAME], [target NAME] or [lun TARGET:N]", name);
+		return 1;
+	}
+	for (size_t i = 0; i < desc->n_keys; i++) {
+		const struct key_desc *key = &desc->keys[i];
+
+		if (strcmp(key->name, name) != 0)
+			continue;
+		if ((p->seen & (1u << i)) && !key->repeatable) {
+			fail(p, p->lineno, "'%s' is set twice in this section; keep one", name);
+			return 1;
+		}
+		p->seen |= 1u << i;
+		key->set(p, p->obj, value);
+		return 1;
+	}
+	{
+		char valid[256] = "";
+
+		for (size_t i = 0; i < desc->n_keys; i++)
+			snprintf(valid + strlen(valid), sizeof(valid) - strlen(valid), "%s%s",
+			         i ? ", " : "", desc->keys[i].name);
+		fail(p, p->lineno, "unknown key '%s' in [%s]; valid keys: %s", name, desc->kind, valid);
+	}
+	return 1;
+}
+
+static int check_whole(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	unsigned last = MAX(p->lineno, 1u);
+
+	if (cfg->n_portals == 0) {
+		fail(p, last, "no [portal NAME] section; add one with an address to listen on");
+		return -1;
+	}
+	if (cfg->n_targets == 0) {
+		fail(p, last, "no [target NAME] section; add one with at least one [lun NAME:0]");
+		return -1;
+	}
+	for (size_t t = 0; t < cfg->n_targets; t++) {
+		size_t i;
+
+		for (i = 0; i < cfg->n_luns; i++)
+			if (cfg->luns[i].target == t)
+				break;
+		if (i == cfg->n_luns) {
+			fail(p, cfg->targets[t].line, "[target %s] has no LUN; add a [lun %s:0] section",
+			     cfg->targets[t].name, cfg->targets[t].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int config_parse(const char *text, size_t len, const char *file, struct config **out,
+                 char *err, size_t errlen)
+{
+	struct parser p = {
+		.file = file, .text = text, .len = len, .err = err, .errlen = errlen,
+	};
+	int syntax_line;
+
+	p.cfg = calloc(1, sizeof(*p.cfg));
+	if (p.cfg == NULL) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -1;
+	}
+	p.cfg->log_level = LOG_LEVEL_INFO;
+	str_copy(p.cfg->state_dir, sizeof(p.cfg->state_dir), CONFIG_DEFAULT_STATE_DIR);
+	p.cfg->queue_depth = CONFIG_DEFAULT_QUEUE_DEPTH;
+
+	syntax_line = ini_parse_stream(read_line, &p, handle_key, &p);
+	finish_section(&p);
+	/* Normally is_key_line() has found inih's complaint first. */
+	if (syntax_line > 0)
+		fail(&p, (unsigned)syntax_line, "expected '[section]' or 'key = value'");
+	else if (syntax_line < 0)
+		fail(&p, 1, "out of memory");
+	if (!p.failed)
+		check_whole(&p);
+	if (p.failed) {
+		config_free(p.cfg);
+		return -1;
+	}
+	*out = p.cfg;
+	return 0;
+}
+
+/* ---- files ---- */
+
+static int read_file(const char *path, size_t max, char **text, size_t *len, struct stat *st,
+                     char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	char *buf;
+
+	if (fd < 0 || fstat(fd, st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size > max) {
+		snprintf(err, errlen, "%s: not a regular file of at most %zu bytes", path, max);
+		close(fd);
+		return -1;
+	}
+	buf = malloc((size_t)st->st_size + 1);
+	while (buf != NULL && got < (size_t)st->st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st->st_size - got);
+
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "file shrank");
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	buf[got] = '\0';
+	*text = buf;
+	*len = got;
+	return 0;
+}
+
+/* A secret file holds the secret on its first line. */
+static int load_secret(const char *config_path, const struct config_target *t, const char *path,
+                       struct iscsi_chap_creds *c, char *err, size_t errlen)
+{
+	char msg[256];
+	struct stat st;
+	char *text;
+	size_t len;
+
+	if (read_file(path, sizeof(c->secret) + 2, &text, &len, &st, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s:%u: [target %s] secret file %s; create it (mode 600) "
+		         "with the secret on one line", config_path, t->line, t->name, msg);
+		return -1;
+	}
+	len = strcspn(text, "\r\n");
+	if (len == 0 || len >= sizeof(c->secret)) {
+		snprintf(err, errlen, "%s:%u: [target %s] secret file %s must hold 1 to %zu "
+		         "characters on its first line", config_path, t->line, t->name, path,
+		         sizeof(c->secret) - 1);
+		free(text);
+		return -1;
+	}
+	memcpy(c->secret, text, len);
+	c->secret[len] = '\0';
+	c->secret_len = len;
+	free(text);
+	if (st.st_mode & S_IROTH)
+		log_warn("%s: CHAP secret is readable by everyone; chmod 600 it", path);
+	return 0;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	struct config *cfg;
+	struct stat st;
+	char *text;
+	size_t len;
+	bool inline_secrets = false;
+
+	if (read_file(path, CONFIG_FILE_MAX, &text, &len, &st, err, errlen) < 0)
+		return -1;
+	if (config_parse(text, len, path, &cfg, err, errlen) < 0) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		struct config_target *t = &cfg->targets[i];
+
+		if ((t->chap_secret_file[0] != '\0' &&
+		     load_secret(path, t, t->chap_secret_file, &t->auth.initiator, err, errlen) < 0) ||
+		    (t->mutual_secret_file[0] != '\0' &&
+		     load_secret(path, t, t->mutual_secret_file, &t->auth.target, err, errlen) < 0)) {
+			config_free(cfg);
+			return -1;
+		}
+		inline_secrets |= (t->auth.chap_required && t->chap_secret_file[0] == '\0') ||
+		                  (t->auth.mutual && t->mutual_secret_file[0] == '\0');
+	}
+	if (inline_secrets && (st.st_mode & S_IROTH))
+		log_warn("%s: holds CHAP secrets but is readable by everyone; chmod 600 it or move "
+		         "the secrets to chap-secret-file", path);
+	*out = cfg;
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		free(cfg->targets[i].portals);
+		free(cfg->targets[i].initiators);
+	}
+	free(cfg->portals);
+	free(cfg->targets);
+	free(cfg->luns);
+	free(cfg);
+}

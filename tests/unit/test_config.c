@@ -1,0 +1,340 @@
+/* The configuration file parser: a complete file, defaults, secret files, and every kind
+ * of bad line reported with its file:line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "mgmt/config.h"
+
+static const char good[] =
+	"; twinsand configuration\n"
+	"[daemon]\n"
+	"log-level = debug\n"
+	"state-dir = /var/lib/twinsan-test\n"
+	"queue-depth = 512\n"
+	"\n"
+	"[portal lo4]\n"
+	"address = 127.0.0.1\n"
+	"port = 3261\n"
+	"tpgt = 2\n"
+	"[portal lo6]\n"
+	"address = ::1\n"
+	"\n"
+	"[target disk1]\n"
+	"alias = first disk\n"
+	"portals = lo4, lo6\n"
+	"allow = iqn.2026-11.org.example:host1\n"
+	"allow = iqn.2026-11.org.example:host2\n"
+	"chap-user = alice\n"
+	"chap-secret = alice-secret-12 ; a comment\n"
+	"mutual-chap-user = target1\n"
+	"mutual-chap-secret = target-secret-1\n"
+	"\n"
+	"[target iqn.2000-01.com.example:explicit]\n"
+	"[lun disk1:0]\n"
+	"path = /dev/shm/disk1.img\n"
+	"size = 1G\n"
+	"direct = yes\n"
+	"block-size = 4096\n"
+	"serial = SN-0001\n"
+	"uuid = 01234567-89ab-cdef-0123-456789ABCDEF\n"
+	"[lun disk1:7]\n"
+	"path = /dev/shm/disk1-7.img\n"
+	"[lun iqn.2000-01.com.example:explicit:3]\n"
+	"path = /dev/shm/explicit.img\n"
+	"size = 512\n";
+
+static struct config *parse_ok(const char *text)
+{
+	struct config *cfg = NULL;
+	char err[512] = "";
+
+	if (config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	return cfg;
+}
+
+static void good_file_parses_every_key(void **state)
+{
+	struct config *cfg = parse_ok(good);
+	static const uint8_t uuid[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+	                                  0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+	const struct config_target *t;
+	const struct config_lun *l;
+
+	assert_int_equal(cfg->log_level, LOG_LEVEL_DEBUG);
+	assert_string_equal(cfg->state_dir, "/var/lib/twinsan-test");
+	assert_int_equal(cfg->queue_depth, 512);
+
+	assert_int_equal(cfg->n_portals, 2);
+	assert_string_equal(cfg->portals[0].name, "lo4");
+	assert_string_equal(cfg->portals[0].address, "127.0.0.1");
+	assert_int_equal(cfg->portals[0].port, 3261);
+	assert_int_equal(cfg->portals[0].tpgt, 2);
+	assert_int_equal(cfg->portals[0].line, 7);
+	assert_string_equal(cfg->portals[1].address, "::1");
+	assert_int_equal(cfg->portals[1].port, CONFIG_DEFAULT_PORT);
+	assert_int_equal(cfg->portals[1].tpgt, 1);
+
+	assert_int_equal(cfg->n_targets, 2);
+	t = &cfg->targets[0];
+	assert_string_equal(t->iqn, CONFIG_IQN_PREFIX "disk1");
+	assert_string_equal(t->alias, "first disk");
+	assert_int_equal(t->n_portals, 2);
+	assert_int_equal(t->portals[0], 0);
+	assert_int_equal(t->portals[1], 1);
+	assert_int_equal(t->n_initiators, 2);
+	assert_string_equal(t->initiators[1], "iqn.2026-11.org.example:host2");
+	assert_true(t->auth.chap_required);
+	assert_string_equal(t->auth.initiator.user, "alice");
+	assert_string_equal(t->auth.initiator.secret, "alice-secret-12");
+	assert_int_equal(t->auth.initiator.secret_len, 15);
+	assert_true(t->auth.mutual);
+	assert_string_equal(t->auth.target.user, "target1");
+	assert_string_equal(t->auth.target.secret, "target-secret-1");
+
+	t = &cfg->targets[1];
+	assert_string_equal(t->iqn, "iqn.2000-01.com.example:explicit");
+	assert_string_equal(t->alias, "");
+	assert_int_equal(t->n_portals, 0);
+	assert_int_equal(t->n_initiators, 0);
+	assert_false(t->auth.chap_required);
+	assert_false(t->auth.mutual);
+
+	assert_int_equal(cfg->n_luns, 3);
+	l = &cfg->luns[0];
+	assert_int_equal(l->target, 0);
+	assert_int_equal(l->lun, 0);
+	assert_string_equal(l->path, "/dev/shm/disk1.img");
+	assert_int_equal(l->size, 1ull << 30);
+	assert_true(l->direct);
+	assert_int_equal(l->block_size, 4096);
+	assert_string_equal(l->serial, "SN-0001");
+	assert_true(l->has_uuid);
+	assert_memory_equal(l->uuid, uuid, 16);
+	l = &cfg->luns[1];
+	assert_int_equal(l->lun, 7);
+	assert_int_equal(l->size, 0);
+	assert_false(l->direct);
+	assert_int_equal(l->block_size, 512);
+	assert_false(l->has_uuid);
+	l = &cfg->luns[2];
+	assert_int_equal(l->target, 1);
+	assert_int_equal(l->lun, 3);
+	config_free(cfg);
+}
+
+static void daemon_section_is_optional(void **state)
+{
+	struct config *cfg = parse_ok("\xEF\xBB\xBF[portal p]\r\naddress = 0.0.0.0\r\n"
+	                              "[target t]\n[lun t:0]\npath = /x\n");
+
+	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
+	assert_string_equal(cfg->state_dir, CONFIG_DEFAULT_STATE_DIR);
+	assert_int_equal(cfg->queue_depth, CONFIG_DEFAULT_QUEUE_DEPTH);
+	assert_int_equal(cfg->n_portals, 1);
+	config_free(cfg);
+}
+
+/* Each case: a file, and the start of the message it must produce. */
+static const struct bad_case {
+	const char *text;
+	const char *message;
+} bad_cases[] = {
+#define OK_TAIL "[portal p]\naddress = 127.0.0.1\n[target t]\n[lun t:0]\npath = /x\n"
+	{ "address = 1.2.3.4\n" OK_TAIL, "t.conf:1: 'address' is outside any section" },
+	{ "[daemon]\nloglevel = info\n" OK_TAIL, "t.conf:2: unknown key 'loglevel' in [daemon]" },
+	{ "[daemon]\nlog-level = loud\n" OK_TAIL, "t.conf:2: log-level 'loud' is unknown" },
+	{ "[daemon]\nstate-dir = var\n" OK_TAIL, "t.conf:2: state-dir 'var' is not an absolute" },
+	{ "[daemon]\nqueue-depth = 4\n" OK_TAIL, "t.conf:2: queue-depth '4' is not a number" },
+	{ "[daemon]\nqueue-depth = 12x\n" OK_TAIL, "t.conf:2: queue-depth '12x'" },
+	{ "[daemon]\n[daemon]\n" OK_TAIL, "t.conf:2: [daemon] appears twice" },
+	{ "[daemon x]\n" OK_TAIL, "t.conf:1: [daemon] takes no name" },
+	{ "[deamon]\n" OK_TAIL, "t.conf:1: unknown section [deamon]" },
+	{ "[daemon] x\n" OK_TAIL, "t.conf:1: text after ']'" },
+	{ "[daemon\n" OK_TAIL, "t.conf:1: section header without ']'" },
+	{ "[daemon]\njust words\n" OK_TAIL, "t.conf:2: expected '[section]'" },
+	{ "[daemon]\n  log-level = info\n" OK_TAIL, "t.conf:2: indented line" },
+	{ "[daemon]\nlog-level = info\nlog-level = debug\n" OK_TAIL, "t.conf:3: 'log-level' is set twice" },
+	{ "[portal]\n" OK_TAIL, "t.conf:1: [portal] needs a name" },
+	{ "[portal a/b]\n" OK_TAIL, "t.conf:1: portal name 'a/b'" },
+	{ OK_TAIL "[portal p]\naddress = ::1\n", "t.conf:6: [portal p] is defined twice (first at line 1)" },
+	{ "[portal q]\naddress = [::1]\n" OK_TAIL, "t.conf:2: address '[::1]': write IPv6" },
+	{ "[portal q]\naddress = localhost\n" OK_TAIL, "t.conf:2: address 'localhost' is not" },
+	{ "[portal q]\naddress = 1.2.3.4\nport = 0\n" OK_TAIL, "t.conf:3: port '0'" },
+	{ "[portal q]\naddress = 1.2.3.4\nport = 65536\n" OK_TAIL, "t.conf:3: port '65536'" },
+	{ "[portal q]\naddress = 1.2.3.4\ntpgt = -1\n" OK_TAIL, "t.conf:3: tpgt '-1'" },
+	{ "[portal q]\nport = 3260\n" OK_TAIL, "t.conf:1: [portal q] has no address" },
+	{ "[portal q]\naddress = 127.0.0.1\nport = 3260\n" OK_TAIL,
+	  "t.conf:4: [portal p] listens on the same address and port as [portal q] (line 1)" },
+	{ "[portal q]\naddress =\n" OK_TAIL, "t.conf:2: address '' is not" },
+	{ "[target Disk]\n" OK_TAIL, "t.conf:1: target name 'Disk'" },
+	{ OK_TAIL "[target t]\n", "t.conf:6: target iqn.2026-11.org.twinsan:t is defined twice" },
+	{ OK_TAIL "[target u]\nportals = p, nope\n", "t.conf:7: portal 'nope' is not defined" },
+	{ OK_TAIL "[target u]\nportals = p p\n", "t.conf:7: portal 'p' is listed twice" },
+	{ OK_TAIL "[target u]\nallow = host1\n", "t.conf:7: allow 'host1' is not an iSCSI" },
+	{ OK_TAIL "[target u]\nchap-user = a\n[lun u:0]\npath = /y\n",
+	  "t.conf:6: [target u] has chap-user without a secret" },
+	{ OK_TAIL "[target u]\nchap-secret = a\n[lun u:0]\npath = /y\n",
+	  "t.conf:6: [target u] has chap-user without a secret" },
+	{ OK_TAIL "[target u]\nchap-user = a\nchap-secret = s\nchap-secret-file = /s\n"
+	  "[lun u:0]\npath = /y\n", "t.conf:6: [target u] has both chap-secret and chap-secret-file" },
+	{ OK_TAIL "[target u]\nmutual-chap-user = a\nmutual-chap-secret = s\n[lun u:0]\npath = /y\n",
+	  "t.conf:6: [target u] has mutual CHAP without CHAP" },
+	{ OK_TAIL "[target u]\nchap-user = a\nchap-secret = same-secret-1\nmutual-chap-user = b\n"
+	  "mutual-chap-secret = same-secret-1\n[lun u:0]\npath = /y\n",
+	  "t.conf:6: [target u] uses the same secret" },
+	{ OK_TAIL "[target u]\nchap-user = a\nchap-secret-file = secret\n",
+	  "t.conf:8: chap-secret-file 'secret' is not an absolute" },
+	{ OK_TAIL "[target u]\n", "t.conf:6: [target u] has no LUN" },
+	{ OK_TAIL "[lun t]\n", "t.conf:6: [lun t] must be named TARGET:N" },
+	{ OK_TAIL "[lun t:16384]\n", "t.conf:6: [lun t:16384] must be named" },
+	{ OK_TAIL "[lun u:1]\n", "t.conf:6: [lun u:1] names no target" },
+	{ OK_TAIL "[lun t:0]\npath = /z\n", "t.conf:6: [lun t:0] is defined twice (first at line 4)" },
+	{ OK_TAIL "[lun t:1]\n", "t.conf:6: [lun t:1] has no path" },
+	{ OK_TAIL "[lun t:1]\npath = /x\n", "t.conf:6: path /x is already the LUN of line 4" },
+	{ OK_TAIL "[lun t:1]\npath = rel\n", "t.conf:7: path 'rel' is not an absolute" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nsize = 1Q\n", "t.conf:8: size '1Q'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nsize = 0\n", "t.conf:8: size '0'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nsize = 99999999999T\n", "t.conf:8: size '99999999999T'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nsize = 1000\n", "t.conf:6: [lun t:1] size 1000 is not a multiple" },
+	{ OK_TAIL "[lun t:1]\npath = /y\ndirect = maybe\n", "t.conf:8: direct 'maybe'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nblock-size = 1024\n", "t.conf:8: block-size '1024'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nserial = a\x01z\n", "t.conf:8: serial" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nuuid = 0123\n", "t.conf:8: uuid '0123'" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nuuid = 01234567-89ab-cdef-0123-456789abcdeg\n", "t.conf:8: uuid" },
+	{ OK_TAIL "[lun t:1]\npath = /y\nvolume = 3\n", "t.conf:8: unknown key 'volume' in [lun]; valid keys: path," },
+	{ "", "t.conf:1: no [portal NAME] section" },
+	{ "[portal p]\naddress = ::1\n", "t.conf:2: no [target NAME] section" },
+#undef OK_TAIL
+};
+
+static void bad_lines_name_file_and_line(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+		struct config *cfg = NULL;
+		char err[512] = "";
+		int rc = config_parse(bad_cases[i].text, strlen(bad_cases[i].text), "t.conf", &cfg,
+		                      err, sizeof(err));
+
+		if (rc != -1 || cfg != NULL)
+			fail_msg("case %zu accepted: %s", i, bad_cases[i].text);
+		if (strncmp(err, bad_cases[i].message, strlen(bad_cases[i].message)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err, bad_cases[i].message);
+	}
+}
+
+static void long_and_binary_lines_are_refused(void **state)
+{
+	char text[512];
+	struct config *cfg = NULL;
+	char err[512];
+
+	snprintf(text, sizeof(text), "[daemon]\nstate-dir = /%0300d\n", 0);
+	assert_int_equal(config_parse(text, strlen(text), "t.conf", &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:2: line is longer than"));
+
+	memcpy(text, "[daemon]\nlog-level = in\0fo\n", 28);
+	assert_int_equal(config_parse(text, 28, "t.conf", &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:2: NUL byte"));
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static int make_tmpdir(void **state)
+{
+	str_copy(tmpdir, sizeof(tmpdir), "/tmp/test_config.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd);
+}
+
+static void load_reads_secret_files(void **state)
+{
+	char text[1024], path[128], err[512];
+	struct config *cfg = NULL;
+
+	write_file("secret", "file-secret-1\nignored\n", 0600);
+	write_file("mutual", "file-secret-2", 0644);
+	snprintf(text, sizeof(text),
+	         "[portal p]\naddress = 127.0.0.1\n[target t]\nchap-user = u\n"
+	         "chap-secret-file = %s/secret\nmutual-chap-user = m\n"
+	         "mutual-chap-secret-file = %s/mutual\n[lun t:0]\npath = /x\n", tmpdir, tmpdir);
+	write_file("twinsand.conf", text, 0600);
+	snprintf(path, sizeof(path), "%s/twinsand.conf", tmpdir);
+	if (config_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->targets[0].auth.initiator.secret, "file-secret-1");
+	assert_int_equal(cfg->targets[0].auth.initiator.secret_len, 13);
+	assert_string_equal(cfg->targets[0].auth.target.secret, "file-secret-2");
+	config_free(cfg);
+}
+
+static void load_names_missing_files(void **state)
+{
+	char text[512], path[128], err[512];
+	struct config *cfg = NULL;
+
+	snprintf(path, sizeof(path), "%s/absent.conf", tmpdir);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "absent.conf: No such file"));
+
+	snprintf(text, sizeof(text), "[portal p]\naddress = 127.0.0.1\n[target t]\nchap-user = u\n"
+	         "chap-secret-file = %s/none\n[lun t:0]\npath = /x\n", tmpdir);
+	write_file("nosecret.conf", text, 0600);
+	snprintf(path, sizeof(path), "%s/nosecret.conf", tmpdir);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "nosecret.conf:3: [target t] secret file"));
+	assert_non_null(strstr(err, "No such file"));
+
+	write_file("empty", "\n", 0600);
+	snprintf(text, sizeof(text), "[portal p]\naddress = 127.0.0.1\n[target t]\nchap-user = u\n"
+	         "chap-secret-file = %s/empty\n[lun t:0]\npath = /x\n", tmpdir);
+	write_file("emptysecret.conf", text, 0600);
+	snprintf(path, sizeof(path), "%s/emptysecret.conf", tmpdir);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "must hold 1 to"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(good_file_parses_every_key),
+		cmocka_unit_test(daemon_section_is_optional),
+		cmocka_unit_test(bad_lines_name_file_and_line),
+		cmocka_unit_test(long_and_binary_lines_are_refused),
+		cmocka_unit_test(load_reads_secret_files),
+		cmocka_unit_test(load_names_missing_files),
+	};
+
+	log_set_level(LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
