@@ -1,0 +1,297 @@
+/* The logical unit: its task set and the path every command takes through it
+ * (look up → validate → unit attention → not ready → reservation → handler). */
+#include "scsi/lu_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "scsi/cdb_table.h"
+#include "scsi/pr.h"
+
+bool lu_descriptor_sense(const struct scsi_lu *lu) { return lu && lu->mode.d_sense; }
+
+void lu_sense(struct scsi_task *task, enum sense_key key, enum sense_asc asc)
+{
+	sense_set(task, lu_descriptor_sense(task->lu), key, asc);
+}
+
+void lu_sense_field(struct scsi_task *task, enum sense_key key, enum sense_asc asc,
+                    bool in_cdb, uint16_t byte, int bit)
+{
+	sense_set_field(task, lu_descriptor_sense(task->lu), key, asc, in_cdb, byte, bit);
+}
+
+bool lu_alloc_data_in(struct scsi_task *task, uint32_t len)
+{
+	free(task->data_in);
+	task->data_in = calloc(1, len ? len : 1);
+	task->data_in_len = task->data_in ? len : 0;
+	if (!task->data_in) {
+		log_err("scsi: out of memory for %u bytes of Data-In", len);
+		lu_sense(task, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+		return false;
+	}
+	return true;
+}
+
+bool lu_reply(struct scsi_task *task, const void *data, uint32_t len, uint32_t alloc_len)
+{
+	uint32_t n = MIN(len, alloc_len);
+
+	if (!lu_alloc_data_in(task, n))
+		return false;
+	memcpy(task->data_in, data, n);
+	task->status = SCSI_STATUS_GOOD;
+	return true;
+}
+
+void scsi_task_release(struct scsi_task *task)
+{
+	free(task->data_in);
+	task->data_in = NULL;
+	task->data_in_len = 0;
+	free(task->scratch);
+	task->scratch = NULL;
+	task->scratch_len = 0;
+}
+
+static void task_unlink(struct scsi_lu *lu, struct scsi_task *task)
+{
+	if (task->prev_active)
+		task->prev_active->next_active = task->next_active;
+	else if (lu->active == task)
+		lu->active = task->next_active;
+	if (task->next_active)
+		task->next_active->prev_active = task->prev_active;
+	task->next_active = task->prev_active = NULL;
+}
+
+static void task_finish(struct reactor_op *op, int res)
+{
+	struct scsi_task *task = container_of(op, struct scsi_task, io.op);
+	struct scsi_lu *lu = task->lu;
+
+	if (lu) {
+		task_unlink(lu, task);
+		if (task->holds_range)
+			range_lock_release(&lu->ranges, lu->active, task);
+	}
+	free(task->scratch);
+	task->scratch = NULL;
+	task->scratch_len = 0;
+	if (task->aborted) {
+		task->status = SCSI_STATUS_TASK_ABORTED;
+		task->sense_len = 0;
+	}
+	task->done(task);
+}
+
+void lu_complete(struct scsi_task *task)
+{
+	/* Always from the loop: the transport may still be inside scsi_target_execute(). */
+	reactor_defer(task->reactor, &task->io.op, task_finish);
+}
+
+static void resume(struct scsi_task *task)
+{
+	const struct cdb_desc *d = task->desc;
+
+	if (task->aborted) {
+		lu_complete(task);
+		return;
+	}
+	d->handler(task);
+}
+
+int scsi_lu_new(const struct scsi_lu_params *p, struct store *store, struct scsi_lu **out,
+                char *err, size_t errlen)
+{
+	struct scsi_lu *lu;
+
+	if (p->block_size != 512 && p->block_size != 4096) {
+		snprintf(err, errlen, "block size %u: must be 512 or 4096", p->block_size);
+		return -1;
+	}
+	if (store_size(store) < p->block_size) {
+		snprintf(err, errlen, "store smaller than one block");
+		return -1;
+	}
+	lu = calloc(1, sizeof(*lu));
+	if (!lu || ua_set_new(&lu->ua) < 0) {
+		free(lu);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pr_state_new(p->state_path, lu->ua, &lu->pr, err, errlen) < 0) {
+		ua_set_free(lu->ua);
+		free(lu);
+		return -1;
+	}
+	lu->store = store;
+	memcpy(lu->uuid, p->uuid, sizeof(lu->uuid));
+	if (p->serial)
+		str_copy(lu->serial, sizeof(lu->serial), p->serial);
+	else
+		for (unsigned i = 0; i < 16; i++)
+			snprintf(lu->serial + 2 * i, 3, "%02x", p->uuid[i]);
+	snprintf(lu->vendor, sizeof(lu->vendor), "%-8.8s", p->vendor ? p->vendor : "TWINSAN");
+	snprintf(lu->product, sizeof(lu->product), "%-16.16s", p->product ? p->product : "twinsan disk");
+	snprintf(lu->revision, sizeof(lu->revision), "%-4.4s", p->revision ? p->revision : "0001");
+	lu->block_size = p->block_size;
+	lu->block_shift = p->block_size == 4096 ? 12 : 9;
+	lu->nblocks = store_size(store) >> lu->block_shift;
+	lu->thin = store_can_discard(store);
+	mode_defaults(&lu->mode_default, p->write_cache);
+	lu->mode = lu->mode_default;
+	lu->ranges.resume = resume;
+	*out = lu;
+	return 0;
+}
+
+void scsi_lu_free(struct scsi_lu *lu)
+{
+	if (!lu)
+		return;
+	pr_state_free(lu->pr);
+	ua_set_free(lu->ua);
+	free(lu);
+}
+
+bool lu_prevented(const struct scsi_lu *lu) { return lu->n_prevent > 0; }
+
+static void task_link(struct scsi_lu *lu, struct scsi_task *task)
+{
+	task->prev_active = NULL;
+	task->next_active = lu->active;
+	if (lu->active)
+		lu->active->prev_active = task;
+	lu->active = task;
+}
+
+void lu_task_start(struct scsi_task *task, struct scsi_lu *lu)
+{
+	task->lu = lu;
+	task->desc = NULL;
+	task->status = SCSI_STATUS_GOOD;
+	task->sense_len = 0;
+	task->data_in = NULL;
+	task->data_in_len = 0;
+	task->scratch = NULL;
+	task->scratch_len = 0;
+	task->step = 0;
+	task->aborted = false;
+	task->holds_range = false;
+	task->next_waiting = NULL;
+	task->next_active = task->prev_active = NULL;
+	if (lu)
+		task_link(lu, task);
+}
+
+/* Checks that gate every command before its handler runs; false if the task failed. */
+static bool admit(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_desc *d)
+{
+	enum sense_asc asc;
+
+	if (!cdb_validate(d, task))
+		return false;
+	if (!(d->flags & CDB_NO_UA) && ua_take(lu->ua, task->itn, &asc)) {
+		lu_sense(task, SENSE_UNIT_ATTENTION, asc);
+		return false;
+	}
+	if (lu->stopped && !(d->flags & CDB_WHILE_STOPPED)) {
+		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
+		return false;
+	}
+	if (!pr_allows(lu->pr, task->itn, d->pr_gate)) {
+		task->status = SCSI_STATUS_RESERVATION_CONFLICT;
+		task->sense_len = 0;
+		return false;
+	}
+	return true;
+}
+
+void lu_execute(struct scsi_lu *lu, struct scsi_task *task)
+{
+	const struct cdb_desc *d;
+
+	lu_task_start(task, lu);
+	switch (cdb_lookup(task->cdb, &d)) {
+	case CDB_BAD_OPCODE:
+		log_debug("scsi: unsupported opcode 0x%02x", task->cdb[0]);
+		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE, true, 0, 7);
+		lu_complete(task);
+		return;
+	case CDB_BAD_SERVICE_ACTION:
+		log_debug("scsi: unsupported service action 0x%02x of opcode 0x%02x",
+		          task->cdb[1] & 0x1f, task->cdb[0]);
+		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, 1, 4);
+		lu_complete(task);
+		return;
+	case CDB_FOUND:
+		break;
+	}
+	task->desc = d;
+	if (!admit(lu, task, d)) {
+		lu_complete(task);
+		return;
+	}
+	d->handler(task);
+}
+
+void scsi_task_abort(struct scsi_task *task)
+{
+	struct scsi_lu *lu = task->lu;
+
+	if (task->aborted)
+		return;
+	task->aborted = true;
+	/* A task waiting for its range has nothing in flight; others end at their next step. */
+	if (lu && range_lock_cancel(&lu->ranges, task))
+		lu_complete(task);
+}
+
+void lu_abort_tasks(struct scsi_lu *lu, bool (*match)(const struct scsi_itn *itn, void *arg),
+                    void *arg, const struct scsi_task *except)
+{
+	for (struct scsi_task *t = lu->active; t; t = t->next_active)
+		if (t != except && match(t->itn, arg))
+			scsi_task_abort(t);
+	if (lu->target)
+		target_abort_transport_tasks(lu->target, lu, match, arg, except);
+}
+
+bool lu_set_prevent(struct scsi_lu *lu, uint64_t nexus_id, bool prevent)
+{
+	unsigned i;
+
+	for (i = 0; i < lu->n_prevent && lu->prevent[i] != nexus_id; i++)
+		;
+	if (prevent && i == lu->n_prevent) {
+		if (lu->n_prevent == LU_PREVENT_MAX)
+			return false;
+		lu->prevent[lu->n_prevent++] = nexus_id;
+	} else if (!prevent && i < lu->n_prevent) {
+		lu->prevent[i] = lu->prevent[--lu->n_prevent];
+	}
+	return true;
+}
+
+bool lu_any_nexus(const struct scsi_itn *itn, void *arg) { return true; }
+
+void lu_reset(struct scsi_lu *lu, const struct scsi_itn *itn)
+{
+	lu_abort_tasks(lu, lu_any_nexus, NULL, NULL);
+	lu->n_prevent = 0;
+	pr_reset(lu->pr);
+	ua_raise_all(lu->ua, itn, ASC_BUS_DEVICE_RESET_OCCURRED);
+}
+
+void lu_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn)
+{
+	lu_set_prevent(lu, itn->id, false);
+	pr_nexus_lost(lu->pr, itn);
+	ua_forget(lu->ua, itn);
+}

@@ -1,0 +1,23 @@
+/* Third-party copy (SPC-4 §6.4, LID1): EXTENDED COPY with block-to-block segments between
+ * logical units of the same target, and RECEIVE COPY RESULTS. */
+#ifndef TWINSAN_SCSI_XCOPY_H
+#define TWINSAN_SCSI_XCOPY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scsi/scsi.h"
+
+/* The last copy operation's outcome, for RECEIVE COPY RESULTS (COPY STATUS). */
+struct xcopy_state {
+	bool known;
+	uint8_t list_id;
+	uint8_t status;          /* copy manager status: 0 in progress, 1 done, 2 failed */
+	uint16_t segments_done;
+	uint32_t blocks_done;
+};
+
+void xcopy_extended_copy(struct scsi_task *task);
+void xcopy_receive_copy_results(struct scsi_task *task);
+
+#endif

@@ -1,0 +1,480 @@
+/* The SCSI layer end to end below the transport: tasks built by hand run through
+ * scsi_target_execute() on a real reactor against a file store in /dev/shm. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/reactor.h"
+#include "common/util.h"
+#include "scsi/scsi.h"
+#include "store/store.h"
+
+#define BLOCKS 2048u
+#define BS 512u
+
+struct fixture {
+	char path[64];
+	struct reactor *reactor;
+	struct store *store;
+	struct scsi_lu *lu;
+	struct scsi_target *target;
+	struct scsi_itn itn, other;
+	unsigned outstanding;
+};
+
+static struct fixture *current;
+
+static void task_done(struct scsi_task *task)
+{
+	if (--current->outstanding == 0)
+		reactor_stop(task->reactor);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct store_params sp = { .create_size = (uint64_t)BLOCKS * BS };
+	struct scsi_lu_params lp = { .block_size = BS, .write_cache = true, .uuid = { 1, 2, 3, 4, 5 } };
+	char err[256];
+
+	snprintf(f->path, sizeof(f->path), "/dev/shm/test_scsi.%d", getpid());
+	unlink(f->path);
+	sp.path = f->path;
+	assert_int_equal(reactor_new(64, &f->reactor), 0);
+	assert_int_equal(store_open(&sp, &f->store, err, sizeof(err)), 0);
+	assert_int_equal(scsi_lu_new(&lp, f->store, &f->lu, err, sizeof(err)), 0);
+	assert_int_equal(scsi_target_new(&f->target), 0);
+	assert_int_equal(scsi_target_add_lu(f->target, 0, f->lu), 0);
+	strcpy(f->itn.initiator_name, "iqn.2026-11.org.test:a");
+	strcpy(f->itn.target_name, "iqn.2026-11.org.twinsan:t");
+	f->itn.relative_port = 1;
+	f->itn.id = 1;
+	f->other = f->itn;
+	f->other.isid[5] = 1;
+	f->other.id = 2;
+	current = f;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	scsi_target_free(f->target);
+	scsi_lu_free(f->lu);
+	store_close(f->store);
+	reactor_free(f->reactor);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static void prepare(struct fixture *f, struct scsi_task *t, const struct scsi_itn *itn,
+                    const uint8_t *cdb, size_t cdb_len, const void *out, uint32_t out_len)
+{
+	memset(t, 0, sizeof(*t));
+	t->itn = itn;
+	memcpy(t->cdb, cdb, cdb_len);
+	t->cdb_len = (uint8_t)cdb_len;
+	t->data_out = (uint8_t *)out;
+	t->data_out_len = out_len;
+	t->expected_len = out_len ? out_len : 65536;
+	t->reactor = f->reactor;
+	t->done = task_done;
+	f->outstanding++;
+	scsi_target_execute(f->target, t);
+}
+
+static void wait_all(struct fixture *f)
+{
+	if (f->outstanding)
+		assert_int_equal(reactor_run(f->reactor), 0);
+	assert_int_equal(f->outstanding, 0);
+}
+
+/* Runs one command to completion on a nexus; the caller releases the task. */
+static void run_on(struct fixture *f, struct scsi_task *t, const struct scsi_itn *itn,
+                   const uint8_t *cdb, size_t cdb_len, const void *out, uint32_t out_len)
+{
+	prepare(f, t, itn, cdb, cdb_len, out, out_len);
+	wait_all(f);
+}
+
+static uint8_t run(struct fixture *f, struct scsi_task *t, const uint8_t *cdb, size_t cdb_len,
+                   const void *out, uint32_t out_len)
+{
+	run_on(f, t, &f->itn, cdb, cdb_len, out, out_len);
+	return t->status;
+}
+
+static void expect_sense(const struct scsi_task *t, uint8_t key, uint16_t asc)
+{
+	assert_int_equal(t->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(t->sense[2] & 0x0f, key);
+	assert_int_equal(t->sense[12] << 8 | t->sense[13], asc);
+}
+
+/* Consumes the POWER ON unit attention of both nexuses. */
+static void clear_ua(struct fixture *f)
+{
+	static const uint8_t tur[6] = { 0 };
+	struct scsi_task t;
+
+	run_on(f, &t, &f->itn, tur, 6, NULL, 0);
+	expect_sense(&t, 0x6, 0x2900);
+	run_on(f, &t, &f->other, tur, 6, NULL, 0);
+	expect_sense(&t, 0x6, 0x2900);
+	run_on(f, &t, &f->itn, tur, 6, NULL, 0);
+	assert_int_equal(t.status, SCSI_STATUS_GOOD);
+}
+
+static void write10(struct fixture *f, uint32_t lba, uint16_t n, const uint8_t *data)
+{
+	uint8_t cdb[10] = { 0x2a };
+	struct scsi_task t;
+
+	put_be32(cdb + 2, lba);
+	put_be16(cdb + 7, n);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), data, n * BS), SCSI_STATUS_GOOD);
+}
+
+static void read10(struct fixture *f, uint32_t lba, uint16_t n, uint8_t *data)
+{
+	uint8_t cdb[10] = { 0x28 };
+	struct scsi_task t;
+
+	put_be32(cdb + 2, lba);
+	put_be16(cdb + 7, n);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, n * BS);
+	memcpy(data, t.data_in, n * BS);
+	scsi_task_release(&t);
+}
+
+static void inquiry_does_not_consume_unit_attention(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t inq[6] = { 0x12, 0, 0, 0, 96, 0 };
+	const uint8_t tur[6] = { 0 };
+	struct scsi_task t;
+
+	assert_int_equal(run(f, &t, inq, 6, NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, 96);
+	assert_int_equal(t.data_in[0], 0x00);
+	assert_int_equal(t.data_in[2], 0x06);
+	scsi_task_release(&t);
+	run(f, &t, tur, 6, NULL, 0);
+	expect_sense(&t, 0x6, 0x2900);
+	assert_int_equal(run(f, &t, tur, 6, NULL, 0), SCSI_STATUS_GOOD);
+}
+
+static void reserved_bit_in_read10_points_at_byte1_bit7(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t cdb[10] = { 0x28, 0x80, 0, 0, 0, 0, 0, 0, 1, 0 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	run(f, &t, cdb, sizeof(cdb), NULL, 0);
+	expect_sense(&t, 0x5, 0x2400);
+	assert_int_equal(t.sense[15], 0x80 | 0x40 | 0x08 | 7); /* SKSV, C/D, BPV, bit 7 */
+	assert_int_equal(get_be16(t.sense + 16), 1);
+}
+
+static void unknown_opcode_is_invalid_command_operation_code(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t cdb[10] = { 0xd7 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	run(f, &t, cdb, sizeof(cdb), NULL, 0);
+	expect_sense(&t, 0x5, 0x2000);
+}
+
+static void write_then_read_returns_the_data(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t out[4 * BS], in[4 * BS];
+
+	clear_ua(f);
+	for (unsigned i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7);
+	write10(f, 100, 4, out);
+	read10(f, 100, 4, in);
+	assert_memory_equal(in, out, sizeof(out));
+}
+
+static void read_beyond_end_is_lba_out_of_range(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t cdb[16] = { 0x88 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	put_be64(cdb + 2, BLOCKS - 1);
+	put_be32(cdb + 10, 2);
+	run(f, &t, cdb, sizeof(cdb), NULL, 0);
+	expect_sense(&t, 0x5, 0x2100);
+}
+
+static void compare_and_write_miscompare_reports_offset(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[2 * BS], buf[4 * BS], cdb[16] = { 0x89 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(data, 0xaa, sizeof(data));
+	write10(f, 10, 2, data);
+	memset(buf, 0xaa, 2 * BS);
+	buf[BS + 77] = 0x55; /* compare half differs at offset BS + 77 */
+	memset(buf + 2 * BS, 0x11, 2 * BS);
+	put_be64(cdb + 2, 10);
+	cdb[13] = 2;
+	run(f, &t, cdb, sizeof(cdb), buf, sizeof(buf));
+	expect_sense(&t, 0xe, 0x1d00);
+	assert_true(t.sense[0] & 0x80);
+	assert_int_equal(get_be32(t.sense + 3), BS + 77);
+	read10(f, 10, 2, buf);
+	assert_memory_equal(buf, data, sizeof(data)); /* nothing written */
+}
+
+static void compare_and_write_on_unwritten_blocks_compares_zeros(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[2 * BS], back[BS], cdb[16] = { 0x89 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(buf, 0, BS);
+	memset(buf + BS, 0x5a, BS);
+	put_be64(cdb + 2, 1500);
+	cdb[13] = 1;
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), buf, sizeof(buf)), SCSI_STATUS_GOOD);
+	read10(f, 1500, 1, back);
+	assert_memory_equal(back, buf + BS, BS);
+}
+
+/* A write queued behind a COMPARE AND WRITE on the same LBA waits for it: the compare
+ * sees the old data and the later write wins. */
+static void compare_and_write_is_atomic_against_overlapping_write(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t old[BS], caw[2 * BS], later[BS], back[BS];
+	uint8_t caw_cdb[16] = { 0x89 }, w_cdb[10] = { 0x2a };
+	struct scsi_task t1, t2;
+
+	clear_ua(f);
+	memset(old, 1, BS);
+	write10(f, 20, 1, old);
+	memset(caw, 1, BS);
+	memset(caw + BS, 2, BS);
+	memset(later, 3, BS);
+	put_be64(caw_cdb + 2, 20);
+	caw_cdb[13] = 1;
+	put_be32(w_cdb + 2, 20);
+	put_be16(w_cdb + 7, 1);
+	prepare(f, &t1, &f->itn, caw_cdb, sizeof(caw_cdb), caw, sizeof(caw));
+	prepare(f, &t2, &f->itn, w_cdb, sizeof(w_cdb), later, BS);
+	wait_all(f);
+	assert_int_equal(t1.status, SCSI_STATUS_GOOD);
+	assert_int_equal(t2.status, SCSI_STATUS_GOOD);
+	read10(f, 20, 1, back);
+	assert_memory_equal(back, later, BS);
+}
+
+static void write_same_unmap_reads_back_zeros(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[8 * BS], zero[BS] = { 0 }, cdb[10] = { 0x41, 0x08 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(data, 0xff, sizeof(data));
+	write10(f, 64, 8, data);
+	put_be32(cdb + 2, 64);
+	put_be16(cdb + 7, 8);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), zero, BS), SCSI_STATUS_GOOD);
+	read10(f, 64, 8, data);
+	for (unsigned i = 0; i < sizeof(data); i++)
+		assert_int_equal(data[i], 0);
+}
+
+static void write_same_repeats_the_block(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t block[BS], back[5 * BS], cdb[16] = { 0x93 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	for (unsigned i = 0; i < BS; i++)
+		block[i] = (uint8_t)i;
+	put_be64(cdb + 2, 300);
+	put_be32(cdb + 10, 5);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), block, BS), SCSI_STATUS_GOOD);
+	read10(f, 300, 5, back);
+	for (unsigned b = 0; b < 5; b++)
+		assert_memory_equal(back + b * BS, block, BS);
+}
+
+static void verify_bytchk1_miscompare_reports_offset(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[3 * BS], cdb[10] = { 0x2f, 0x02 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(data, 0x42, sizeof(data));
+	write10(f, 200, 3, data);
+	put_be32(cdb + 2, 200);
+	put_be16(cdb + 7, 3);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), data, sizeof(data)), SCSI_STATUS_GOOD);
+	data[2 * BS + 5] ^= 0xff;
+	run(f, &t, cdb, sizeof(cdb), data, sizeof(data));
+	expect_sense(&t, 0xe, 0x1d00);
+	assert_int_equal(get_be32(t.sense + 3), 2 * BS + 5);
+}
+
+static void unmap_deallocates_and_get_lba_status_reports_it(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[16 * BS], list[24] = { 0 }, cdb[10] = { 0x42 }, gls[16] = { 0x9e, 0x12 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(data, 0x77, sizeof(data));
+	write10(f, 512, 16, data);
+	put_be16(list, 22);
+	put_be16(list + 2, 16);
+	put_be64(list + 8, 512);
+	put_be32(list + 16, 16);
+	put_be16(cdb + 7, sizeof(list));
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), list, sizeof(list)), SCSI_STATUS_GOOD);
+	put_be64(gls + 2, 512);
+	put_be32(gls + 10, 64);
+	assert_int_equal(run(f, &t, gls, sizeof(gls), NULL, 0), SCSI_STATUS_GOOD);
+	assert_true(t.data_in_len >= 24);
+	assert_int_equal(get_be64(t.data_in + 8), 512);
+	assert_int_equal(t.data_in[8 + 12] & 0x0f, 1); /* deallocated */
+	scsi_task_release(&t);
+}
+
+static void mode_select_raises_mode_parameters_changed_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t sense_cdb[6] = { 0x1a, 0x08, 0x0a, 0, 255, 0 };
+	uint8_t select_cdb[6] = { 0x15, 0x10 }, tur[6] = { 0 }, list[4 + 12];
+	struct scsi_task t;
+
+	clear_ua(f);
+	assert_int_equal(run(f, &t, sense_cdb, sizeof(sense_cdb), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, 4 + 12);
+	memcpy(list, t.data_in, sizeof(list));
+	scsi_task_release(&t);
+	list[0] = 0;
+	list[4 + 2] |= 0x04; /* D_SENSE */
+	select_cdb[4] = sizeof(list);
+	assert_int_equal(run(f, &t, select_cdb, sizeof(select_cdb), list, sizeof(list)), SCSI_STATUS_GOOD);
+	run_on(f, &t, &f->other, tur, sizeof(tur), NULL, 0);
+	assert_int_equal(t.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(t.sense[0], 0x72); /* descriptor format now */
+	assert_int_equal(t.sense[2] << 8 | t.sense[3], 0x2a01);
+	assert_int_equal(run(f, &t, tur, sizeof(tur), NULL, 0), SCSI_STATUS_GOOD);
+}
+
+static void swp_makes_writes_fail_with_write_protected(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t select_cdb[6] = { 0x15, 0x10, 0, 0, 16 }, list[16] = { 0 }, block[BS] = { 0 };
+	uint8_t w[10] = { 0x2a, 0, 0, 0, 0, 1, 0, 0, 1 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	list[4] = 0x0a;
+	list[5] = 0x0a;
+	list[4 + 3] = 0x10;
+	list[4 + 4] = 0x08; /* SWP */
+	put_be16(list + 4 + 8, 0xffff);
+	assert_int_equal(run(f, &t, select_cdb, sizeof(select_cdb), list, sizeof(list)), SCSI_STATUS_GOOD);
+	run(f, &t, w, sizeof(w), block, BS);
+	expect_sense(&t, 0x7, 0x2700);
+}
+
+static void report_luns_lists_lun0(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t cdb[12] = { 0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	struct scsi_task t;
+
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, 16);
+	assert_int_equal(get_be32(t.data_in), 8);
+	assert_int_equal(get_be64(t.data_in + 8), 0);
+	scsi_task_release(&t);
+}
+
+static void absent_lun_is_not_supported(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t tur[6] = { 0 };
+	struct scsi_task t;
+
+	memset(&t, 0, sizeof(t));
+	t.itn = &f->itn;
+	t.lun = 5;
+	memcpy(t.cdb, tur, sizeof(tur));
+	t.reactor = f->reactor;
+	t.done = task_done;
+	f->outstanding++;
+	scsi_target_execute(f->target, &t);
+	wait_all(f);
+	expect_sense(&t, 0x5, 0x2500);
+}
+
+static void rsoc_one_command_reports_usage_mask(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t cdb[12] = { 0xa3, 0x0c, 0x01, 0x28, 0, 0, 0, 0, 1, 0 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in[1] & 0x07, 3);
+	assert_int_equal(get_be16(t.data_in + 2), 10);
+	assert_int_equal(t.data_in[4], 0x28);
+	assert_int_equal(t.data_in[5], 0x1a); /* DPO, FUA, FUA_NV */
+	scsi_task_release(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(inquiry_does_not_consume_unit_attention, setup, teardown),
+		cmocka_unit_test_setup_teardown(reserved_bit_in_read10_points_at_byte1_bit7, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_opcode_is_invalid_command_operation_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_then_read_returns_the_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_beyond_end_is_lba_out_of_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(compare_and_write_miscompare_reports_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(compare_and_write_on_unwritten_blocks_compares_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(compare_and_write_is_atomic_against_overlapping_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_same_unmap_reads_back_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_same_repeats_the_block, setup, teardown),
+		cmocka_unit_test_setup_teardown(verify_bytchk1_miscompare_reports_offset, setup, teardown),
+		cmocka_unit_test_setup_teardown(unmap_deallocates_and_get_lba_status_reports_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(mode_select_raises_mode_parameters_changed_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(swp_makes_writes_fail_with_write_protected, setup, teardown),
+		cmocka_unit_test_setup_teardown(report_luns_lists_lun0, setup, teardown),
+		cmocka_unit_test_setup_teardown(absent_lun_is_not_supported, setup, teardown),
+		cmocka_unit_test_setup_teardown(rsoc_one_command_reports_usage_mask, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
