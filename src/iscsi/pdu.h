@@ -165,4 +165,27 @@ static inline void pdu_set_data_seg_len(uint8_t *bhs, uint32_t len)
  * be trusted (after which the connection is closed). */
 int pdu_check_header(const uint8_t *bhs, uint32_t max_data_seg_len);
 
+/* Framing of one PDU on the wire: BHS, AHS, optional header digest, data segment padded
+ * to 4 bytes, optional data digest (present only when the segment is not empty). */
+struct pdu_framing {
+	bool header_digest;
+	bool data_digest;
+};
+/* Bytes the PDU whose BHS is at bhs occupies on the wire. */
+uint32_t pdu_wire_len(const uint8_t *bhs, const struct pdu_framing *f);
+/* Fills *pdu from a complete wire image of pdu_wire_len() bytes, checking digests:
+ * returns 0, or ISCSI_REJECT_PROTOCOL_ERROR (bad header digest: the header cannot be
+ * trusted) or ISCSI_REJECT_DATA_DIGEST (the header is good, the data is not). */
+int pdu_parse(const uint8_t *wire, const struct pdu_framing *f, struct iscsi_pdu *pdu);
+
+/* Digests travel least significant byte first (as the Linux and libiscsi initiators do). */
+static inline void pdu_put_digest(uint8_t *p, uint32_t crc)
+{
+	p[0] = (uint8_t)crc; p[1] = (uint8_t)(crc >> 8); p[2] = (uint8_t)(crc >> 16); p[3] = (uint8_t)(crc >> 24);
+}
+static inline uint32_t pdu_get_digest(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 #endif

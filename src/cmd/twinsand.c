@@ -1,0 +1,385 @@
+/* twinsand: the iSCSI target daemon.
+ *
+ * Quick export mode serves files as LUNs of one target from the command line:
+ *   twinsand --portal 127.0.0.1:3260 --target iqn.2026-11.org.twinsan:demo --lun FILE
+ * It runs in the foreground, logs to stderr and stops cleanly on SIGTERM or SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/xattr.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/log.h"
+#include "common/reactor.h"
+#include "common/util.h"
+#include "iscsi/server.h"
+#include "iscsi/target.h"
+#include "scsi/scsi.h"
+#include "store/store.h"
+
+#define MAX_PORTALS 16
+#define MAX_LUNS 64
+#define REACTOR_ENTRIES 1024
+#define UUID_XATTR "user.twinsan.uuid"
+#define SIDECAR_SUFFIX ".twinsan"
+#define PR_STATE_SUFFIX ".twinsan-pr"
+
+/* What the command line asks for; a config file will fill the same structure. */
+struct export_spec {
+	const char *portals[MAX_PORTALS];
+	size_t nportals;
+	const char *target;
+	const char *luns[MAX_LUNS];
+	size_t nluns;
+	uint64_t size;
+	bool direct;
+	const char *chap;          /* USER:SECRET */
+	const char *mutual_chap;
+};
+
+/* What runs, to be torn down in reverse. */
+struct daemon_state {
+	struct reactor *reactor;
+	struct iscsi_registry *registry;
+	struct scsi_target *scsi;     /* owned by the registry's target */
+	struct iscsi_server *server;
+	struct store *stores[MAX_LUNS];
+	struct scsi_lu *lus[MAX_LUNS];
+	size_t nluns;
+	unsigned flushing;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: twinsand --portal ADDR:PORT [--portal ...] --target IQN --lun FILE [--lun ...]\n"
+	        "                [--size SIZE] [--direct] [--chap USER:SECRET]\n"
+	        "                [--mutual-chap USER:SECRET] [--log-level err|warn|info|debug]\n"
+	        "  --portal     listen address, IPv6 as [::1]:3260 (repeatable)\n"
+	        "  --target     iSCSI name of the target\n"
+	        "  --lun        backing file or block device, LUN 0, 1, ... in order (repeatable)\n"
+	        "  --size       create missing files sparse with this size (K, M, G, T suffixes)\n"
+	        "  --direct     bypass the page cache (O_DIRECT)\n"
+	        "  --chap       require CHAP from initiators with this user and secret\n"
+	        "  --mutual-chap  the target's own credentials for mutual CHAP\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'T': case 't': shift = 40; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'K': case 'k': shift = 10; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return *out ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, struct export_spec *spec)
+{
+	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT };
+	static const struct option options[] = {
+		{ "portal", required_argument, NULL, 'p' },
+		{ "target", required_argument, NULL, 't' },
+		{ "lun", required_argument, NULL, 'l' },
+		{ "size", required_argument, NULL, 's' },
+		{ "chap", required_argument, NULL, 'c' },
+		{ "mutual-chap", required_argument, NULL, OPT_MUTUAL },
+		{ "direct", no_argument, NULL, OPT_DIRECT },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum log_level level;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:t:l:s:c:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (spec->nportals == MAX_PORTALS) {
+				fprintf(stderr, "twinsand: at most %d portals\n", MAX_PORTALS);
+				return -1;
+			}
+			spec->portals[spec->nportals++] = optarg;
+			break;
+		case 't':
+			spec->target = optarg;
+			break;
+		case 'l':
+			if (spec->nluns == MAX_LUNS) {
+				fprintf(stderr, "twinsand: at most %d LUNs\n", MAX_LUNS);
+				return -1;
+			}
+			spec->luns[spec->nluns++] = optarg;
+			break;
+		case 's':
+			if (parse_size(optarg, &spec->size) < 0) {
+				fprintf(stderr, "twinsand: bad --size '%s' (e.g. 1G, 512M)\n", optarg);
+				return -1;
+			}
+			break;
+		case 'c':
+			spec->chap = optarg;
+			break;
+		case OPT_MUTUAL:
+			spec->mutual_chap = optarg;
+			break;
+		case OPT_DIRECT:
+			spec->direct = true;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_parse_level(optarg, &level) < 0) {
+				fprintf(stderr, "twinsand: bad --log-level '%s'\n", optarg);
+				return -1;
+			}
+			log_set_level(level);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc || !spec->nportals || !spec->target || !spec->nluns) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_creds(const char *opt, const char *s, struct iscsi_chap_creds *creds)
+{
+	const char *colon = strchr(s, ':');
+
+	if (!colon || colon == s || !colon[1] || (size_t)(colon - s) >= sizeof(creds->user) ||
+	    strlen(colon + 1) >= sizeof(creds->secret)) {
+		fprintf(stderr, "twinsand: %s wants USER:SECRET\n", opt);
+		return -1;
+	}
+	memcpy(creds->user, s, (size_t)(colon - s));
+	creds->user[colon - s] = '\0';
+	str_copy(creds->secret, sizeof(creds->secret), colon + 1);
+	creds->secret_len = strlen(creds->secret);
+	return 0;
+}
+
+/* ---- stable device identity ---- */
+
+static int parse_uuid_hex(const char *s, uint8_t uuid[16])
+{
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		uuid[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* The LU's uuid lives with its backing file: in a user xattr, or where the file system has
+ * none (tmpfs without user xattrs, block devices), in a sidecar file next to it. */
+static int device_uuid(const char *path, uint8_t uuid[16])
+{
+	char sidecar[4096], hex[40];
+	FILE *f;
+
+	if (getxattr(path, UUID_XATTR, uuid, 16) == 16)
+		return 0;
+	snprintf(sidecar, sizeof(sidecar), "%s%s", path, SIDECAR_SUFFIX);
+	f = fopen(sidecar, "r");
+	if (f) {
+		bool ok = fgets(hex, sizeof(hex), f) && strlen(hex) >= 32 && parse_uuid_hex(hex, uuid) == 0;
+
+		fclose(f);
+		if (ok)
+			return 0;
+		log_warn("%s: unreadable device identity, making a new one", sidecar);
+	}
+	if (getrandom(uuid, 16, 0) != 16)
+		return -1;
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+	if (setxattr(path, UUID_XATTR, uuid, 16, 0) == 0)
+		return 0;
+	f = fopen(sidecar, "w");
+	if (!f)
+		return -1;
+	for (unsigned i = 0; i < 16; i++)
+		fprintf(f, "%02x", uuid[i]);
+	fprintf(f, "\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- building and tearing down ---- */
+
+static int add_lun(struct daemon_state *d, const struct export_spec *spec, size_t i)
+{
+	char err[256], state_path[4096];
+	struct store_params sp = {
+		.path = spec->luns[i], .create_size = spec->size, .direct = spec->direct,
+	};
+	struct scsi_lu_params lp = {
+		.vendor = "TWINSAN",
+		.product = "twinsan disk",
+		.revision = "0001",
+		.block_size = 512,
+		.write_cache = true,
+		.state_path = state_path,
+	};
+
+	if (store_open(&sp, &d->stores[i], err, sizeof(err)) < 0) {
+		log_err("LUN %zu: %s", i, err);
+		return -1;
+	}
+	if (device_uuid(spec->luns[i], lp.uuid) < 0) {
+		log_err("LUN %zu: cannot store a device identity for %s: %s", i, spec->luns[i], strerror(errno));
+		return -1;
+	}
+	snprintf(state_path, sizeof(state_path), "%s%s", spec->luns[i], PR_STATE_SUFFIX);
+	if (scsi_lu_new(&lp, d->stores[i], &d->lus[i], err, sizeof(err)) < 0) {
+		log_err("LUN %zu: %s", i, err);
+		return -1;
+	}
+	d->nluns = i + 1;
+	if (scsi_target_add_lu(d->scsi, i, d->lus[i]) < 0) {
+		log_err("LUN %zu: cannot add it to the target", i);
+		return -1;
+	}
+	return 0;
+}
+
+static int build(struct daemon_state *d, const struct export_spec *spec)
+{
+	struct iscsi_server_params params;
+	struct iscsi_target *target;
+	struct iscsi_target_auth auth = { 0 };
+	char err[256];
+
+	if (spec->chap) {
+		auth.chap_required = true;
+		if (parse_creds("--chap", spec->chap, &auth.initiator) < 0)
+			return -1;
+	}
+	if (spec->mutual_chap) {
+		if (!spec->chap) {
+			fprintf(stderr, "twinsand: --mutual-chap needs --chap\n");
+			return -1;
+		}
+		auth.mutual = true;
+		if (parse_creds("--mutual-chap", spec->mutual_chap, &auth.target) < 0)
+			return -1;
+	}
+	if (reactor_new(REACTOR_ENTRIES, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0) {
+		log_err("out of memory or io_uring unavailable");
+		return -1;
+	}
+	target = iscsi_target_add(d->registry, spec->target, "");
+	if (!target) {
+		log_err("cannot add target '%s'", spec->target);
+		return -1;
+	}
+	d->scsi = iscsi_target_scsi(target);
+	for (size_t i = 0; i < spec->nluns; i++)
+		if (add_lun(d, spec, i) < 0)
+			return -1;
+	if (spec->chap)
+		iscsi_target_set_auth(target, &auth);
+	iscsi_server_default_params(&params);
+	if (iscsi_server_new(d->reactor, d->registry, &params, &d->server) < 0) {
+		log_err("cannot start the server: %s", strerror(errno));
+		return -1;
+	}
+	iscsi_server_serve(d->server, d->scsi);
+	for (size_t i = 0; i < spec->nportals; i++) {
+		if (iscsi_server_add_portal(d->server, spec->portals[i], 1, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct flush_req {
+	struct store_io io;
+	struct daemon_state *d;
+};
+
+static void flushed(struct store_io *io, int err)
+{
+	struct daemon_state *d = container_of(io, struct flush_req, io)->d;
+
+	if (err)
+		log_err("flushing a store at shutdown: %s", strerror(-err));
+	if (--d->flushing == 0)
+		reactor_stop(d->reactor);
+}
+
+/* Makes every completed write durable before exit. */
+static void flush_stores(struct daemon_state *d)
+{
+	struct flush_req reqs[MAX_LUNS];
+
+	for (size_t i = 0; i < d->nluns; i++) {
+		reqs[i] = (struct flush_req){ .io.done = flushed, .d = d };
+		d->flushing++;
+		store_flush(d->stores[i], d->reactor, &reqs[i].io);
+	}
+	if (d->flushing)
+		reactor_run(d->reactor);
+}
+
+static void teardown(struct daemon_state *d)
+{
+	iscsi_server_free(d->server);
+	iscsi_registry_free(d->registry);
+	for (size_t i = 0; i < d->nluns; i++) {
+		scsi_lu_free(d->lus[i]);
+		store_close(d->stores[i]);
+	}
+	reactor_free(d->reactor);
+}
+
+int main(int argc, char **argv)
+{
+	struct export_spec spec = { 0 };
+	struct daemon_state d = { 0 };
+	int ret = 1;
+
+	if (parse_args(argc, argv, &spec) < 0)
+		return 2;
+	if (build(&d, &spec) == 0) {
+		printf("twinsand: ready, serving %s with %zu LUN(s) on", spec.target, spec.nluns);
+		for (size_t i = 0; i < spec.nportals; i++)
+			printf(" %s", spec.portals[i]);
+		printf("\n");
+		fflush(stdout);
+		sd_notify(0, "READY=1");
+		ret = iscsi_server_run(d.server) < 0;
+		sd_notify(0, "STOPPING=1");
+		flush_stores(&d);
+		log_info("stopped");
+	}
+	teardown(&d);
+	return ret;
+}

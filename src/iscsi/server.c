@@ -1,0 +1,221 @@
+#include "iscsi/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "iscsi/conn.h"
+#include "iscsi/portal.h"
+#include "iscsi/session.h"
+
+#define SERVER_MAX_PORTALS 16
+#define SERVER_TICK_MS 250
+/* Connections that do not drain by then (a stuck task) are abandoned at shutdown. */
+#define SERVER_DRAIN_MS 5000
+
+struct iscsi_server {
+	struct reactor *reactor;
+	struct iscsi_registry *registry;
+	struct iscsi_conn_env env;
+	struct iscsi_portal *portals[SERVER_MAX_PORTALS];
+	size_t nportals;
+	int signal_fd;
+	struct signalfd_siginfo siginfo;
+	struct reactor_op signal_op;
+	bool signal_pending;          /* a READ of the signalfd is in flight */
+	bool stopping;
+	uint64_t stop_started_ms;
+	uint64_t last_tick_ms;
+};
+
+void iscsi_server_default_params(struct iscsi_server_params *params)
+{
+	*params = (struct iscsi_server_params){
+		.limits = {
+			.max_recv_data_segment_length = 256 * 1024,
+			.max_burst_length = 1024 * 1024,
+			.first_burst_length = 256 * 1024,
+			.max_outstanding_r2t = 8,
+			.max_connections = 8,
+		},
+		.login_timeout_ms = 30000,
+		.nop_interval_ms = 15000,
+		.nop_timeout_ms = 30000,
+	};
+}
+
+static void server_accepted(void *ctx, int fd, uint16_t tpgt)
+{
+	struct iscsi_server *srv = ctx;
+	struct iscsi_conn *conn;
+
+	if (srv->stopping || conn_new(&srv->env, fd, tpgt, &conn) < 0) {
+		log_warn("refusing a connection: %s", srv->stopping ? "shutting down" : "out of memory");
+		close(fd);
+	}
+}
+
+static void server_begin_stop(struct iscsi_server *srv, const char *why)
+{
+	if (srv->stopping)
+		return;
+	log_info("shutting down: %s", why);
+	srv->stopping = true;
+	srv->stop_started_ms = now_ms();
+	for (size_t i = 0; i < srv->nportals; i++)
+		portal_shutdown(srv->portals[i]);
+	sessions_close_all(srv->env.sessions, NULL, "target shutting down");
+	/* Connections still in login have no session. */
+	for (struct iscsi_conn *c = srv->env.conns; c; c = c->next)
+		conn_close(c, "target shutting down");
+}
+
+static bool server_drained(const struct iscsi_server *srv)
+{
+	if (srv->env.conns || srv->signal_pending)
+		return false;
+	for (size_t i = 0; i < srv->nportals; i++)
+		if (!portal_idle(srv->portals[i]))
+			return false;
+	return true;
+}
+
+static void server_tick(void *arg)
+{
+	struct iscsi_server *srv = arg;
+	uint64_t now = now_ms();
+
+	if (srv->stopping) {
+		if (server_drained(srv)) {
+			reactor_stop(srv->reactor);
+		} else if (now - srv->stop_started_ms > SERVER_DRAIN_MS) {
+			log_warn("shutting down with connections still busy");
+			reactor_stop(srv->reactor);
+		}
+		return;
+	}
+	if (now - srv->last_tick_ms < 1000)
+		return;
+	srv->last_tick_ms = now;
+	for (struct iscsi_conn *c = srv->env.conns, *next; c; c = next) {
+		next = c->next;
+		conn_tick(c, now);
+	}
+}
+
+static void server_read_signal(struct iscsi_server *srv);
+
+static void server_signalled(struct reactor_op *op, int res)
+{
+	struct iscsi_server *srv = container_of(op, struct iscsi_server, signal_op);
+
+	srv->signal_pending = false;
+	if (res == (int)sizeof(srv->siginfo)) {
+		server_begin_stop(srv, strsignal((int)srv->siginfo.ssi_signo));
+		return;
+	}
+	if (!srv->stopping)
+		server_read_signal(srv);
+}
+
+static void server_read_signal(struct iscsi_server *srv)
+{
+	io_uring_prep_read(reactor_sqe(srv->reactor, &srv->signal_op, server_signalled), srv->signal_fd,
+	                   &srv->siginfo, sizeof(srv->siginfo), 0);
+	srv->signal_pending = true;
+}
+
+int iscsi_server_new(struct reactor *r, struct iscsi_registry *registry,
+                     const struct iscsi_server_params *params, struct iscsi_server **out)
+{
+	struct iscsi_server *srv = calloc(1, sizeof(*srv));
+	sigset_t mask;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->reactor = r;
+	srv->registry = registry;
+	srv->signal_fd = -1;
+	srv->env = (struct iscsi_conn_env){
+		.reactor = r,
+		.registry = registry,
+		.limits = params->limits,
+		.login_timeout_ms = params->login_timeout_ms,
+		.nop_interval_ms = params->nop_interval_ms,
+		.nop_timeout_ms = params->nop_timeout_ms,
+	};
+	if (sessions_new(&srv->env.sessions) < 0) {
+		free(srv);
+		return -ENOMEM;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (srv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
+	    reactor_add_ticker(r, SERVER_TICK_MS, server_tick, srv) < 0) {
+		int err = errno ? -errno : -ENOSPC;
+
+		iscsi_server_free(srv);
+		return err;
+	}
+	*out = srv;
+	return 0;
+}
+
+void iscsi_server_free(struct iscsi_server *srv)
+{
+	if (!srv)
+		return;
+	reactor_remove_ticker(srv->reactor, server_tick, srv);
+	for (size_t i = 0; i < srv->nportals; i++)
+		portal_free(srv->portals[i]);
+	sessions_free(srv->env.sessions);
+	if (srv->signal_fd >= 0)
+		close(srv->signal_fd);
+	free(srv);
+}
+
+int iscsi_server_add_portal(struct iscsi_server *srv, const char *spec, uint16_t tpgt,
+                            char *err, size_t errlen)
+{
+	char address[64];
+	uint16_t port;
+
+	if (srv->nportals == SERVER_MAX_PORTALS) {
+		snprintf(err, errlen, "at most %d portals", SERVER_MAX_PORTALS);
+		return -1;
+	}
+	if (portal_parse(spec, address, sizeof(address), &port) < 0) {
+		snprintf(err, errlen, "bad portal '%s' (want ADDRESS:PORT or [IPV6]:PORT)", spec);
+		return -1;
+	}
+	if (portal_open(srv->reactor, address, port, tpgt, server_accepted, srv,
+	                &srv->portals[srv->nportals], err, errlen) < 0)
+		return -1;
+	srv->nportals++;
+	if (iscsi_registry_add_portal(srv->registry, address, port, tpgt) < 0) {
+		snprintf(err, errlen, "cannot list portal %s for discovery", spec);
+		return -1;
+	}
+	return 0;
+}
+
+void iscsi_server_serve(struct iscsi_server *srv, struct scsi_target *target)
+{
+	struct scsi_transport_ops ops;
+
+	sessions_transport_ops(srv->env.sessions, &ops);
+	scsi_target_set_transport(target, &ops);
+}
+
+int iscsi_server_run(struct iscsi_server *srv)
+{
+	server_read_signal(srv);
+	return reactor_run(srv->reactor);
+}
