@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "iscsi/session.h"
 #include "iscsi/tmf.h"
+#include "scsi/sense.h"
 
 /* Largest Data-Out we gather for one command; the block limits VPD page advertises less. */
 #define CMD_MAX_DATA_OUT (64u * 1024 * 1024)
@@ -320,11 +321,18 @@ static void cmd_progress(struct iscsi_cmd *cmd)
 		cmd_send_r2ts(cmd);
 }
 
-static void data_out_violation(struct iscsi_cmd *cmd, const char *why)
+/* A Data-Out that breaks the rules fails its command (ABORTED COMMAND), and later Data-Out
+ * of it is dropped; the connection stays, as initiators expect (libiscsi iSCSIDataSnInvalid). */
+static void data_out_violation(struct iscsi_cmd *cmd, enum sense_asc asc, const char *why)
 {
 	log_warn("%s: Data-Out for ITT 0x%08x: %s", cmd->conn->peer, cmd->itt, why);
-	/* Error recovery level 0: the connection (and the session with it) must go. */
-	conn_close(cmd->conn, "Data-Out protocol error");
+	cmd->state = CMD_ANSWERED;
+	cmd->task.status = SCSI_STATUS_CHECK_CONDITION;
+	sense_set(&cmd->task, false, SENSE_ABORTED_COMMAND, asc);
+	cmd->task.data_out_len = cmd->edtl; /* no residual to report for a failed transfer */
+	cmd->tx_refs++;
+	cmd_send_response(cmd, 0);
+	cmd_tx_done(cmd);
 }
 
 void cmd_data_out(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
@@ -344,12 +352,13 @@ void cmd_data_out(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 		return;
 	}
 	if (off != cmd->received) {
-		data_out_violation(cmd, "buffer offset out of order");
+		data_out_violation(cmd, ASC_DATA_OFFSET_ERROR, "buffer offset out of order");
 		return;
 	}
 	if (ttt == ISCSI_RSVD_TAG) {
 		if (!cmd->unsol_open || data_sn != cmd->unsol_data_sn || off + len > cmd->unsol_end) {
-			data_out_violation(cmd, "unexpected unsolicited data or wrong DataSN");
+			data_out_violation(cmd, cmd->unsol_open ? ASC_DATA_PHASE_ERROR : ASC_UNEXPECTED_UNSOLICITED_DATA,
+			                   "unexpected unsolicited data or wrong DataSN");
 			return;
 		}
 		cmd->unsol_data_sn++;
@@ -363,13 +372,13 @@ void cmd_data_out(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 		for (i = 0; i < cmd->nr_r2t && cmd->r2t[i].ttt != ttt; i++)
 			;
 		if (i == cmd->nr_r2t) {
-			data_out_violation(cmd, "unknown Target Transfer Tag");
+			data_out_violation(cmd, ASC_DATA_PHASE_ERROR, "unknown Target Transfer Tag");
 			return;
 		}
 		r2t = &cmd->r2t[i];
 		if (data_sn != r2t->data_sn || off != r2t->offset + r2t->received ||
 		    r2t->received + len > r2t->length || (final && r2t->received + len != r2t->length)) {
-			data_out_violation(cmd, "DataSN, offset or length does not match the R2T");
+			data_out_violation(cmd, ASC_DATA_PHASE_ERROR, "DataSN, offset or length does not match the R2T");
 			return;
 		}
 		r2t->data_sn++;
