@@ -161,15 +161,17 @@ static void write_blocks(struct scsi_task *task, bool fua_bit)
 	struct scsi_lu *lu = task->lu;
 
 	if (!writable(task) || !check_range(task, max_transfer(lu)) || task->nblocks == 0 ||
-	    !has_data(task, bytes(task, task->nblocks))) {
+	    task->data_out_len == 0) {
 		lu_complete(task);
 		return;
 	}
 	if (!lock_range(task))
 		return;
+	/* A Data-Out shorter than the CDB says is written as far as it goes (the transport
+	 * reports the overflow), as FCP-4 and the iSCSI residual tests expect. */
 	task->io.done = io_done;
-	store_write(lu->store, task->reactor, &task->io, task->data_out, bytes(task, task->nblocks),
-	            offset(task), want_fua(task, fua_bit));
+	store_write(lu->store, task->reactor, &task->io, task->data_out,
+	            MIN(bytes(task, task->nblocks), task->data_out_len), offset(task), want_fua(task, fua_bit));
 }
 
 void sbc_write(struct scsi_task *task) { write_blocks(task, task->cdb[0] != 0x0a && (task->cdb[1] & 0x08)); }
@@ -320,17 +322,15 @@ void sbc_compare_and_write(struct scsi_task *task)
 		lu_complete(task);
 		return;
 	}
-	if (task->nblocks == 0) {
-		lu_complete(task);
-		return;
-	}
-	if (task->nblocks > SBC_MAX_COMPARE_AND_WRITE) {
+	/* A Data-Out that is not twice the blocks means the block count is wrong (a count
+	 * of 256 wraps to 0 in this one-byte field). */
+	if (task->nblocks > SBC_MAX_COMPARE_AND_WRITE ||
+	    task->data_out_len != bytes(task, 2 * (uint64_t)task->nblocks)) {
 		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, 13, -1);
 		lu_complete(task);
 		return;
 	}
-	if (task->data_out_len != bytes(task, 2 * (uint64_t)task->nblocks)) {
-		lu_sense(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_COMMAND_IU);
+	if (task->nblocks == 0) {
 		lu_complete(task);
 		return;
 	}

@@ -5,9 +5,9 @@
 #include "scsi/scsi.h"
 
 /* Limits, in logical blocks unless named otherwise (Block Limits VPD page). */
-#define SBC_MAX_TRANSFER_BYTES (8u << 20)
+#define SBC_MAX_TRANSFER_BYTES (32u << 20)
 #define SBC_MAX_COMPARE_AND_WRITE 255u
-#define SBC_MAX_UNMAP_BLOCKS (1u << 22)
+#define SBC_MAX_UNMAP_BLOCKS (1u << 20)
 #define SBC_MAX_UNMAP_DESCRIPTORS 255u
 #define SBC_MAX_WRITE_SAME_BLOCKS (1u << 22)
 

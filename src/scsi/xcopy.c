@@ -217,7 +217,7 @@ void xcopy_extended_copy(struct scsi_task *task)
 			return;
 		}
 	}
-	lu->xcopy = (struct xcopy_state){ .known = true, .list_id = task->data_out[0] };
+	lu->xcopy = (struct xcopy_state){ .known = true, .nexus_id = task->itn->id, .list_id = task->data_out[0] };
 	job->chunk = 0;
 	copy_step(&task->io, 0);
 }
@@ -248,7 +248,7 @@ void xcopy_receive_copy_results(struct scsi_task *task)
 
 	if ((task->cdb[1] & 0x1f) == 0x03) {
 		operating_parameters(task, alloc_len);
-	} else if (!st->known || st->list_id != task->cdb[2]) {
+	} else if (!st->known || st->nexus_id != task->itn->id || st->list_id != task->cdb[2]) {
 		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, 2, -1);
 	} else {
 		put_be32(buf, sizeof(buf) - 4);

@@ -11,6 +11,7 @@
 /* The last copy operation's outcome, for RECEIVE COPY RESULTS (COPY STATUS). */
 struct xcopy_state {
 	bool known;
+	uint64_t nexus_id;       /* list IDs belong to the I_T nexus that sent them */
 	uint8_t list_id;
 	uint8_t status;          /* copy manager status: 0 in progress, 1 done, 2 failed */
 	uint16_t segments_done;
