@@ -612,16 +612,26 @@ static size_t put_tid(uint8_t *p, const char *text, uint8_t format)
 	return 4 + add;
 }
 
+/* A REGISTER parameter list with SPEC_I_PT and two TransportIDs: a port (format 01h) and
+ * `second` in the given format; returns its length. */
+static size_t spec_i_pt_list(uint8_t d[512], uint64_t sa_key, const char *port, const char *second,
+                             uint8_t second_format)
+{
+	memset(d, 0, 512);
+	put_be64(d + 8, sa_key);
+	d[20] = SPEC_I_PT;
+	size_t off = 28;
+	off += put_tid(d + off, port, 1);
+	off += put_tid(d + off, second, second_format);
+	put_be32(d + 24, (uint32_t)(off - 28));
+	return off;
+}
+
 static void test_spec_i_pt_registers_listed_ports_and_full_status_shows_them(void **state)
 {
 	struct fixture *fx = *state;
-	uint8_t d[512] = { 0 };
-	put_be64(d + 8, 0x1111);
-	d[20] = SPEC_I_PT;
-	size_t off = 28;
-	off += put_tid(d + off, "iqn.2026-11.test:b,i,0x230000000001", 1);
-	off += put_tid(d + off, "iqn.2026-11.test:c", 0);
-	put_be32(d + 24, (uint32_t)(off - 28));
+	uint8_t d[512];
+	size_t off = spec_i_pt_list(d, 0x1111, "iqn.2026-11.test:b,i,0x230000000001", "iqn.2026-11.test:c", 0);
 
 	assert_int_equal(prout_raw(fx, &fx->a, SA_REGISTER, 0, d, (uint32_t)off), GOOD);
 	assert_int_equal(key_count(fx), 3);
@@ -658,13 +668,8 @@ static void test_spec_i_pt_registers_listed_ports_and_full_status_shows_them(voi
 static void test_spec_i_pt_with_bad_transport_id_registers_nobody(void **state)
 {
 	struct fixture *fx = *state;
-	uint8_t d[256] = { 0 };
-	put_be64(d + 8, 0x1111);
-	d[20] = SPEC_I_PT;
-	size_t off = 28;
-	off += put_tid(d + off, "iqn.2026-11.test:b,i,0x230000000001", 1);
-	off += put_tid(d + off, "iqn.2026-11.test:c,x", 1);
-	put_be32(d + 24, (uint32_t)(off - 28));
+	uint8_t d[512];
+	size_t off = spec_i_pt_list(d, 0x1111, "iqn.2026-11.test:b,i,0x230000000001", "iqn.2026-11.test:c,x", 1);
 
 	assert_int_equal(prout_raw(fx, &fx->a, SA_REGISTER, 0, d, (uint32_t)off), CHECK);
 	assert_sense(fx, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
