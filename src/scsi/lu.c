@@ -179,6 +179,7 @@ void lu_task_start(struct scsi_task *task, struct scsi_lu *lu)
 	task->sense_len = 0;
 	task->data_in = NULL;
 	task->data_in_len = 0;
+	task->data_out_wanted = task->data_out_len;
 	task->scratch = NULL;
 	task->scratch_len = 0;
 	task->step = 0;

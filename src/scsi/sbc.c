@@ -160,8 +160,11 @@ static void write_blocks(struct scsi_task *task, bool fua_bit)
 {
 	struct scsi_lu *lu = task->lu;
 
-	if (!writable(task) || !check_range(task, max_transfer(lu)) || task->nblocks == 0 ||
-	    task->data_out_len == 0) {
+	bool in_range = check_range(task, max_transfer(lu));
+
+	if (in_range)
+		task->data_out_wanted = (uint32_t)bytes(task, task->nblocks);
+	if (!in_range || !writable(task) || task->nblocks == 0 || task->data_out_len == 0) {
 		lu_complete(task);
 		return;
 	}

@@ -72,6 +72,8 @@ struct scsi_task {
 	uint8_t sense[SCSI_SENSE_MAX];
 	uint8_t *data_in;             /* freed by scsi_task_release() */
 	uint32_t data_in_len;
+	uint32_t data_out_wanted;     /* Data-Out bytes the CDB asks for (SPDTL), against which
+	                                 the transport reports a write's residual */
 
 	/* private */
 	struct scsi_lu *lu;

@@ -212,6 +212,24 @@ static void write_then_read_returns_the_data(void **state)
 	assert_memory_equal(in, out, sizeof(out));
 }
 
+/* A Data-Out shorter than the CDB's transfer length writes what arrived and tells the
+ * transport how much was wanted, for the overflow residual. */
+static void short_data_out_writes_what_arrived(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[BS], back[BS], cdb[10] = { 0x2a };
+	struct scsi_task t;
+
+	clear_ua(f);
+	memset(data, 'b', BS);
+	put_be32(cdb + 2, 40);
+	put_be16(cdb + 7, 2);
+	assert_int_equal(run(f, &t, cdb, sizeof(cdb), data, BS), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_out_wanted, 2 * BS);
+	read10(f, 40, 1, back);
+	assert_memory_equal(back, data, BS);
+}
+
 static void read_beyond_end_is_lba_out_of_range(void **state)
 {
 	struct fixture *f = *state;
@@ -461,6 +479,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reserved_bit_in_read10_points_at_byte1_bit7, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_opcode_is_invalid_command_operation_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_then_read_returns_the_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(short_data_out_writes_what_arrived, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_beyond_end_is_lba_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_and_write_miscompare_reports_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(compare_and_write_on_unwritten_blocks_compares_zeros, setup, teardown),
