@@ -77,12 +77,6 @@ static bool reg_covers(const struct pr_reg *r, const struct scsi_itn *itn)
 	return pr_port_matches(&r->port, itn) && (r->all_tg_pt || r->relative_port == itn->relative_port);
 }
 
-static bool regs_overlap(const struct pr_reg *a, const struct pr_reg *b)
-{
-	return pr_port_overlaps(&a->port, &b->port) &&
-	       (a->all_tg_pt || b->all_tg_pt || a->relative_port == b->relative_port);
-}
-
 static struct pr_reg *reg_find(struct pr_state *pr, const struct scsi_itn *itn)
 {
 	for (size_t i = 0; i < pr->img.nregs; i++)
@@ -489,9 +483,9 @@ static bool regs_add(struct pr_state *pr, struct scsi_task *task, const struct p
 	for (size_t i = 0; i < n; i++) {
 		bool clash = false;
 		for (size_t j = 0; j < pr->img.nregs && !clash; j++)
-			clash = regs_overlap(&adds[i], &pr->img.regs[j]);
+			clash = pr_reg_overlaps(&adds[i], &pr->img.regs[j]);
 		for (size_t j = 0; j < i && !clash; j++)
-			clash = regs_overlap(&adds[i], &adds[j]);
+			clash = pr_reg_overlaps(&adds[i], &adds[j]);
 		if (clash) {
 			/* the issuer's own registration can only clash through ALL_TG_PT */
 			if (i == 0)
@@ -741,7 +735,7 @@ static void prout_register_and_move(struct pr_state *pr, struct scsi_task *task,
 	}
 	struct pr_reg *existing = NULL;
 	for (size_t i = 0; i < pr->img.nregs && !existing; i++)
-		if (regs_overlap(&pr->img.regs[i], &dest))
+		if (pr_reg_overlaps(&pr->img.regs[i], &dest))
 			existing = &pr->img.regs[i];
 	if (existing == r) {
 		/* the destination is the issuer's own nexus (or shares its ALL_TG_PT record) */

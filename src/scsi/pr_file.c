@@ -121,7 +121,7 @@ static int reg_from_json(json_t *o, struct pr_reg *r, char *err, size_t errlen)
 	return 0;
 }
 
-static bool regs_overlap(const struct pr_reg *a, const struct pr_reg *b)
+bool pr_reg_overlaps(const struct pr_reg *a, const struct pr_reg *b)
 {
 	return pr_port_overlaps(&a->port, &b->port) &&
 	       (a->all_tg_pt || b->all_tg_pt || a->relative_port == b->relative_port);
@@ -139,7 +139,7 @@ static int image_check(const struct pr_image *img, char *err, size_t errlen)
 	for (size_t i = 0; i < img->nregs; i++) {
 		holders += img->regs[i].holder;
 		for (size_t j = 0; j < i; j++) {
-			if (regs_overlap(&img->regs[i], &img->regs[j])) {
+			if (pr_reg_overlaps(&img->regs[i], &img->regs[j])) {
 				snprintf(err, errlen, "registrations %zu and %zu name the same nexus", j, i);
 				return -1;
 			}

@@ -25,6 +25,9 @@ struct pr_reg {
 	uint64_t key; /* never zero */
 };
 
+/* True if some I_T nexus is covered by both registrations. */
+bool pr_reg_overlaps(const struct pr_reg *a, const struct pr_reg *b);
+
 struct pr_image {
 	uint32_t generation;
 	uint8_t type; /* reservation type (SPC-4 table 198), 0: no reservation */
