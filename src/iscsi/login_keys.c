@@ -343,6 +343,8 @@ enum iscsi_neg_result iscsi_neg_key(struct iscsi_negotiation *neg, enum iscsi_ne
 		return fail(status, ISCSI_LOGIN_INITIATOR_ERROR, "key renegotiated", key, value);
 	neg->seen |= bit;
 
+	if (k->rule == RULE_TARGET_ONLY && phase != ISCSI_NEG_FULL_FEATURE)
+		return fail(status, ISCSI_LOGIN_INITIATOR_ERROR, "initiator sent a target key", key, value);
 	/* SendTargets is the full-feature Text handler's own (see discovery.h). */
 	if (k->rule == RULE_FFP || k->rule == RULE_OBSOLETE || k->rule == RULE_TARGET_ONLY ||
 	    (phase == ISCSI_NEG_FULL_FEATURE && (k->flags & F_LOGIN_ONLY))) {
