@@ -1,0 +1,56 @@
+# Reads iscsi-test-cu's verbose output and prints one line per test:
+#   SUITE<TAB>TEST<TAB>VERDICT<TAB>REASON
+# VERDICT is pass, fail or skip.  CUnit counts a skipped test as passed, so a test is
+# "skip" when libiscsi printed [SKIPPED] for it and CUnit did not fail it; REASON is the
+# first [SKIPPED] or [FAILED] message of the test.  A test whose run never finished (the
+# tool died) is "fail" with reason "no verdict".
+
+function flush() {
+	if (test == "")
+		return
+	if (verdict == "")
+		verdict = "fail"
+	if (verdict == "fail" && reason == "")
+		reason = ended ? "assertion failed" : "no verdict"
+	else if (verdict == "pass" && skipped)
+		verdict = "skip"
+	printf "%s\t%s\t%s\t%s\n", suite, test, verdict, reason
+	test = ""
+}
+
+function note(line,    m) {
+	if (match(line, /\[SKIPPED\][^\[]*/)) {
+		skipped = 1
+		m = substr(line, RSTART + 10, RLENGTH - 10)
+		if (reason == "")
+			reason = m
+	}
+	if (match(line, /\[FAILED\][^\[]*/)) {
+		m = substr(line, RSTART + 9, RLENGTH - 9)
+		if (failmsg == "")
+			failmsg = m
+	}
+	if (line ~ /\.\.\.FAILED/ || line ~ /^FAILED$/) {
+		verdict = "fail"
+		ended = 1
+		if (failmsg != "")
+			reason = failmsg
+	} else if (line ~ /\.\.\.passed/ || line ~ /^passed$/) {
+		if (verdict == "")
+			verdict = "pass"
+		ended = 1
+	}
+}
+
+/^Suite: / { flush(); suite = substr($0, 8); next }
+/^  Test: / {
+	flush()
+	test = substr($0, 9)
+	sub(/ \.\.\..*/, "", test)
+	verdict = ""; reason = ""; failmsg = ""; skipped = 0; ended = 0
+	note($0)
+	next
+}
+/^Run Summary:/ { flush(); exit }
+test != "" { note($0) }
+END { flush() }
