@@ -308,8 +308,9 @@ static uint16_t negotiate(struct iscsi_login *login, const struct iscsi_text_lis
 	for (size_t i = 0; i < list->count; i++) {
 		const struct iscsi_text_pair *p = &list->pairs[i];
 
-		/* Identity keys were taken by identify(); later they are renegotiations. */
-		if (first && iscsi_neg_is_identity_key(p->key))
+		/* Identity keys were taken by identify(); later they may only be repeated. */
+		if (iscsi_neg_is_identity_key(p->key) &&
+		    (first || iscsi_neg_identity_repeated(&login->neg, p->key, p->value)))
 			continue;
 		switch (iscsi_neg_key(&login->neg, phase, p->key, p->value, &login->reply, &status)) {
 		case ISCSI_NEG_DONE:
@@ -363,9 +364,9 @@ static uint16_t enter_full_feature(struct iscsi_login *login, uint8_t *bhs)
 		return (uint16_t)status;
 	sp->tsih = tsih;
 	put_be16(bhs + BHS_LUN + 6, tsih);
-	log_info("login: %s %s session %s (TSIH %u, CID %u)", sp->initiator_name,
+	log_info("login: %s: %s session%s%s (TSIH %u, CID %u)", sp->initiator_name,
 	         sp->type == ISCSI_SESSION_DISCOVERY ? "discovery" : "normal",
-	         sp->type == ISCSI_SESSION_DISCOVERY ? "" : sp->target_name, tsih, cp->cid);
+	         sp->target_name[0] ? " to " : "", sp->target_name, tsih, cp->cid);
 	return ISCSI_LOGIN_SUCCESS;
 }
 

@@ -209,6 +209,17 @@ bool iscsi_neg_is_identity_key(const char *key)
 	       strcmp(key, "SessionType") == 0;
 }
 
+bool iscsi_neg_identity_repeated(const struct iscsi_negotiation *neg, const char *key, const char *value)
+{
+	if (strcmp(key, "InitiatorName") == 0)
+		return strcmp(value, neg->sp.initiator_name) == 0;
+	if (strcmp(key, "TargetName") == 0)
+		return strcmp(value, neg->sp.target_name) == 0;
+	if (strcmp(key, "SessionType") == 0)
+		return strcmp(value, neg->sp.type == ISCSI_SESSION_DISCOVERY ? "Discovery" : "Normal") == 0;
+	return false;
+}
+
 /* The first value of a comma-separated offer that we accept, as an index into values[]. */
 static int choose(const struct key_desc *k, const char *offer)
 {

@@ -62,5 +62,8 @@ void iscsi_neg_finish(struct iscsi_negotiation *neg);
 
 /* True for the keys the initiator must name in its first Login Request. */
 bool iscsi_neg_is_identity_key(const char *key);
+/* True when an identity key repeats what the first request said (libiscsi repeats them
+ * in the request after the security stage); anything else is a renegotiation. */
+bool iscsi_neg_identity_repeated(const struct iscsi_negotiation *neg, const char *key, const char *value);
 
 #endif

@@ -375,6 +375,15 @@ static void stage_errors(void **state)
 	assert_int_equal(send_text(f, OP_TO_FFP, "MaxBurstLength=8192"), ISCSI_LOGIN_FAILED);
 	assert_int_equal(status(f), ISCSI_LOGIN_INITIATOR_ERROR);
 
+	/* Identity keys may be repeated unchanged (libiscsi does), not changed. */
+	start(f);
+	assert_int_equal(send_text(f, SEC_TO_OP, NAMES "\nAuthMethod=None"), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(send_text(f, OP_TO_FFP, NAMES), ISCSI_LOGIN_FULL_FEATURE);
+	start(f);
+	assert_int_equal(send_text(f, SEC_TO_OP, NAMES "\nAuthMethod=None"), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(send_text(f, OP_TO_FFP, "SessionType=Discovery"), ISCSI_LOGIN_FAILED);
+	assert_int_equal(status(f), ISCSI_LOGIN_INITIATOR_ERROR);
+
 	/* Going back to the security stage. */
 	start(f);
 	assert_int_equal(send_text(f, SEC_TO_OP, NAMES), ISCSI_LOGIN_CONTINUE);
