@@ -146,6 +146,22 @@ void conn_close(struct iscsi_conn *conn, const char *why)
 	conn_maybe_free(conn);
 }
 
+void conn_finish(struct iscsi_conn *conn, const char *why)
+{
+	struct iscsi_tx *last = conn->txq_tail;
+
+	if (!last)
+		for (last = conn->sending; last && last->next; last = last->next)
+			;
+	if (!last || conn->state == CONN_CLOSING) {
+		conn_close(conn, why);
+		return;
+	}
+	log_debug("%s: closing connection after the last response: %s", conn->peer, why);
+	last->close_after = true;
+	conn->input_stopped = true;
+}
+
 static void conn_free(struct reactor_op *op, int res)
 {
 	struct iscsi_conn *conn = container_of(op, struct iscsi_conn, rx_op);
@@ -397,11 +413,7 @@ static void conn_login(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 	case ISCSI_LOGIN_CONTINUE:
 		break;
 	case ISCSI_LOGIN_FAILED:
-		log_info("%s: login failed (status 0x%02x%02x)", conn->peer, rsp.bhs[36], rsp.bhs[37]);
-		if (conn->txq_tail)
-			conn->txq_tail->close_after = true;
-		else
-			conn_close(conn, "login failed");
+		conn_finish(conn, "login failed");
 		break;
 	case ISCSI_LOGIN_FULL_FEATURE:
 		conn->params = *iscsi_login_conn_params(conn->login);
@@ -485,8 +497,11 @@ static void conn_logout(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 	put_be32(hdr + 24, conn_next_stat_sn(conn));
 	put_be16(hdr + 40, (uint16_t)sp->default_time2wait);
 	put_be16(hdr + 42, (uint16_t)sp->default_time2retain);
-	conn->logged_out = close_self;
-	conn_send_copy(conn, hdr, NULL, 0, close_self);
+	conn_send_copy(conn, hdr, NULL, 0, false);
+	if (close_self) {
+		conn->logged_out = true;
+		conn_finish(conn, "logged out");
+	}
 }
 
 static bool discovery_allows(enum iscsi_opcode op)
@@ -560,7 +575,7 @@ static void conn_parse(struct iscsi_conn *conn)
 {
 	uint32_t head = 0;
 
-	while (conn->state != CONN_CLOSING && conn->rx_len - head >= ISCSI_BHS_LEN) {
+	while (conn->state != CONN_CLOSING && !conn->input_stopped && conn->rx_len - head >= ISCSI_BHS_LEN) {
 		const uint8_t *wire = conn->rx + head;
 		uint32_t max = conn->state == CONN_LOGIN ? LOGIN_MAX_DATA
 		                                         : conn->env->limits.max_recv_data_segment_length;
@@ -570,7 +585,7 @@ static void conn_parse(struct iscsi_conn *conn)
 
 		if (reason) {
 			conn_reject(conn, wire, reason, "data segment longer than MaxRecvDataSegmentLength");
-			conn_close(conn, "oversized PDU");
+			conn_finish(conn, "oversized PDU");
 			break;
 		}
 		need = pdu_wire_len(wire, &conn->framing);
@@ -586,7 +601,7 @@ static void conn_parse(struct iscsi_conn *conn)
 		if (reason == ISCSI_REJECT_DATA_DIGEST) {
 			/* Without error recovery the lost data cannot be asked for again. */
 			conn_reject(conn, pdu.bhs, reason, "data digest error");
-			conn_close(conn, "data digest error");
+			conn_finish(conn, "data digest error");
 			break;
 		}
 		if (conn->state == CONN_LOGIN)
@@ -602,7 +617,7 @@ static void conn_parse(struct iscsi_conn *conn)
 
 void conn_receive_bytes(struct iscsi_conn *conn, const uint8_t *buf, uint32_t len)
 {
-	while (len && conn->state != CONN_CLOSING) {
+	while (len && conn->state != CONN_CLOSING && !conn->input_stopped) {
 		uint32_t n = MIN(len, conn->rx_cap - conn->rx_len);
 
 		memcpy(conn->rx + conn->rx_len, buf, n);
@@ -638,6 +653,8 @@ static void conn_recv(struct iscsi_conn *conn)
 		conn_maybe_free(conn);
 		return;
 	}
+	if (conn->input_stopped)
+		return;
 	io_uring_prep_recv(reactor_sqe(conn->env->reactor, &conn->rx_op, conn_received), conn->fd,
 	                   conn->rx + conn->rx_len, conn->rx_cap - conn->rx_len, 0);
 	conn->ops++;

@@ -70,6 +70,7 @@ struct iscsi_conn {
 	unsigned tasks;                        /* commands that still exist */
 	bool freeing;
 	bool logged_out;                       /* a Logout response is on its way */
+	bool input_stopped;                    /* closing once the queued output is sent */
 
 	struct iscsi_login_env login_env;
 	struct iscsi_login *login;
@@ -118,6 +119,9 @@ int conn_new(struct iscsi_conn_env *env, int fd, uint16_t tpgt, struct iscsi_con
 /* Ends the connection: no more input is handled; it is freed once nothing refers to it.
  * Queued output is dropped unless after_send. */
 void conn_close(struct iscsi_conn *conn, const char *why);
+/* Ends the connection once the output queued so far (a final response, a Reject) has been
+ * sent; no more input is handled meanwhile. */
+void conn_finish(struct iscsi_conn *conn, const char *why);
 /* Every connection once a second: login timeout, keepalive ping, dead peer detection. */
 void conn_tick(struct iscsi_conn *conn, uint64_t now);
 
