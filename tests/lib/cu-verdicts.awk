@@ -2,7 +2,7 @@
 #   SUITE<TAB>TEST<TAB>VERDICT<TAB>REASON
 # VERDICT is pass, fail or skip.  CUnit counts a skipped test as passed, so a test is
 # "skip" when libiscsi printed [SKIPPED] for it and CUnit did not fail it; REASON is the
-# first [SKIPPED] or [FAILED] message of the test.  A test whose run never finished (the
+# first [SKIPPED] or [FAILED] message of the test, or else its first failed assertion.  A test whose run never finished (the
 # tool died) is "fail" with reason "no verdict".
 
 function flush() {
@@ -11,7 +11,7 @@ function flush() {
 	if (verdict == "")
 		verdict = "fail"
 	if (verdict == "fail" && reason == "")
-		reason = ended ? "assertion failed" : "no verdict"
+		reason = failmsg != "" ? failmsg : assertion != "" ? assertion : ended ? "assertion failed" : "no verdict"
 	else if (verdict == "pass" && skipped)
 		verdict = "skip"
 	printf "%s\t%s\t%s\t%s\n", suite, test, verdict, reason
@@ -30,11 +30,14 @@ function note(line,    m) {
 		if (failmsg == "")
 			failmsg = m
 	}
+	if (assertion == "" && match(line, /^ +[0-9]+\. [^ ]+\.c:[0-9]+ +- .*/)) {
+		assertion = line
+		sub(/^ +[0-9]+\. /, "", assertion)
+		gsub(/  +/, " ", assertion)
+	}
 	if (line ~ /\.\.\.FAILED/ || line ~ /^FAILED$/) {
 		verdict = "fail"
 		ended = 1
-		if (failmsg != "")
-			reason = failmsg
 	} else if (line ~ /\.\.\.passed/ || line ~ /^passed$/) {
 		if (verdict == "")
 			verdict = "pass"
@@ -47,7 +50,7 @@ function note(line,    m) {
 	flush()
 	test = substr($0, 9)
 	sub(/ \.\.\..*/, "", test)
-	verdict = ""; reason = ""; failmsg = ""; skipped = 0; ended = 0
+	verdict = ""; reason = ""; failmsg = ""; assertion = ""; skipped = 0; ended = 0
 	note($0)
 	next
 }
