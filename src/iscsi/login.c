@@ -12,6 +12,8 @@
 #define LOGIN_TEXT_MAX 65536
 /* The data segment an initiator accepts before it declares MaxRecvDataSegmentLength. */
 #define LOGIN_RESPONSE_MAX 8192
+/* An honest login takes a handful of requests; empty continuations must not go on forever. */
+#define LOGIN_REQUESTS_MAX 64
 
 enum auth_state {
 	AUTH_START,          /* waiting for AuthMethod */
@@ -32,6 +34,7 @@ struct iscsi_login {
 	bool started;                    /* the first request arrived */
 	bool identified;                 /* initiator, session type and target are known */
 	bool over;                       /* full feature phase reached, or failed */
+	unsigned requests;
 	enum iscsi_login_stage stage;
 	uint8_t isid[6];
 	uint16_t tsih;
@@ -388,6 +391,10 @@ enum iscsi_login_outcome iscsi_login_step(struct iscsi_login *login, const struc
 	status = check_request(login, req);
 	if (status != ISCSI_LOGIN_SUCCESS)
 		return failed(login, rsp, status);
+	if (++login->requests > LOGIN_REQUESTS_MAX) {
+		log_warn("login: more than %u requests", LOGIN_REQUESTS_MAX);
+		return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);
+	}
 	if (login->request.len + req->data_len > LOGIN_TEXT_MAX) {
 		log_warn("login: more than %u bytes of login text", LOGIN_TEXT_MAX);
 		return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);

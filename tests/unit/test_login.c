@@ -384,6 +384,12 @@ static void stage_errors(void **state)
 	assert_int_equal(send_text(f, OP_TO_FFP, "SessionType=Discovery"), ISCSI_LOGIN_FAILED);
 	assert_int_equal(status(f), ISCSI_LOGIN_INITIATOR_ERROR);
 
+	/* A login that never ends. */
+	start(f);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(send_text(f, OP_STAY, i ? "" : NAMES), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(send_text(f, OP_STAY, ""), ISCSI_LOGIN_FAILED);
+
 	/* Going back to the security stage. */
 	start(f);
 	assert_int_equal(send_text(f, SEC_TO_OP, NAMES), ISCSI_LOGIN_CONTINUE);
