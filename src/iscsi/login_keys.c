@@ -391,6 +391,18 @@ enum iscsi_neg_result iscsi_neg_key(struct iscsi_negotiation *neg, enum iscsi_ne
 	return ISCSI_NEG_DONE;
 }
 
+void iscsi_neg_text_key(const struct iscsi_session_params *sp, struct iscsi_conn_params *cp,
+                        const char *key, const char *value, struct iscsi_text_buf *reply)
+{
+	struct iscsi_negotiation neg = {.session_type = sp->type, .sp = *sp, .cp = *cp};
+	uint16_t status;
+
+	if (iscsi_neg_key(&neg, ISCSI_NEG_FULL_FEATURE, key, value, reply, &status) == ISCSI_NEG_FAIL)
+		iscsi_text_add(reply, key, "Reject");
+	else
+		cp->max_send_data_segment_length = neg.cp.max_send_data_segment_length;
+}
+
 void iscsi_neg_declare(struct iscsi_negotiation *neg, struct iscsi_text_buf *reply)
 {
 	if (neg->declared)

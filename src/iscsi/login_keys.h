@@ -60,6 +60,12 @@ bool iscsi_neg_offer_pending(struct iscsi_negotiation *neg, struct iscsi_text_bu
 /* Fixes cross-key constraints once negotiation is over (FirstBurstLength <= MaxBurstLength). */
 void iscsi_neg_finish(struct iscsi_negotiation *neg);
 
+/* One key of a full-feature Text request other than SendTargets (see discovery.h),
+ * answered against the session's negotiated state: login-only keys are rejected, unknown
+ * ones not understood, and a new MaxRecvDataSegmentLength declaration lands in *cp. */
+void iscsi_neg_text_key(const struct iscsi_session_params *sp, struct iscsi_conn_params *cp,
+                        const char *key, const char *value, struct iscsi_text_buf *reply);
+
 /* True for the keys the initiator must name in its first Login Request. */
 bool iscsi_neg_is_identity_key(const char *key);
 /* True when an identity key repeats what the first request said (libiscsi repeats them

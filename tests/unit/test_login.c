@@ -14,6 +14,7 @@
 
 #include "common/util.h"
 #include "iscsi/login.h"
+#include "iscsi/login_keys.h"
 #include "iscsi/text.h"
 
 #define TARGET "iqn.2026-11.org.twinsan:disk1"
@@ -566,6 +567,30 @@ static void second_connection(void **state)
 	assert_answer(f, "HeaderDigest", "CRC32C");
 }
 
+/* Keys of full-feature Text requests. */
+static void text_keys(void **state)
+{
+	struct iscsi_session_params sp = {.type = ISCSI_SESSION_NORMAL};
+	struct iscsi_conn_params cp = {.max_send_data_segment_length = 8192};
+	struct iscsi_text_buf reply;
+	static const char want[] = "MaxBurstLength=Reject\0X-Foo=NotUnderstood\0CHAP_A=Reject\0"
+	                           "MaxRecvDataSegmentLength=Reject\0";
+
+	iscsi_text_buf_init(&reply);
+	iscsi_neg_text_key(&sp, &cp, "MaxRecvDataSegmentLength", "65536", &reply);
+	assert_int_equal(cp.max_send_data_segment_length, 65536);
+	iscsi_neg_text_key(&sp, &cp, "InitiatorAlias", "renamed", &reply);
+	assert_int_equal(reply.len, 0);
+	iscsi_neg_text_key(&sp, &cp, "MaxBurstLength", "4096", &reply);
+	iscsi_neg_text_key(&sp, &cp, "X-Foo", "1", &reply);
+	iscsi_neg_text_key(&sp, &cp, "CHAP_A", "5", &reply);
+	iscsi_neg_text_key(&sp, &cp, "MaxRecvDataSegmentLength", "1", &reply);
+	assert_int_equal(cp.max_send_data_segment_length, 65536);
+	assert_int_equal(reply.len, sizeof(want) - 1);
+	assert_memory_equal(reply.data, want, reply.len);
+	iscsi_text_buf_free(&reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(second_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(chap_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(chap_required, setup, teardown),
+		cmocka_unit_test(text_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
