@@ -747,6 +747,49 @@ static void test_register_and_move_hands_the_reservation_over(void **state)
 	assert_false(pr_allows(fx->lu->pr, &fx->a, PR_GATE_WRITE));
 }
 
+static void test_register_and_move_refuses_bad_requests(void **state)
+{
+	struct fixture *fx = *state;
+	const char *b = "iqn.2026-11.test:b,i,0x230000000001";
+
+	assert_int_equal(prout(fx, &fx->a, SA_REGISTER, 0, 0, 0x1111, 0), GOOD);
+	assert_int_equal(prout(fx, &fx->a, SA_RESERVE, WE_AR, 0x1111, 0, 0), GOOD);
+	/* all-registrants reservations cannot move */
+	assert_int_equal(register_and_move(fx, 0x1111, 0x2222, b, 1, false), CONFLICT);
+	assert_int_equal(prout(fx, &fx->a, SA_RELEASE, WE_AR, 0x1111, 0, 0), GOOD);
+	assert_int_equal(prout(fx, &fx->a, SA_RESERVE, WE, 0x1111, 0, 0), GOOD);
+	assert_int_equal(register_and_move(fx, 0x1112, 0x2222, b, 1, false), CONFLICT);
+	assert_int_equal(register_and_move(fx, 0x1111, 0, b, 1, false), CHECK);
+	assert_field(fx, false, 8, -1);
+	assert_int_equal(register_and_move(fx, 0x1111, 0x2222, b, 0, false), CHECK);
+	assert_field(fx, false, 18, -1);
+	assert_int_equal(register_and_move(fx, 0x1111, 0x2222, "iqn.2026-11.test:b", 1, false), CHECK);
+	assert_sense(fx, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	assert_field(fx, false, 24, -1);
+	uint64_t key = 0;
+	assert_int_equal(reservation(fx, &key), WE);
+	assert_true(key == 0x1111);
+	assert_int_equal(key_count(fx), 1);
+}
+
+static void test_registrations_beyond_the_limit_are_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct scsi_itn itn;
+
+	for (unsigned i = 0; i < PR_MAX_REGISTRATIONS; i++) {
+		itn_init(&itn, "iqn.2026-11.test:many", (uint8_t)i, (uint16_t)(1 + i / 256), 100 + i);
+		assert_int_equal(prout(fx, &itn, SA_REGISTER, 0, 0, 1 + i, 0), GOOD);
+	}
+	assert_int_equal(prout(fx, &fx->a, SA_REGISTER, 0, 0, 0x1111, 0), CHECK);
+	assert_sense(fx, SENSE_ILLEGAL_REQUEST, ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
+	assert_int_equal(key_count(fx), PR_MAX_REGISTRATIONS);
+	/* a registered nexus can still change its key and leave */
+	assert_int_equal(prout(fx, &itn, SA_REGISTER, 0, PR_MAX_REGISTRATIONS, 0x7, 0), GOOD);
+	assert_int_equal(prout(fx, &itn, SA_REGISTER, 0, 0x7, 0, 0), GOOD);
+	assert_int_equal(prout(fx, &fx->a, SA_REGISTER, 0, 0, 0x1111, 0), GOOD);
+}
+
 /* ---- APTPL ---- */
 
 static void test_aptpl_state_survives_reload(void **state)
@@ -917,6 +960,8 @@ int main(void)
 		T(test_spec_i_pt_with_bad_transport_id_registers_nobody),
 		T(test_transport_id_parser_rejects_malformed_ids),
 		T(test_register_and_move_hands_the_reservation_over),
+		T(test_register_and_move_refuses_bad_requests),
+		T(test_registrations_beyond_the_limit_are_refused),
 		T(test_aptpl_state_survives_reload),
 		T(test_corrupt_state_file_is_refused_with_a_message),
 		T(test_aptpl_needs_a_state_path),
