@@ -404,7 +404,9 @@ void pr_persistent_reserve_in(struct pr_state *pr, struct scsi_task *task)
 		bad_cdb_field(task, 1, 4);
 		return;
 	}
-	if (resv6_conflicts(pr, task->itn)) {
+	/* SPC-2 §5.5.1: under RESERVE(6) persistent reservation commands conflict for every
+	 * nexus, the holder's included */
+	if (pr->resv6_held) {
 		conflict(task);
 		return;
 	}
@@ -771,7 +773,7 @@ void pr_persistent_reserve_out(struct pr_state *pr, struct scsi_task *task)
 	task->status = SCSI_STATUS_GOOD;
 	if (!prout_decode(pr, task, &p))
 		return;
-	if (resv6_conflicts(pr, task->itn)) {
+	if (pr->resv6_held) { /* as for PERSISTENT RESERVE IN */
 		conflict(task);
 		return;
 	}

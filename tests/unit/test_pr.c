@@ -893,8 +893,10 @@ static void test_reserve6_excludes_other_nexuses_until_released(void **state)
 	assert_false(pr_allows(pr, &fx->a2, 0));
 	assert_true(pr_allows(pr, &fx->b, PR_GATE_RESV6_OK));
 	assert_true(pr_allows(pr, &fx->b, PR_GATE_NEVER));
-	/* persistent reservation commands from others conflict too (SPC-2) */
+	/* persistent reservation commands conflict, the holder's too (SPC-2) */
 	assert_int_equal(prout(fx, &fx->b, SA_REGISTER, 0, 0, 0x2222, 0), CONFLICT);
+	assert_int_equal(prout(fx, &fx->a, SA_REGISTER, 0, 0, 0x1111, 0), CONFLICT);
+	assert_int_equal(prin(fx, &fx->a, IN_READ_KEYS, 8), CONFLICT);
 	/* RELEASE from another nexus is GOOD and does nothing */
 	assert_int_equal(reserve6(fx, &fx->b, true), GOOD);
 	assert_false(pr_allows(pr, &fx->b, PR_GATE_READ));
