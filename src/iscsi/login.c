@@ -200,7 +200,8 @@ static uint16_t identify(struct iscsi_login *login, const struct iscsi_text_list
 /* AuthMethod: the first method of the initiator's list this target accepts. */
 static uint16_t choose_auth_method(struct iscsi_login *login, const char *offer)
 {
-	bool chap_ok = login->auth->initiator.user[0] != '\0';
+	/* CHAP with an empty secret would prove nothing. */
+	bool chap_ok = login->auth->initiator.user[0] != '\0' && login->auth->initiator.secret_len > 0;
 	const char *p = offer;
 
 	while (*p != '\0') {
