@@ -282,12 +282,12 @@ bool lu_set_prevent(struct scsi_lu *lu, uint64_t nexus_id, bool prevent)
 
 bool lu_any_nexus(const struct scsi_itn *itn, void *arg) { return true; }
 
-void lu_reset(struct scsi_lu *lu, const struct scsi_itn *itn)
+void lu_reset(struct scsi_lu *lu)
 {
 	lu_abort_tasks(lu, lu_any_nexus, NULL, NULL);
 	lu->n_prevent = 0;
 	pr_reset(lu->pr);
-	ua_raise_all(lu->ua, itn, ASC_BUS_DEVICE_RESET_OCCURRED);
+	ua_raise_all(lu->ua, NULL, ASC_BUS_DEVICE_RESET_OCCURRED); /* the issuer too (SAM-5) */
 }
 
 void lu_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn)

@@ -57,7 +57,7 @@ bool lu_any_nexus(const struct scsi_itn *itn, void *arg);
 /* Logical unit entry points used by the target device (lu.c). */
 void lu_task_start(struct scsi_task *task, struct scsi_lu *lu); /* resets the "out" fields */
 void lu_execute(struct scsi_lu *lu, struct scsi_task *task);
-void lu_reset(struct scsi_lu *lu, const struct scsi_itn *itn);
+void lu_reset(struct scsi_lu *lu);
 void lu_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn);
 /* A logical unit found by its NAA designator among the target's (EXTENDED COPY). */
 struct scsi_lu *target_find_lu_by_naa(const struct scsi_target *t, const uint8_t naa[16]);

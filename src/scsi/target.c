@@ -167,14 +167,14 @@ enum scsi_tmf_response scsi_target_lun_reset(struct scsi_target *t, const struct
 
 	if (!lu)
 		return SCSI_TMF_NO_SUCH_LUN;
-	lu_reset(lu, itn);
+	lu_reset(lu);
 	return SCSI_TMF_COMPLETE;
 }
 
 enum scsi_tmf_response scsi_target_reset(struct scsi_target *t, const struct scsi_itn *itn)
 {
 	for (size_t i = 0; i < t->count; i++)
-		lu_reset(t->luns[i].lu, itn);
+		lu_reset(t->luns[i].lu);
 	return SCSI_TMF_COMPLETE;
 }
 
