@@ -2,8 +2,9 @@
  * file: it must be refused with a message, or be accepted and then survive a save and
  * reload unchanged.  Otherwise the input is a script of commands from four I_T nexuses:
  * arbitrary PERSISTENT RESERVE IN/OUT CDBs and parameter lists, RESERVE/RELEASE(6), nexus
- * loss and reset.  Nothing may crash or leak, every command ends with a valid status, and
- * READ FULL STATUS always agrees with READ KEYS. */
+ * loss and reset.  Nothing may crash or leak, every command ends with a valid status,
+ * READ FULL STATUS always agrees with READ KEYS, and whatever APTPL saved reloads to the
+ * same READ FULL STATUS. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,7 +42,7 @@ static struct harness *harness(void)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		abort();
-	snprintf(h->dir, sizeof(h->dir), "/tmp/fuzz_pr.XXXXXX");
+	snprintf(h->dir, sizeof(h->dir), "/dev/shm/fuzz_pr.XXXXXX");
 	if (!mkdtemp(h->dir))
 		abort();
 	snprintf(h->disk, sizeof(h->disk), "%s/disk", h->dir);
@@ -144,6 +145,46 @@ static void check_consistent(struct harness *h, struct pr_state *pr, struct scsi
 		__builtin_trap();
 }
 
+/* READ FULL STATUS as nexus 0 sees it once RESERVE(6), which is volatile, is gone. */
+static uint8_t *full_status(struct harness *h, struct pr_state *pr, struct scsi_task *t, uint32_t *len)
+{
+	pr_reset(pr);
+	task_start(t, h, &h->itn[0]);
+	t->cdb[0] = 0x5e;
+	t->cdb[1] = 3;
+	put_be16(t->cdb + 7, 0xffff);
+	pr_persistent_reserve_in(pr, t);
+	if (t->status != SCSI_STATUS_GOOD)
+		__builtin_trap();
+	uint8_t *copy = malloc(t->data_in_len);
+	if (!copy)
+		abort();
+	memcpy(copy, t->data_in, t->data_in_len);
+	*len = t->data_in_len;
+	return copy;
+}
+
+/* What APTPL left in the state file must load and describe the same state. */
+static void check_reload(struct harness *h, struct pr_state *pr, struct ua_set *ua, struct scsi_task *t)
+{
+	struct pr_state *again;
+	char err[256];
+	uint32_t len, len_again;
+
+	if (access(h->state, F_OK) != 0)
+		return;
+	uint8_t *before = full_status(h, pr, t, &len);
+	if (pr_state_new(h->state, ua, &again, err, sizeof(err)) != 0)
+		__builtin_trap();
+	uint8_t *after = full_status(h, again, t, &len_again);
+	if (len != len_again || memcmp(before, after, len) != 0)
+		__builtin_trap();
+	free(before);
+	free(after);
+	pr_state_free(again);
+	unlink(h->state);
+}
+
 static void script(struct harness *h, const uint8_t *data, size_t size)
 {
 	struct pr_state *pr;
@@ -151,7 +192,8 @@ static void script(struct harness *h, const uint8_t *data, size_t size)
 	struct scsi_task t = { 0 };
 	char err[256];
 
-	if (ua_set_new(&ua) != 0 || pr_state_new(NULL, ua, &pr, err, sizeof(err)) != 0)
+	unlink(h->state);
+	if (ua_set_new(&ua) != 0 || pr_state_new(h->state, ua, &pr, err, sizeof(err)) != 0)
 		abort();
 	for (int i = 0; i < NEXUSES; i++) {
 		enum sense_asc asc;
@@ -207,6 +249,7 @@ static void script(struct harness *h, const uint8_t *data, size_t size)
 			__builtin_trap(); /* more than the allocation length */
 		check_consistent(h, pr, &t);
 	}
+	check_reload(h, pr, ua, &t);
 	scsi_task_release(&t);
 	pr_state_free(pr);
 	ua_set_free(ua);
