@@ -44,29 +44,26 @@ void iscsi_chap_free(struct iscsi_chap *chap)
 
 int iscsi_chap_select(struct iscsi_chap *chap, const char *offer)
 {
-	const char *p = offer;
+	const char *item;
+	size_t n;
 
 	/* RFC 7143 §6.2.1: the first value of the offer that the responder supports. */
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-		char item[8];
+	while (iscsi_text_next_item(&offer, &item, &n)) {
+		char number[8];
 		uint64_t code;
 
-		if (n > 0 && n < sizeof(item)) {
-			memcpy(item, p, n);
-			item[n] = '\0';
-			if (iscsi_text_number(item, 255, &code) == 0) {
-				for (size_t i = 0; i < ARRAY_SIZE(algorithms); i++) {
-					if (algorithms[i].code == code) {
-						chap->alg = &algorithms[i];
-						return 0;
-					}
-				}
+		if (n == 0 || n >= sizeof(number))
+			continue;
+		memcpy(number, item, n);
+		number[n] = '\0';
+		if (iscsi_text_number(number, 255, &code) != 0)
+			continue;
+		for (size_t i = 0; i < ARRAY_SIZE(algorithms); i++) {
+			if (algorithms[i].code == code) {
+				chap->alg = &algorithms[i];
+				return 0;
 			}
 		}
-		p += n;
-		if (*p == ',')
-			p++;
 	}
 	return -1;
 }

@@ -202,24 +202,20 @@ static uint16_t choose_auth_method(struct iscsi_login *login, const char *offer)
 {
 	/* CHAP with an empty secret would prove nothing. */
 	bool chap_ok = login->auth->initiator.user[0] != '\0' && login->auth->initiator.secret_len > 0;
-	const char *p = offer;
+	const char *cursor = offer, *item;
+	size_t n;
 
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-
-		if (n == 4 && strncmp(p, "CHAP", 4) == 0 && chap_ok) {
+	while (iscsi_text_next_item(&cursor, &item, &n)) {
+		if (n == 4 && strncmp(item, "CHAP", 4) == 0 && chap_ok) {
 			iscsi_text_add(&login->reply, "AuthMethod", "CHAP");
 			login->auth_state = AUTH_CHAP_ALGORITHM;
 			return ISCSI_LOGIN_SUCCESS;
 		}
-		if (n == 4 && strncmp(p, "None", 4) == 0 && !login->auth->chap_required) {
+		if (n == 4 && strncmp(item, "None", 4) == 0 && !login->auth->chap_required) {
 			iscsi_text_add(&login->reply, "AuthMethod", "None");
 			login->auth_state = AUTH_DONE;
 			return ISCSI_LOGIN_SUCCESS;
 		}
-		p += n;
-		if (*p == ',')
-			p++;
 	}
 	log_warn("login: %s: no acceptable AuthMethod in \"%.64s\"", login->neg.sp.initiator_name, offer);
 	return ISCSI_LOGIN_AUTH_FAILED;

@@ -223,21 +223,24 @@ bool iscsi_neg_identity_repeated(const struct iscsi_negotiation *neg, const char
 /* The first value of a comma-separated offer that we accept, as an index into values[]. */
 static int choose(const struct key_desc *k, const char *offer)
 {
-	const char *p = offer;
+	const char *item;
+	size_t n;
 
-	while (*p != '\0') {
-		size_t n = strcspn(p, ",");
-
+	while (iscsi_text_next_item(&offer, &item, &n)) {
 		if (n == 0)
 			return -1;
 		for (int i = 0; k->values[i] != NULL; i++)
-			if (strlen(k->values[i]) == n && strncmp(k->values[i], p, n) == 0)
+			if (strlen(k->values[i]) == n && strncmp(k->values[i], item, n) == 0)
 				return i;
-		p += n;
-		if (*p == ',')
-			p++;
 	}
 	return -1;
+}
+
+/* Session-wide keys mean nothing to discovery sessions or to a session's later connections. */
+static bool irrelevant(const struct iscsi_negotiation *neg, const struct key_desc *k)
+{
+	return ((k->flags & F_IRRELEVANT_DISCOVERY) && neg->sp.type == ISCSI_SESSION_DISCOVERY) ||
+	       ((k->flags & F_LEADING_ONLY) && !neg->leading);
 }
 
 /* Parses a Boolean or numerical value; -1 if malformed or out of range. */
@@ -299,7 +302,6 @@ static enum iscsi_neg_result declare(struct iscsi_negotiation *neg, const struct
 		else
 			return fail(status, ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED, "unknown session type",
 			            k->name, value);
-		neg->session_type = neg->sp.type;
 		break;
 	default:
 		if (parse_scalar(k, value, &v) != 0)
@@ -364,8 +366,7 @@ enum iscsi_neg_result iscsi_neg_key(struct iscsi_negotiation *neg, enum iscsi_ne
 	}
 	if (k->rule == RULE_DECLARE)
 		return declare(neg, k, value, status);
-	if (((k->flags & F_IRRELEVANT_DISCOVERY) && neg->session_type == ISCSI_SESSION_DISCOVERY) ||
-	    ((k->flags & F_LEADING_ONLY) && !neg->leading)) {
+	if (irrelevant(neg, k)) {
 		iscsi_text_add(reply, key, "Irrelevant");
 		return ISCSI_NEG_DONE;
 	}
@@ -394,7 +395,7 @@ enum iscsi_neg_result iscsi_neg_key(struct iscsi_negotiation *neg, enum iscsi_ne
 void iscsi_neg_text_key(const struct iscsi_session_params *sp, struct iscsi_conn_params *cp,
                         const char *key, const char *value, struct iscsi_text_buf *reply)
 {
-	struct iscsi_negotiation neg = {.session_type = sp->type, .sp = *sp, .cp = *cp};
+	struct iscsi_negotiation neg = {.sp = *sp, .cp = *cp};
 	uint16_t status;
 
 	if (iscsi_neg_key(&neg, ISCSI_NEG_FULL_FEATURE, key, value, reply, &status) == ISCSI_NEG_FAIL)
@@ -424,8 +425,7 @@ bool iscsi_neg_offer_pending(struct iscsi_negotiation *neg, struct iscsi_text_bu
 			continue;
 		if (k->rule == RULE_DECLARE || (neg->seen & bit))
 			continue;
-		if (((k->flags & F_IRRELEVANT_DISCOVERY) && neg->session_type == ISCSI_SESSION_DISCOVERY) ||
-		    ((k->flags & F_LEADING_ONLY) && !neg->leading))
+		if (irrelevant(neg, k))
 			continue;
 		ours = load(k, &neg->ours, &neg->our_conn);
 		if (combine(k->rule, k->def, ours) == k->def)

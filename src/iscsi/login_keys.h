@@ -30,7 +30,6 @@ enum iscsi_neg_result {
 };
 
 struct iscsi_negotiation {
-	enum iscsi_session_type session_type;
 	bool leading;                    /* TSIH 0: this connection creates the session */
 	uint64_t seen;                   /* keys the initiator sent, by table index */
 	uint64_t offered;                /* keys we offered and await an answer for */

@@ -208,6 +208,19 @@ void iscsi_text_add_hex(struct iscsi_text_buf *buf, const char *key, const uint8
 	buf->len = (size_t)(p - buf->data);
 }
 
+bool iscsi_text_next_item(const char **cursor, const char **item, size_t *len)
+{
+	const char *p = *cursor;
+
+	if (*p == '\0')
+		return false;
+	*item = p;
+	*len = strcspn(p, ",");
+	p += *len;
+	*cursor = *p == ',' ? p + 1 : p;
+	return true;
+}
+
 static int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

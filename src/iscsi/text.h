@@ -61,6 +61,10 @@ void iscsi_text_addf(struct iscsi_text_buf *buf, const char *key, const char *fm
 /* Appends key=0x<hex of bytes>. */
 void iscsi_text_add_hex(struct iscsi_text_buf *buf, const char *key, const uint8_t *bytes, size_t len);
 
+/* Steps through a list-of-values (RFC 7143 §6.1: comma-separated): sets the next item and
+ * its length, and returns false at the end.  Start with *cursor at the value. */
+bool iscsi_text_next_item(const char **cursor, const char **item, size_t *len);
+
 /* numerical-value (RFC 7143 §6.1): decimal, or hex with a 0x prefix.  Returns -1 when the
  * value is not a number or exceeds max. */
 int iscsi_text_number(const char *value, uint64_t max, uint64_t *out);

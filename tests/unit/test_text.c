@@ -148,6 +148,24 @@ static void binary(void **state)
 	assert_int_equal(iscsi_text_binary("0bAAAAAAAAAAAA", out, sizeof(out)), -1);
 }
 
+static void list_items(void **state)
+{
+	const char *cursor = "CRC32C,,None", *item;
+	size_t n;
+
+	assert_true(iscsi_text_next_item(&cursor, &item, &n));
+	assert_int_equal(n, 6);
+	assert_memory_equal(item, "CRC32C", 6);
+	assert_true(iscsi_text_next_item(&cursor, &item, &n));
+	assert_int_equal(n, 0);
+	assert_true(iscsi_text_next_item(&cursor, &item, &n));
+	assert_int_equal(n, 4);
+	assert_memory_equal(item, "None", 4);
+	assert_false(iscsi_text_next_item(&cursor, &item, &n));
+	cursor = "";
+	assert_false(iscsi_text_next_item(&cursor, &item, &n));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +174,7 @@ int main(void)
 		cmocka_unit_test(builder),
 		cmocka_unit_test(numbers),
 		cmocka_unit_test(binary),
+		cmocka_unit_test(list_items),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
