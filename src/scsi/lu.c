@@ -160,6 +160,13 @@ void scsi_lu_free(struct scsi_lu *lu)
 	free(lu);
 }
 
+void scsi_lu_capacity_changed(struct scsi_lu *lu)
+{
+	lu->nblocks = store_size(lu->store) >> lu->block_shift;
+	log_info("scsi: capacity now %llu blocks", (unsigned long long)lu->nblocks);
+	ua_raise_all(lu->ua, NULL, ASC_CAPACITY_DATA_HAS_CHANGED);
+}
+
 bool lu_prevented(const struct scsi_lu *lu) { return lu->n_prevent > 0; }
 
 static void task_link(struct scsi_lu *lu, struct scsi_task *task)

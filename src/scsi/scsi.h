@@ -109,6 +109,9 @@ struct scsi_lu_params {
 int scsi_lu_new(const struct scsi_lu_params *params, struct store *store, struct scsi_lu **out,
                 char *err, size_t errlen);
 void scsi_lu_free(struct scsi_lu *lu);
+/* The store's size changed (it was grown or shrunk underneath): the logical unit takes the
+ * new capacity and tells every nexus with CAPACITY DATA HAS CHANGED. */
+void scsi_lu_capacity_changed(struct scsi_lu *lu);
 
 /* A target device: the logical units an I_T nexus can reach, by LUN. */
 int scsi_target_new(struct scsi_target **out);

@@ -43,6 +43,8 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, struct scsi_lu *lu)
 	if (i < t->count && t->luns[i].lun == lun)
 		return -1;
 	memmove(t->luns + i + 1, t->luns + i, (t->count - i) * sizeof(t->luns[0]));
+	for (size_t j = 0; j < t->count; j++)
+		ua_raise_all(t->luns[j].lu->ua, NULL, ASC_REPORTED_LUNS_DATA_CHANGED);
 	t->luns[i] = (struct target_lun){ .lun = lun, .lu = lu };
 	t->count++;
 	lu->target = t;
