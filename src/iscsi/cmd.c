@@ -13,6 +13,8 @@
 /* Data-Out buffers up to this size stay with a recycled command. */
 #define CMD_KEEP_BUF (256u * 1024)
 #define CMD_FREE_MAX 64
+/* Data-Out one connection may have gathered or be gathering at once; more gets BUSY. */
+#define CONN_DATA_OUT_BUDGET (128u * 1024 * 1024)
 #define BUF_ALIGN 4096u
 
 /* Extended CDB AHS (RFC 7143 §11.3.3.2) */
@@ -83,12 +85,19 @@ static struct iscsi_cmd *cmd_new(struct iscsi_conn *conn, uint32_t itt)
 	return cmd;
 }
 
+static void cmd_release_budget(struct iscsi_cmd *cmd)
+{
+	cmd->conn->data_out_bytes -= cmd->budget;
+	cmd->budget = 0;
+}
+
 /* The command is gone for good: nothing refers to it any more. */
 static void cmd_free(struct iscsi_cmd *cmd)
 {
 	struct iscsi_conn *conn = cmd->conn;
 
 	cmd_unhash(cmd);
+	cmd_release_budget(cmd);
 	scsi_task_release(&cmd->task);
 	session_task_put(conn->session);
 	if (cmd->buf_cap > CMD_KEEP_BUF) {
@@ -244,6 +253,7 @@ static void cmd_task_done(struct scsi_task *task)
 	bool status_in_data;
 
 	cmd->state = CMD_ANSWERED;
+	cmd_release_budget(cmd);
 	if (cmd->tmf) {
 		struct iscsi_tmf *tmf = cmd->tmf;
 
@@ -321,18 +331,24 @@ static void cmd_progress(struct iscsi_cmd *cmd)
 		cmd_send_r2ts(cmd);
 }
 
+/* Answers a command that never reaches the SCSI layer with a status (and sense). */
+static void cmd_answer_now(struct iscsi_cmd *cmd, uint8_t status)
+{
+	cmd->state = CMD_ANSWERED;
+	cmd->task.status = status;
+	cmd->task.data_out_len = cmd->edtl; /* no residual to report for a failed transfer */
+	cmd->tx_refs++;
+	cmd_send_response(cmd, 0);
+	cmd_tx_done(cmd);
+}
+
 /* A Data-Out that breaks the rules fails its command (ABORTED COMMAND), and later Data-Out
  * of it is dropped; the connection stays, as initiators expect (libiscsi iSCSIDataSnInvalid). */
 static void data_out_violation(struct iscsi_cmd *cmd, enum sense_asc asc, const char *why)
 {
 	log_warn("%s: Data-Out for ITT 0x%08x: %s", cmd->conn->peer, cmd->itt, why);
-	cmd->state = CMD_ANSWERED;
-	cmd->task.status = SCSI_STATUS_CHECK_CONDITION;
 	sense_set(&cmd->task, false, SENSE_ABORTED_COMMAND, asc);
-	cmd->task.data_out_len = cmd->edtl; /* no residual to report for a failed transfer */
-	cmd->tx_refs++;
-	cmd_send_response(cmd, 0);
-	cmd_tx_done(cmd);
+	cmd_answer_now(cmd, SCSI_STATUS_CHECK_CONDITION);
 }
 
 void cmd_data_out(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
@@ -485,11 +501,7 @@ void cmd_receive(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 		return;
 	}
 	cmd = cmd_new(conn, itt);
-	if (!cmd || (wr && !ensure_buffer(cmd, edtl))) {
-		if (cmd) {
-			cmd->state = CMD_ANSWERED;
-			cmd_free(cmd);
-		}
+	if (!cmd) {
 		conn_reject(conn, bhs, ISCSI_REJECT_OUT_OF_RESOURCES, "out of memory");
 		return;
 	}
@@ -513,6 +525,18 @@ void cmd_receive(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 		cmd_execute(cmd);
 		return;
 	}
+	if (cmd->conn->data_out_bytes + edtl > CONN_DATA_OUT_BUDGET) {
+		log_warn("%s: too much write data outstanding; ITT 0x%08x gets BUSY", conn->peer, itt);
+		cmd_answer_now(cmd, SCSI_STATUS_BUSY);
+		return;
+	}
+	if (!ensure_buffer(cmd, edtl)) {
+		log_err("%s: out of memory for %u bytes of Data-Out", conn->peer, edtl);
+		cmd_answer_now(cmd, SCSI_STATUS_BUSY);
+		return;
+	}
+	cmd->budget = edtl;
+	conn->data_out_bytes += edtl;
 	if (pdu->data_len)
 		memcpy(cmd->buf, pdu->data, pdu->data_len);
 	cmd->received = pdu->data_len;

@@ -35,6 +35,7 @@ struct iscsi_cmd {
 	uint8_t lun_field[8];
 	uint8_t *buf;                 /* Data-Out; kept for reuse while small */
 	uint32_t buf_cap;
+	uint32_t budget;              /* counted in conn->data_out_bytes */
 	uint32_t received;            /* Data-Out bytes, all in order from offset 0 */
 	uint32_t unsol_end;           /* unsolicited data may run up to this offset */
 	uint32_t unsol_data_sn;

@@ -68,6 +68,7 @@ struct iscsi_conn {
 	char peer[64];
 	unsigned ops;                          /* reactor ops in flight */
 	unsigned tasks;                        /* commands that still exist */
+	uint64_t data_out_bytes;               /* Data-Out buffers of commands not yet done */
 	bool freeing;
 	bool logged_out;                       /* a Logout response is on its way */
 	bool input_stopped;                    /* closing once the queued output is sent */

@@ -177,8 +177,10 @@ static size_t add_key(char *buf, size_t off, const char *pair)
 	return off + n;
 }
 
-/* Logs in with the given operational keys (NULL-terminated list, may be NULL). */
-static void login(struct harness *h, int fd, uint8_t isid_tail, bool discovery, const char *const *extra)
+/* Logs in with the given operational keys (NULL-terminated list, may be NULL), to a new
+ * session (tsih 0) or an existing one; returns the session's TSIH. */
+static uint16_t login_to(struct harness *h, int fd, uint8_t isid_tail, bool discovery,
+                         const char *const *extra, uint16_t tsih, uint16_t cid)
 {
 	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_REQ | ISCSI_BHS_IMMEDIATE };
 	char keys[1024];
@@ -196,12 +198,20 @@ static void login(struct harness *h, int fd, uint8_t isid_tail, bool discovery, 
 	bhs[1] = ISCSI_FLAG_LOGIN_TRANSIT | ISCSI_STAGE_FULL_FEATURE;
 	bhs[8] = 0x80;
 	bhs[13] = isid_tail;
+	put_be16(bhs + 14, tsih);
 	put_be32(bhs + BHS_ITT, 0x1000u + isid_tail);
+	put_be16(bhs + 20, cid);
 	put_be32(bhs + BHS_CMDSN, 1);
 	send_pdu(fd, bhs, keys, (uint32_t)n);
 	expect_pdu(h, fd, &rx, ISCSI_OP_LOGIN_RSP);
 	assert_int_equal(rx.bhs[36], 0); /* status class */
 	assert_int_equal(rx.bhs[1] & ISCSI_FLAG_LOGIN_NSG_MASK, ISCSI_STAGE_FULL_FEATURE);
+	return get_be16(rx.bhs + 14);
+}
+
+static void login(struct harness *h, int fd, uint8_t isid_tail, bool discovery, const char *const *extra)
+{
+	login_to(h, fd, isid_tail, discovery, extra, 0, 0);
 }
 
 static void scsi_cmd(int fd, uint32_t itt, uint32_t cmd_sn, uint8_t flags, uint32_t edtl, const uint8_t *cdb,
@@ -429,6 +439,87 @@ static void logout_answers_then_closes(void **state)
 	close(fd);
 }
 
+static void answered_ping_keeps_the_connection(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	struct iscsi_conn *conn = h->env.conns;
+	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_OUT | ISCSI_BHS_IMMEDIATE, ISCSI_FLAG_FINAL };
+	struct rx rx;
+
+	login(h, fd, 12, false, NULL);
+	conn_tick(conn, now_ms() + h->env.nop_interval_ms + 1);
+	expect_pdu(h, fd, &rx, ISCSI_OP_NOP_IN);
+	assert_int_equal(get_be32(rx.bhs + BHS_ITT), ISCSI_RSVD_TAG);
+	assert_int_not_equal(get_be32(rx.bhs + BHS_TTT), ISCSI_RSVD_TAG);
+	put_be32(bhs + BHS_ITT, ISCSI_RSVD_TAG);
+	put_be32(bhs + BHS_TTT, get_be32(rx.bhs + BHS_TTT));
+	put_be32(bhs + BHS_CMDSN, 1);
+	send_pdu(fd, bhs, NULL, 0);
+	pump(h);
+	assert_false(conn->ping_outstanding);
+	assert_int_equal(recv_pdu(h, fd, &rx), 0);
+	close(fd);
+}
+
+static void unanswered_ping_closes_the_connection(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	struct iscsi_conn *conn = h->env.conns;
+	uint64_t later = now_ms() + h->env.nop_interval_ms + 1;
+	struct rx rx;
+	int ret = 0;
+
+	login(h, fd, 13, false, NULL);
+	conn_tick(conn, later);
+	expect_pdu(h, fd, &rx, ISCSI_OP_NOP_IN);
+	conn_tick(conn, later + h->env.nop_timeout_ms + 1);
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, fd, &rx);
+	assert_int_equal(ret, -1);
+	close(fd);
+}
+
+static void second_connection_joins_the_session_and_shares_cmdsn(void **state)
+{
+	struct harness *h = *state;
+	static const char *const two[] = { "MaxConnections=2", NULL };
+	int a = connect_one(h), b = connect_one(h);
+	uint16_t tsih = login_to(h, a, 14, false, two, 0, 0);
+	struct rx rx;
+
+	assert_int_not_equal(tsih, 0);
+	assert_int_equal(login_to(h, b, 14, false, two, tsih, 1), tsih);
+	scsi_cmd(b, 140, 1, 0, 0, tur, sizeof(tur), NULL, 0);
+	expect_pdu(h, b, &rx, ISCSI_OP_SCSI_RSP);
+	scsi_cmd(a, 141, 2, 0, 0, tur, sizeof(tur), NULL, 0);
+	expect_pdu(h, a, &rx, ISCSI_OP_SCSI_RSP);
+	assert_int_equal(get_be32(rx.bhs + BHS_ITT), 141);
+	assert_int_equal(get_be32(rx.bhs + 28), 3); /* ExpCmdSN counts both connections */
+	close(a);
+	close(b);
+}
+
+static void login_to_an_unknown_session_fails(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_REQ | ISCSI_BHS_IMMEDIATE,
+	                               ISCSI_FLAG_LOGIN_TRANSIT | ISCSI_STAGE_FULL_FEATURE };
+	static const char keys[] = "InitiatorName=" INITIATOR "\0SessionType=Normal\0TargetName=" TARGET
+	                           "\0AuthMethod=None";
+	struct rx rx;
+
+	bhs[8] = 0x80;
+	put_be16(bhs + 14, 0x7777);
+	put_be32(bhs + BHS_CMDSN, 1);
+	send_pdu(fd, bhs, keys, sizeof(keys));
+	expect_pdu(h, fd, &rx, ISCSI_OP_LOGIN_RSP);
+	assert_int_equal(get_be16(rx.bhs + 36), ISCSI_LOGIN_SESSION_DOES_NOT_EXIST);
+	close(fd);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -444,6 +535,10 @@ int main(void)
 		T(read_with_short_edtl_reports_overflow),
 		T(abort_task_waiting_for_data_completes_without_a_response),
 		T(logout_answers_then_closes),
+		T(answered_ping_keeps_the_connection),
+		T(unanswered_ping_closes_the_connection),
+		T(second_connection_joins_the_session_and_shares_cmdsn),
+		T(login_to_an_unknown_session_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
