@@ -160,6 +160,7 @@ void conn_finish(struct iscsi_conn *conn, const char *why)
 	log_debug("%s: closing connection after the last response: %s", conn->peer, why);
 	last->close_after = true;
 	conn->input_stopped = true;
+	conn->finish_reason = why;
 }
 
 static void conn_free(struct reactor_op *op, int res)
@@ -312,7 +313,7 @@ static void conn_sent(struct reactor_op *op, int res)
 		close_after |= tx->close_after;
 	tx_release_list(conn, done);
 	if (close_after)
-		conn_close(conn, "final response sent");
+		conn_close(conn, conn->finish_reason ? conn->finish_reason : "final response sent");
 	else if (conn->txq_head)
 		conn_schedule_flush(conn);
 }

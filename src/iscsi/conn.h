@@ -72,6 +72,7 @@ struct iscsi_conn {
 	bool freeing;
 	bool logged_out;                       /* a Logout response is on its way */
 	bool input_stopped;                    /* closing once the queued output is sent */
+	const char *finish_reason;
 
 	struct iscsi_login_env login_env;
 	struct iscsi_login *login;
