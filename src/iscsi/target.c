@@ -41,7 +41,7 @@ static void target_free(struct iscsi_target *t)
 {
 	scsi_target_free(t->scsi);
 	free(t->acl);
-	memset(&t->auth, 0, sizeof(t->auth)); /* secrets */
+	explicit_bzero(&t->auth, sizeof(t->auth)); /* secrets */
 	free(t);
 }
 
@@ -53,7 +53,7 @@ void iscsi_registry_free(struct iscsi_registry *reg)
 		target_free(reg->targets[i]);
 	free(reg->targets);
 	free(reg->portals);
-	memset(&reg->discovery_auth, 0, sizeof(reg->discovery_auth));
+	explicit_bzero(&reg->discovery_auth, sizeof(reg->discovery_auth));
 	free(reg);
 }
 
