@@ -1,5 +1,13 @@
 #include "scsi/range_lock.h"
 
+#include "common/util.h"
+
+void range_lock_span(struct scsi_task *task, uint64_t lo, uint64_t hi)
+{
+	task->lba = lo == UINT64_MAX ? 0 : lo;
+	task->nblocks = (uint32_t)MIN(hi > task->lba ? hi - task->lba : 0, UINT32_MAX);
+}
+
 static bool overlap(const struct scsi_task *a, const struct scsi_task *b)
 {
 	/* A zero-length range still orders against writes starting at its LBA. */

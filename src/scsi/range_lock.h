@@ -14,6 +14,9 @@ struct range_lock {
 	void (*resume)(struct scsi_task *task);
 };
 
+/* Sets the task's range to [lo, hi), the hull of what a multi-range command writes (lo
+ * UINT64_MAX: nothing), capped at what a task can describe. */
+void range_lock_span(struct scsi_task *task, uint64_t lo, uint64_t hi);
 /* Takes [task->lba, task->lba + task->nblocks) for the task.  True if the task holds it
  * now; false if it was queued and will be resumed holding it.  holders are the logical
  * unit's active tasks (linked by next_active), of which those with holds_range count. */

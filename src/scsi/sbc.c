@@ -502,8 +502,7 @@ static bool unmap_valid(struct scsi_task *task, uint32_t list_len)
 			hi = MAX(hi, lba + n);
 		}
 	}
-	task->lba = lo == UINT64_MAX ? 0 : lo;
-	task->nblocks = (uint32_t)MIN(hi > task->lba ? hi - task->lba : 0, UINT32_MAX);
+	range_lock_span(task, lo, hi);
 	return true;
 }
 

@@ -3,8 +3,7 @@
  * copied in chunks through one buffer.  RECEIVE COPY RESULTS reports the limits below
  * and the last copy's status.
  *
- * Copies do not take LBA range locks: concurrent writes to the destination range race
- * with the copy as they would with another initiator's writes. */
+ * A copy holds the LBA range it writes on its own logical unit, like any write. */
 #include "scsi/xcopy.h"
 
 #include <stdlib.h>
@@ -184,6 +183,23 @@ static void copy_step(struct store_io *io, int err)
 	           (s->src_lba + job->done) << s->src->block_shift);
 }
 
+/* The range the copy writes on its own logical unit (copies to other logical units of
+ * the target are not ordered against their writers). */
+static void lock_destinations(struct scsi_task *task, const struct job *job)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (uint32_t i = 0; i < job->count; i++) {
+		const struct segment *s = &job->seg[i];
+
+		if (s->dst == task->lu && s->blocks) {
+			lo = MIN(lo, s->dst_lba);
+			hi = MAX(hi, s->dst_lba + s->blocks);
+		}
+	}
+	range_lock_span(task, lo, hi);
+}
+
 void xcopy_extended_copy(struct scsi_task *task)
 {
 	struct scsi_lu *lu = task->lu;
@@ -199,6 +215,8 @@ void xcopy_extended_copy(struct scsi_task *task)
 		lu_complete(task);
 		return;
 	}
+	free(task->scratch); /* a resumed task parses again */
+	task->scratch = NULL;
 	job = calloc(1, sizeof(*job) + CHUNK);
 	if (!job) {
 		lu_sense(task, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
@@ -217,6 +235,9 @@ void xcopy_extended_copy(struct scsi_task *task)
 			return;
 		}
 	}
+	lock_destinations(task, job);
+	if (!range_lock_acquire(&lu->ranges, lu->active, task))
+		return;
 	lu->xcopy = (struct xcopy_state){ .known = true, .nexus_id = task->itn->id, .list_id = task->data_out[0] };
 	job->chunk = 0;
 	copy_step(&task->io, 0);
