@@ -161,7 +161,7 @@ bool cmd_abort(struct iscsi_cmd *cmd, struct iscsi_tmf *tmf)
 static void put_residual(uint8_t *hdr, const struct iscsi_cmd *cmd, uint8_t over, uint8_t under)
 {
 	const struct scsi_task *t = &cmd->task;
-	uint32_t needed = t->write_dir ? t->data_out_len : t->data_in_len;
+	uint32_t needed = t->write_dir ? t->data_out_wanted : t->data_in_len;
 
 	if (needed > cmd->edtl) {
 		hdr[1] |= over;
@@ -284,6 +284,7 @@ static void cmd_execute(struct iscsi_cmd *cmd)
 	cmd->task.itn = session_itn(s);
 	cmd->task.data_out = cmd->task.write_dir ? cmd->buf : NULL;
 	cmd->task.data_out_len = cmd->task.write_dir ? cmd->received : 0;
+	cmd->task.data_out_wanted = cmd->task.data_out_len; /* the SCSI layer corrects it */
 	cmd->task.reactor = cmd->conn->env->reactor;
 	cmd->task.done = cmd_task_done;
 	scsi_target_execute(session_scsi(s), &cmd->task);
@@ -336,7 +337,7 @@ static void cmd_answer_now(struct iscsi_cmd *cmd, uint8_t status)
 {
 	cmd->state = CMD_ANSWERED;
 	cmd->task.status = status;
-	cmd->task.data_out_len = cmd->edtl; /* no residual to report for a failed transfer */
+	cmd->task.data_out_wanted = cmd->edtl; /* no residual to report for a failed transfer */
 	cmd->tx_refs++;
 	cmd_send_response(cmd, 0);
 	cmd_tx_done(cmd);
