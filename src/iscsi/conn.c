@@ -505,69 +505,64 @@ static void conn_logout(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 	}
 }
 
-static bool discovery_allows(enum iscsi_opcode op)
+/* What the full feature phase does with each initiator opcode (RFC 7143 §11). */
+struct opcode_rule {
+	const char *name;
+	void (*handle)(struct iscsi_conn *conn, const struct iscsi_pdu *pdu);
+	bool ordered;                 /* goes through the session's CmdSN ordering */
+	bool discovery;               /* allowed in a discovery session */
+	uint8_t reject;               /* no handler: the Reject reason */
+};
+
+static const struct opcode_rule opcode_rules[ISCSI_BHS_OPCODE_MASK + 1] = {
+	[ISCSI_OP_NOP_OUT] = { "NOP-Out", conn_nop_out, true, true, 0 },
+	[ISCSI_OP_SCSI_CMD] = { "SCSI Command", cmd_receive, true, false, 0 },
+	[ISCSI_OP_TMF_REQ] = { "Task Management Function Request", tmf_receive, true, false, 0 },
+	[ISCSI_OP_LOGIN_REQ] = { "Login Request in full feature phase", NULL, false, false,
+	                         ISCSI_REJECT_PROTOCOL_ERROR },
+	[ISCSI_OP_TEXT_REQ] = { "Text Request", conn_text, true, true, 0 },
+	[ISCSI_OP_DATA_OUT] = { "SCSI Data-Out", cmd_data_out, false, false, 0 },
+	[ISCSI_OP_LOGOUT_REQ] = { "Logout Request", conn_logout, true, true, 0 },
+	/* Error recovery level 0: there is nothing to resend. */
+	[ISCSI_OP_SNACK_REQ] = { "SNACK at error recovery level 0", NULL, false, false,
+	                         ISCSI_REJECT_PROTOCOL_ERROR },
+};
+
+/* The rule for the PDU's opcode, or NULL after rejecting it. */
+static const struct opcode_rule *conn_rule(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 {
-	return op == ISCSI_OP_NOP_OUT || op == ISCSI_OP_TEXT_REQ || op == ISCSI_OP_LOGOUT_REQ;
+	const struct opcode_rule *rule = &opcode_rules[pdu_opcode(pdu->bhs)];
+
+	if (!rule->handle) {
+		conn_reject(conn, pdu->bhs, rule->reject ? rule->reject : ISCSI_REJECT_CMD_NOT_SUPPORTED,
+		            rule->name ? rule->name : "unknown opcode");
+		return NULL;
+	}
+	if (!rule->discovery && session_params(conn->session)->type == ISCSI_SESSION_DISCOVERY) {
+		conn_reject(conn, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR, "not allowed in a discovery session");
+		return NULL;
+	}
+	return rule;
 }
 
 void conn_execute_pdu(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 {
-	enum iscsi_opcode op = pdu_opcode(pdu->bhs);
+	const struct opcode_rule *rule;
 
-	if (conn->state != CONN_FULL_FEATURE)
-		return;
-	if (session_params(conn->session)->type == ISCSI_SESSION_DISCOVERY && !discovery_allows(op)) {
-		conn_reject(conn, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR, "not allowed in a discovery session");
-		return;
-	}
-	switch (op) {
-	case ISCSI_OP_NOP_OUT:
-		conn_nop_out(conn, pdu);
-		break;
-	case ISCSI_OP_SCSI_CMD:
-		cmd_receive(conn, pdu);
-		break;
-	case ISCSI_OP_TMF_REQ:
-		tmf_receive(conn, pdu);
-		break;
-	case ISCSI_OP_TEXT_REQ:
-		conn_text(conn, pdu);
-		break;
-	case ISCSI_OP_LOGOUT_REQ:
-		conn_logout(conn, pdu);
-		break;
-	default:
-		conn_reject(conn, pdu->bhs, ISCSI_REJECT_CMD_NOT_SUPPORTED, "unexpected opcode");
-		break;
-	}
+	if (conn->state == CONN_FULL_FEATURE && (rule = conn_rule(conn, pdu)))
+		rule->handle(conn, pdu);
 }
 
 static void conn_full_feature(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 {
-	enum iscsi_opcode op = pdu_opcode(pdu->bhs);
+	const struct opcode_rule *rule = &opcode_rules[pdu_opcode(pdu->bhs)];
 
 	conn->exp_stat_sn = get_be32(pdu->bhs + BHS_EXPSTATSN);
-	switch (op) {
-	case ISCSI_OP_DATA_OUT:
-		cmd_data_out(conn, pdu);
-		break;
-	case ISCSI_OP_NOP_OUT:
-	case ISCSI_OP_SCSI_CMD:
-	case ISCSI_OP_TMF_REQ:
-	case ISCSI_OP_TEXT_REQ:
-	case ISCSI_OP_LOGOUT_REQ:
+	/* Requests in CmdSN order are checked when their turn comes. */
+	if (rule->ordered)
 		session_receive(conn->session, conn, pdu);
-		break;
-	case ISCSI_OP_SNACK_REQ:
-		conn_reject(conn, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR, "SNACK at error recovery level 0");
-		break;
-	case ISCSI_OP_LOGIN_REQ:
-		conn_reject(conn, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR, "Login Request in full feature phase");
-		break;
-	default:
-		conn_reject(conn, pdu->bhs, ISCSI_REJECT_CMD_NOT_SUPPORTED, "unknown opcode");
-		break;
-	}
+	else if ((rule = conn_rule(conn, pdu)))
+		rule->handle(conn, pdu);
 }
 
 /* ---- receive ---- */

@@ -520,6 +520,83 @@ static void login_to_an_unknown_session_fails(void **state)
 	close(fd);
 }
 
+static void text_request(int fd, uint32_t itt, uint32_t ttt, uint32_t cmd_sn, const void *data, uint32_t len)
+{
+	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL };
+
+	put_be32(bhs + BHS_ITT, itt);
+	put_be32(bhs + BHS_TTT, ttt);
+	put_be32(bhs + BHS_CMDSN, cmd_sn);
+	send_pdu(fd, bhs, data, len);
+}
+
+static void long_send_targets_answer_continues_with_ttt(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	static const char req[] = "SendTargets=All";
+	uint32_t total = 0, pieces = 0, cmd_sn = 1;
+	struct rx rx;
+
+	for (uint16_t port = 4000; port < 4400; port++)
+		assert_int_equal(iscsi_registry_add_portal(h->reg, "192.0.2.1", port, 1), 0);
+	login(h, fd, 16, true, NULL);
+	text_request(fd, 160, ISCSI_RSVD_TAG, cmd_sn++, req, sizeof(req));
+	for (;;) {
+		expect_pdu(h, fd, &rx, ISCSI_OP_TEXT_RSP);
+		assert_true(rx.len <= 8192); /* the initiator's MaxRecvDataSegmentLength */
+		total += rx.len;
+		pieces++;
+		if (rx.bhs[1] & ISCSI_FLAG_FINAL) {
+			assert_int_equal(get_be32(rx.bhs + BHS_TTT), ISCSI_RSVD_TAG);
+			break;
+		}
+		assert_int_equal(rx.bhs[1] & ISCSI_FLAG_TEXT_CONTINUE, ISCSI_FLAG_TEXT_CONTINUE);
+		text_request(fd, 160, get_be32(rx.bhs + BHS_TTT), cmd_sn++, NULL, 0);
+	}
+	assert_true(pieces > 1);
+	assert_true(total > 400 * 20);
+	close(fd);
+}
+
+static void login_with_a_cid_in_use_replaces_that_connection(void **state)
+{
+	struct harness *h = *state;
+	static const char *const two[] = { "MaxConnections=2", NULL };
+	int a = connect_one(h), b = connect_one(h);
+	uint16_t tsih = login_to(h, a, 17, false, two, 0, 5);
+	struct rx rx;
+	int ret = 0;
+
+	assert_int_equal(login_to(h, b, 17, false, two, tsih, 5), tsih);
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, a, &rx);
+	assert_int_equal(ret, -1);
+	scsi_cmd(b, 170, 1, 0, 0, tur, sizeof(tur), NULL, 0);
+	expect_pdu(h, b, &rx, ISCSI_OP_SCSI_RSP);
+	close(a);
+	close(b);
+}
+
+static void unknown_opcode_is_rejected_and_the_connection_stays(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	uint8_t bhs[ISCSI_BHS_LEN] = { 0x1c, ISCSI_FLAG_FINAL };
+	struct rx rx;
+
+	login(h, fd, 18, false, NULL);
+	put_be32(bhs + BHS_ITT, 180);
+	send_pdu(fd, bhs, NULL, 0);
+	expect_pdu(h, fd, &rx, ISCSI_OP_REJECT);
+	assert_int_equal(rx.bhs[2], ISCSI_REJECT_CMD_NOT_SUPPORTED);
+	assert_int_equal(rx.len, ISCSI_BHS_LEN);
+	assert_int_equal(rx.data[0], 0x1c);
+	scsi_cmd(fd, 181, 1, 0, 0, tur, sizeof(tur), NULL, 0);
+	expect_pdu(h, fd, &rx, ISCSI_OP_SCSI_RSP);
+	close(fd);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -539,6 +616,9 @@ int main(void)
 		T(unanswered_ping_closes_the_connection),
 		T(second_connection_joins_the_session_and_shares_cmdsn),
 		T(login_to_an_unknown_session_fails),
+		T(long_send_targets_answer_continues_with_ttt),
+		T(login_with_a_cid_in_use_replaces_that_connection),
+		T(unknown_opcode_is_rejected_and_the_connection_stays),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
