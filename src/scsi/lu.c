@@ -48,14 +48,24 @@ bool lu_reply(struct scsi_task *task, const void *data, uint32_t len, uint32_t a
 	return true;
 }
 
-void scsi_task_release(struct scsi_task *task)
+static void drop_data_in(struct scsi_task *task)
 {
 	free(task->data_in);
 	task->data_in = NULL;
 	task->data_in_len = 0;
+}
+
+static void drop_scratch(struct scsi_task *task)
+{
 	free(task->scratch);
 	task->scratch = NULL;
 	task->scratch_len = 0;
+}
+
+void scsi_task_release(struct scsi_task *task)
+{
+	drop_data_in(task);
+	drop_scratch(task);
 }
 
 static void task_unlink(struct scsi_lu *lu, struct scsi_task *task)
@@ -79,13 +89,14 @@ static void task_finish(struct reactor_op *op, int res)
 		if (task->holds_range)
 			range_lock_release(&lu->ranges, lu->active, task);
 	}
-	free(task->scratch);
-	task->scratch = NULL;
-	task->scratch_len = 0;
+	drop_scratch(task);
 	if (task->aborted) {
 		task->status = SCSI_STATUS_TASK_ABORTED;
 		task->sense_len = 0;
 	}
+	/* A failed command returns no data, whatever it had read before failing. */
+	if (task->status != SCSI_STATUS_GOOD && task->status != SCSI_STATUS_CONDITION_MET)
+		drop_data_in(task);
 	task->done(task);
 }
 
