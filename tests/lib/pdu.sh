@@ -2,17 +2,19 @@
 # malformed PDUs, header digests checked byte by byte.  PDUs are written as hex byte
 # strings ("43 87 00 ..."); one connection at a time, on file descriptor $PDU_FD.
 #
-# After pdu_recv: PDU_BHS is an array of the 48 header bytes (two hex digits each) and
-# PDU_TEXT the data segment with NULs turned into newlines.
+# After pdu_recv: PDU_BHS is an array of the 48 header bytes (two hex digits each),
+# PDU_DATA of the data segment's bytes with padding, PDU_TEXT the data segment with NULs
+# turned into newlines.
 
 PDU_DIGEST=0        # 1 once CRC32C header digests are in use on the connection
+PDU_DATA_DIGEST=0   # 1 once CRC32C data digests are
 PDU_CMDSN=1
 PDU_STATSN=0
 
 pdu_connect()
 {
 	exec {PDU_FD}<>"/dev/tcp/$1/$2" || fail "cannot connect to $1:$2"
-	PDU_DIGEST=0 PDU_CMDSN=1 PDU_STATSN=0
+	PDU_DIGEST=0 PDU_DATA_DIGEST=0 PDU_CMDSN=1 PDU_STATSN=0
 }
 
 pdu_close() { exec {PDU_FD}>&-; }
@@ -47,14 +49,17 @@ pdu_be24() { printf '%02x %02x %02x' $(( $1 >> 16 & 255 )) $(( $1 >> 8 & 255 )) 
 pdu_be32() { printf '%02x %02x %02x %02x' $(( $1 >> 24 & 255 )) $(( $1 >> 16 & 255 )) \
 	$(( $1 >> 8 & 255 )) $(( $1 & 255 )); }
 
-# pdu_send BHS_HEX [DATA_HEX]: sends a PDU, adding the header digest when negotiated.
+# pdu_send BHS_HEX [DATA_HEX [DATA_DIGEST_HEX]]: sends a PDU with the digests negotiated;
+# DATA_HEX must be padded already; DATA_DIGEST_HEX replaces the right data digest.
 pdu_send()
 {
-	local bhs=($1) out
+	local bhs=($1) data=(${2:-}) out
 	[ ${#bhs[@]} = 48 ] || fail "pdu_send: BHS of ${#bhs[@]} bytes"
 	out="$1"
 	[ $PDU_DIGEST = 1 ] && out="$out $(pdu_crc32c "${bhs[@]}")"
-	_pdu_bytes $out ${2:-} >&$PDU_FD
+	out="$out ${data[*]}"
+	[ $PDU_DATA_DIGEST = 1 ] && [ ${#data[@]} -gt 0 ] && out="$out ${3:-$(pdu_crc32c "${data[@]}")}"
+	_pdu_bytes $out >&$PDU_FD
 }
 
 # Writes hex bytes as binary.
@@ -63,7 +68,7 @@ _pdu_bytes() { printf "$(printf '\\x%s' "$@")"; }
 _pdu_read() { timeout 10 head -c "$1" <&$PDU_FD | od -An -v -tx1 | tr -s ' \n' ' '; }
 
 # Receives one PDU; returns 1 if the connection closed or nothing came within 10 s.
-# With header digests on, fails the test on a wrong digest.
+# With digests on, fails the test on a wrong digest.
 pdu_recv()
 {
 	local len hex digest
@@ -75,10 +80,16 @@ pdu_recv()
 			fail "bad header digest from the target: $digest"
 	fi
 	len=$(( 0x${PDU_BHS[5]}${PDU_BHS[6]}${PDU_BHS[7]} ))
-	PDU_TEXT=""
+	PDU_TEXT="" PDU_DATA=()
 	if [ $len -gt 0 ]; then
 		hex=$(_pdu_read $(( (len + 3) / 4 * 4 )))
+		PDU_DATA=($hex)
 		PDU_TEXT=$(_pdu_bytes $hex | head -c $len | tr '\0' '\n')
+		if [ $PDU_DATA_DIGEST = 1 ]; then
+			digest=$(_pdu_read 4)
+			[ "$(echo $digest)" = "$(pdu_crc32c "${PDU_DATA[@]}")" ] ||
+				fail "bad data digest from the target: $digest"
+		fi
 	fi
 	# The StatSN of a response, for ExpStatSN in the next request.
 	PDU_STATSN=$(( 0x${PDU_BHS[24]}${PDU_BHS[25]}${PDU_BHS[26]}${PDU_BHS[27]} ))
