@@ -85,19 +85,21 @@ static struct iscsi_cmd *cmd_new(struct iscsi_conn *conn, uint32_t itt)
 	return cmd;
 }
 
-static void cmd_release_budget(struct iscsi_cmd *cmd)
+/* The command is done as far as the initiator is concerned: its ITT may be reused at
+ * once, even while its last PDUs are still being sent. */
+static void cmd_answered(struct iscsi_cmd *cmd)
 {
+	cmd->state = CMD_ANSWERED;
+	cmd_unhash(cmd);
 	cmd->conn->data_out_bytes -= cmd->budget;
 	cmd->budget = 0;
 }
 
-/* The command is gone for good: nothing refers to it any more. */
+/* The command is gone for good: answered, and nothing refers to it any more. */
 static void cmd_free(struct iscsi_cmd *cmd)
 {
 	struct iscsi_conn *conn = cmd->conn;
 
-	cmd_unhash(cmd);
-	cmd_release_budget(cmd);
 	scsi_task_release(&cmd->task);
 	session_task_put(conn->session);
 	if (cmd->buf_cap > CMD_KEEP_BUF) {
@@ -138,7 +140,7 @@ bool cmd_abort(struct iscsi_cmd *cmd, struct iscsi_tmf *tmf)
 {
 	switch (cmd->state) {
 	case CMD_RECEIVING:
-		cmd->state = CMD_ANSWERED;
+		cmd_answered(cmd);
 		if (!cmd->tx_refs)
 			cmd_free(cmd);
 		return false;
@@ -252,8 +254,7 @@ static void cmd_task_done(struct scsi_task *task)
 	uint32_t len = 0, data_pdus = 0;
 	bool status_in_data;
 
-	cmd->state = CMD_ANSWERED;
-	cmd_release_budget(cmd);
+	cmd_answered(cmd);
 	if (cmd->tmf) {
 		struct iscsi_tmf *tmf = cmd->tmf;
 
@@ -335,7 +336,7 @@ static void cmd_progress(struct iscsi_cmd *cmd)
 /* Answers a command that never reaches the SCSI layer with a status (and sense). */
 static void cmd_answer_now(struct iscsi_cmd *cmd, uint8_t status)
 {
-	cmd->state = CMD_ANSWERED;
+	cmd_answered(cmd);
 	cmd->task.status = status;
 	cmd->task.data_out_wanted = cmd->edtl; /* no residual to report for a failed transfer */
 	cmd->tx_refs++;
@@ -507,7 +508,7 @@ void cmd_receive(struct iscsi_conn *conn, const struct iscsi_pdu *pdu)
 		return;
 	}
 	if (parse_cdb(&cmd->task, pdu)) {
-		cmd->state = CMD_ANSWERED;
+		cmd_answered(cmd);
 		cmd_free(cmd);
 		conn_reject(conn, bhs, ISCSI_REJECT_INVALID_PDU_FIELD, "bad AHS");
 		return;

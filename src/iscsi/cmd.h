@@ -58,8 +58,9 @@ void cmd_data_out(struct iscsi_conn *conn, const struct iscsi_pdu *pdu);
  * addressing of the first level; UINT64_MAX (no such LUN) for anything else. */
 uint64_t cmd_decode_lun(const uint8_t *field);
 
+/* Commands not answered yet, by ITT. */
 struct iscsi_cmd *cmd_find(struct iscsi_conn *conn, uint32_t itt);
-/* Calls fn for every command of the connection (fn may abort it). */
+/* Calls fn for every command of the connection not answered yet (fn may abort it). */
 void cmd_for_each(struct iscsi_conn *conn, void (*fn)(struct iscsi_cmd *cmd, void *arg), void *arg);
 
 /* Aborts a command: no response is sent.  Returns true if it is still in the SCSI layer,

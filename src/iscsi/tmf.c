@@ -78,7 +78,7 @@ static struct iscsi_cmd *find_in_session(struct iscsi_session *s, uint32_t itt)
 	for (struct iscsi_conn *c = session_conns(s); c; c = c->next_in_session) {
 		struct iscsi_cmd *cmd = cmd_find(c, itt);
 
-		if (cmd && cmd->state != CMD_ANSWERED)
+		if (cmd)
 			return cmd;
 	}
 	return NULL;
