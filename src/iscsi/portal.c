@@ -20,7 +20,8 @@ struct iscsi_portal {
 	struct reactor_op op;
 	int fd;
 	uint16_t tpgt;
-	bool accepting;               /* an ACCEPT is in flight */
+	bool accepting;               /* an ACCEPT (or the pause after a failed one) is in flight */
+	struct __kernel_timespec pause;
 	bool stopping;
 	portal_accept_fn fn;
 	void *ctx;
@@ -65,6 +66,15 @@ int portal_parse(const char *spec, char *address, size_t addrlen, uint16_t *port
 
 static void portal_accept(struct iscsi_portal *p);
 
+static void portal_paused(struct reactor_op *op, int res)
+{
+	struct iscsi_portal *p = container_of(op, struct iscsi_portal, op);
+
+	p->accepting = false;
+	if (!p->stopping)
+		portal_accept(p);
+}
+
 static void portal_accepted(struct reactor_op *op, int res)
 {
 	struct iscsi_portal *p = container_of(op, struct iscsi_portal, op);
@@ -77,12 +87,16 @@ static void portal_accepted(struct reactor_op *op, int res)
 		return;
 	}
 	if (res < 0) {
+		/* Out of file descriptors or memory: try again a little later, not in a loop. */
 		log_warn("portal %s: accept: %s", p->name, strerror(-res));
-	} else {
-		/* Small PDUs (responses, R2Ts) must not wait for Nagle. */
-		setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		p->fn(p->ctx, res, p->tpgt);
+		p->pause = (struct __kernel_timespec){ .tv_nsec = 100 * 1000 * 1000 };
+		io_uring_prep_timeout(reactor_sqe(p->reactor, &p->op, portal_paused), &p->pause, 0, 0);
+		p->accepting = true;
+		return;
 	}
+	/* Small PDUs (responses, R2Ts) must not wait for Nagle. */
+	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->fn(p->ctx, res, p->tpgt);
 	portal_accept(p);
 }
 
