@@ -75,7 +75,7 @@ static uint32_t page_block_limits(const struct scsi_lu *lu, uint8_t *p)
 	p[1] = SBC_MAX_COMPARE_AND_WRITE;
 	put_be16(p + 2, (uint16_t)granularity);
 	put_be32(p + 4, max_xfer);
-	put_be32(p + 8, max_xfer);
+	put_be32(p + 8, (1u << 20) >> lu->block_shift); /* optimal: 1 MiB keeps readahead sane */
 	put_be32(p + 12, max_xfer);
 	if (lu->thin) {
 		put_be32(p + 16, SBC_MAX_UNMAP_BLOCKS);
