@@ -19,6 +19,10 @@
 /* RFC 7143 §13.12: login PDUs carry at most 8192 bytes of data before negotiation. */
 #define LOGIN_MAX_DATA 8192
 #define TX_FREE_MAX 64
+/* Output an initiator leaves unread stops us reading its input, which bounds what one
+ * connection can make us hold; reading resumes once most of it went out. */
+#define TX_HIGH_WATER (8u * 1024 * 1024)
+#define TX_LOW_WATER (1u * 1024 * 1024)
 /* A Text request spanning PDUs (C bit) is bounded. */
 #define TEXT_REQ_MAX (64 * 1024)
 
@@ -309,9 +313,15 @@ static void conn_sent(struct reactor_op *op, int res)
 	}
 	done = conn->sending;
 	conn->sending = NULL;
-	for (struct iscsi_tx *tx = done; tx; tx = tx->next)
+	for (struct iscsi_tx *tx = done; tx; tx = tx->next) {
 		close_after |= tx->close_after;
+		conn->tx_bytes -= (uint64_t)tx->hdr_len + tx->data_len + tx->tail_len;
+	}
 	tx_release_list(conn, done);
+	if (conn->rx_paused && conn->tx_bytes <= TX_LOW_WATER && !close_after) {
+		conn->rx_paused = false;
+		conn_recv(conn);
+	}
 	if (close_after)
 		conn_close(conn, conn->finish_reason ? conn->finish_reason : "final response sent");
 	else if (conn->txq_head)
@@ -346,6 +356,7 @@ void conn_tx_queue(struct iscsi_conn *conn, struct iscsi_tx *tx)
 		pdu_put_digest(tx->tail + pad, crc);
 		tx->tail_len += ISCSI_DIGEST_LEN;
 	}
+	conn->tx_bytes += (uint64_t)tx->hdr_len + tx->data_len + tx->tail_len;
 	tx->next = NULL;
 	if (conn->txq_tail)
 		conn->txq_tail->next = tx;
@@ -651,6 +662,10 @@ static void conn_recv(struct iscsi_conn *conn)
 	}
 	if (conn->input_stopped)
 		return;
+	if (conn->tx_bytes > TX_HIGH_WATER) {
+		conn->rx_paused = true;
+		return;
+	}
 	io_uring_prep_recv(reactor_sqe(conn->env->reactor, &conn->rx_op, conn_received), conn->fd,
 	                   conn->rx + conn->rx_len, conn->rx_cap - conn->rx_len, 0);
 	conn->ops++;
