@@ -597,6 +597,71 @@ static void unknown_opcode_is_rejected_and_the_connection_stays(void **state)
 	close(fd);
 }
 
+static void tmf(int fd, uint32_t itt, uint8_t function, uint32_t cmd_sn)
+{
+	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_TMF_REQ | ISCSI_BHS_IMMEDIATE, ISCSI_FLAG_FINAL | function };
+
+	put_be32(bhs + BHS_ITT, itt);
+	put_be32(bhs + 20, ISCSI_RSVD_TAG);
+	put_be32(bhs + BHS_CMDSN, cmd_sn);
+	send_pdu(fd, bhs, NULL, 0);
+}
+
+static void lun_reset_answers_complete_and_raises_a_unit_attention(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	struct rx rx;
+
+	login(h, fd, 19, false, NULL);
+	scsi_cmd(fd, 190, 1, 0, 0, tur, sizeof(tur), NULL, 0); /* power-on unit attention */
+	expect_pdu(h, fd, &rx, ISCSI_OP_SCSI_RSP);
+	tmf(fd, 191, ISCSI_TMF_LUN_RESET, 2);
+	expect_pdu(h, fd, &rx, ISCSI_OP_TMF_RSP);
+	assert_int_equal(rx.bhs[2], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(get_be32(rx.bhs + BHS_ITT), 191);
+	scsi_cmd(fd, 192, 2, 0, 0, tur, sizeof(tur), NULL, 0);
+	expect_pdu(h, fd, &rx, ISCSI_OP_SCSI_RSP);
+	assert_int_equal(rx.bhs[3], SCSI_STATUS_CHECK_CONDITION);
+	close(fd);
+}
+
+static void target_cold_reset_answers_then_drops_every_connection(void **state)
+{
+	struct harness *h = *state;
+	int a = connect_one(h), b = connect_one(h);
+	struct rx rx;
+	int ret = 0;
+
+	login(h, a, 20, false, NULL);
+	login(h, b, 21, false, NULL);
+	tmf(a, 200, ISCSI_TMF_TARGET_COLD_RESET, 1);
+	expect_pdu(h, a, &rx, ISCSI_OP_TMF_RSP);
+	assert_int_equal(rx.bhs[2], ISCSI_TMF_RSP_COMPLETE);
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, a, &rx);
+	assert_int_equal(ret, -1);
+	ret = 0;
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, b, &rx);
+	assert_int_equal(ret, -1);
+	close(a);
+	close(b);
+}
+
+static void task_reassign_is_not_supported_at_erl0(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	struct rx rx;
+
+	login(h, fd, 22, false, NULL);
+	tmf(fd, 220, ISCSI_TMF_TASK_REASSIGN, 1);
+	expect_pdu(h, fd, &rx, ISCSI_OP_TMF_RSP);
+	assert_int_equal(rx.bhs[2], ISCSI_TMF_RSP_NO_REASSIGN);
+	close(fd);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -619,6 +684,9 @@ int main(void)
 		T(long_send_targets_answer_continues_with_ttt),
 		T(login_with_a_cid_in_use_replaces_that_connection),
 		T(unknown_opcode_is_rejected_and_the_connection_stays),
+		T(lun_reset_answers_complete_and_raises_a_unit_attention),
+		T(target_cold_reset_answers_then_drops_every_connection),
+		T(task_reassign_is_not_supported_at_erl0),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
