@@ -70,7 +70,7 @@ struct config {
 
 /* Defaults of the [daemon] section. */
 #define CONFIG_DEFAULT_STATE_DIR "/var/lib/twinsan"
-#define CONFIG_DEFAULT_QUEUE_DEPTH 4096
+#define CONFIG_DEFAULT_QUEUE_DEPTH 1024
 #define CONFIG_DEFAULT_PORT 3260
 
 /* Parses len bytes of configuration text; file names it in messages.  Secret files are
