@@ -3,6 +3,7 @@
  * request is [flags][header tweaks][length:2][text].  Nothing may crash or leak, every
  * response must be a well-formed Login Response whose text parses without duplicates,
  * and a login that reaches full feature phase must carry consistent parameters. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,17 +38,29 @@ static void check_full_feature(const struct iscsi_login *login)
 		__builtin_trap();
 }
 
-static void check_response(const struct iscsi_login_response *rsp, enum iscsi_login_outcome out)
+/* Checks one response; its text, gathered over continued responses, must parse. */
+static void check_response(const struct iscsi_login_response *rsp, enum iscsi_login_outcome out,
+                           struct iscsi_text_buf *answer)
 {
 	struct iscsi_text_list list;
+	bool more = rsp->bhs[1] & ISCSI_FLAG_LOGIN_CONTINUE;
 
 	if (rsp->bhs[0] != ISCSI_OP_LOGIN_RSP || pdu_data_seg_len(rsp->bhs) != rsp->data_len ||
 	    rsp->data_len > 8192 || (out == ISCSI_LOGIN_FAILED && (rsp->data_len != 0 || rsp->bhs[36] == 0)) ||
-	    (out != ISCSI_LOGIN_FAILED && rsp->bhs[36] != 0))
+	    (out != ISCSI_LOGIN_FAILED && rsp->bhs[36] != 0) ||
+	    (more && (rsp->bhs[1] & ISCSI_FLAG_LOGIN_TRANSIT)))
 		__builtin_trap();
-	if (iscsi_text_parse(rsp->data, rsp->data_len, &list) != ISCSI_TEXT_OK)
+	iscsi_text_append(answer, rsp->data, rsp->data_len);
+	if (more)
+		return;
+	if (out == ISCSI_LOGIN_FAILED) { /* cuts short any continued text */
+		iscsi_text_buf_reset(answer);
+		return;
+	}
+	if (iscsi_text_parse(answer->data, answer->len, &list) != ISCSI_TEXT_OK)
 		__builtin_trap();
 	iscsi_text_list_free(&list);
+	iscsi_text_buf_reset(answer);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iscsi_login *login;
 	struct iscsi_login_response rsp;
 	enum iscsi_login_outcome out = ISCSI_LOGIN_CONTINUE;
+	struct iscsi_text_buf answer;
 
 	if (size < 1)
 		return 0;
@@ -91,6 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	data++;
 	size--;
+	iscsi_text_buf_init(&answer);
 
 	while (size >= 4 && out == ISCSI_LOGIN_CONTINUE) {
 		struct iscsi_pdu req = {0};
@@ -110,12 +125,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		req.data_len = (uint32_t)len;
 		pdu_set_data_seg_len(req.bhs, req.data_len);
 		out = iscsi_login_step(login, &req, 1, 1, 1, &rsp);
-		check_response(&rsp, out);
+		check_response(&rsp, out, &answer);
 		data += len;
 		size -= len;
 	}
 	if (out == ISCSI_LOGIN_FULL_FEATURE)
 		check_full_feature(login);
+	iscsi_text_buf_free(&answer);
 	iscsi_login_free(login);
 	iscsi_registry_free(reg);
 	return 0;

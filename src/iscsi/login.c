@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "iscsi/chap.h"
 #include "iscsi/login_keys.h"
 #include "iscsi/text.h"
@@ -35,6 +36,9 @@ struct iscsi_login {
 	bool identified;                 /* initiator, session type and target are known */
 	bool over;                       /* full feature phase reached, or failed */
 	unsigned requests;
+	size_t reply_sent;               /* of a reply continued across responses (C bit) */
+	bool deferred_transit;           /* the transition decided for its last piece */
+	unsigned deferred_nsg;
 	enum iscsi_login_stage stage;
 	uint8_t isid[6];
 	uint16_t tsih;
@@ -370,6 +374,41 @@ static uint16_t enter_full_feature(struct iscsi_login *login, uint8_t *bhs)
 	return ISCSI_LOGIN_SUCCESS;
 }
 
+/* Sends the reply, or its next piece when it exceeds one PDU (RFC 7143 §11.13.2: a piece
+ * with C set never has T set; the initiator fetches the next with an empty request). */
+static enum iscsi_login_outcome respond(struct iscsi_login *login, struct iscsi_login_response *rsp,
+                                        bool transit, unsigned nsg)
+{
+	size_t left = login->reply.len - login->reply_sent;
+	size_t n = MIN(left, LOGIN_RESPONSE_MAX);
+	uint16_t status;
+
+	rsp->bhs[BHS_FLAGS] = (uint8_t)(login->stage << ISCSI_FLAG_LOGIN_CSG_SHIFT);
+	rsp->data = n > 0 ? login->reply.data + login->reply_sent : NULL;
+	rsp->data_len = (uint32_t)n;
+	pdu_set_data_seg_len(rsp->bhs, rsp->data_len);
+	if (n < left) {
+		rsp->bhs[BHS_FLAGS] |= ISCSI_FLAG_LOGIN_CONTINUE;
+		login->reply_sent += n;
+		login->deferred_transit = transit;
+		login->deferred_nsg = nsg;
+		return ISCSI_LOGIN_CONTINUE;
+	}
+	login->reply_sent = 0;
+	if (!transit)
+		return ISCSI_LOGIN_CONTINUE;
+	rsp->bhs[BHS_FLAGS] |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
+	if (nsg == ISCSI_STAGE_FULL_FEATURE) {
+		status = enter_full_feature(login, rsp->bhs);
+		if (status != ISCSI_LOGIN_SUCCESS)
+			return failed(login, rsp, status);
+		login->over = true;
+		return ISCSI_LOGIN_FULL_FEATURE;
+	}
+	login->stage = (enum iscsi_login_stage)nsg;
+	return ISCSI_LOGIN_CONTINUE;
+}
+
 enum iscsi_login_outcome iscsi_login_step(struct iscsi_login *login, const struct iscsi_pdu *req,
                                           uint32_t stat_sn, uint32_t exp_cmd_sn, uint32_t max_cmd_sn,
                                           struct iscsi_login_response *rsp)
@@ -382,7 +421,6 @@ enum iscsi_login_outcome iscsi_login_step(struct iscsi_login *login, const struc
 	uint16_t status;
 
 	response_header(rsp->bhs, req, stat_sn, exp_cmd_sn, max_cmd_sn);
-	iscsi_text_buf_reset(&login->reply);
 	if (login->over)
 		return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);
 	status = check_request(login, req);
@@ -392,6 +430,17 @@ enum iscsi_login_outcome iscsi_login_step(struct iscsi_login *login, const struc
 		log_warn("login: more than %u requests", LOGIN_REQUESTS_MAX);
 		return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);
 	}
+	if (login->reply_sent > 0) {
+		if (req->data_len != 0 || (flags & ISCSI_FLAG_LOGIN_CONTINUE)) {
+			log_warn("login: text while our response is continued");
+			return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);
+		}
+		return respond(login, rsp,
+		               login->deferred_transit && (flags & ISCSI_FLAG_LOGIN_TRANSIT) &&
+		                       nsg == login->deferred_nsg,
+		               nsg);
+	}
+	iscsi_text_buf_reset(&login->reply);
 	if (login->request.len + req->data_len > LOGIN_TEXT_MAX) {
 		log_warn("login: more than %u bytes of login text", LOGIN_TEXT_MAX);
 		return failed(login, rsp, ISCSI_LOGIN_INITIATOR_ERROR);
@@ -417,26 +466,5 @@ enum iscsi_login_outcome iscsi_login_step(struct iscsi_login *login, const struc
 	}
 	if (login->reply.failed)
 		return failed(login, rsp, ISCSI_LOGIN_OUT_OF_RESOURCES);
-	if (login->reply.len > LOGIN_RESPONSE_MAX) {
-		log_warn("login: response of %zu bytes exceeds one PDU", login->reply.len);
-		return failed(login, rsp, ISCSI_LOGIN_OUT_OF_RESOURCES);
-	}
-
-	rsp->bhs[BHS_FLAGS] = (uint8_t)(login->stage << ISCSI_FLAG_LOGIN_CSG_SHIFT);
-	if (transit)
-		rsp->bhs[BHS_FLAGS] |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
-	rsp->data = login->reply.data;
-	rsp->data_len = (uint32_t)login->reply.len;
-	pdu_set_data_seg_len(rsp->bhs, rsp->data_len);
-	if (!transit)
-		return ISCSI_LOGIN_CONTINUE;
-	if (nsg == ISCSI_STAGE_FULL_FEATURE) {
-		status = enter_full_feature(login, rsp->bhs);
-		if (status != ISCSI_LOGIN_SUCCESS)
-			return failed(login, rsp, status);
-		login->over = true;
-		return ISCSI_LOGIN_FULL_FEATURE;
-	}
-	login->stage = (enum iscsi_login_stage)nsg;
-	return ISCSI_LOGIN_CONTINUE;
+	return respond(login, rsp, transit, nsg);
 }

@@ -451,6 +451,73 @@ static void continuation(void **state)
 	assert_int_equal(iscsi_login_session_params(f->login)->max_burst_length, 65536);
 }
 
+/* A reply longer than one PDU goes out in pieces, each fetched by an empty request. */
+static void continued_response(void **state)
+{
+	struct fixture *f = *state;
+	struct iscsi_text_buf text, whole;
+	struct iscsi_pdu req;
+	struct iscsi_text_list list;
+
+	iscsi_text_buf_init(&whole);
+	iscsi_text_buf_init(&text);
+	iscsi_text_add(&text, "InitiatorName", INITIATOR);
+	iscsi_text_add(&text, "TargetName", TARGET);
+	for (int i = 0; i < 700; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "X-k%d", i);
+		iscsi_text_add(&text, key, "v");
+	}
+	start(f);
+	memset(&req, 0, sizeof(req));
+	req.bhs[0] = ISCSI_OP_LOGIN_REQ;
+	req.bhs[1] = OP_TO_FFP;
+	req.data = text.data;
+	req.data_len = (uint32_t)text.len;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(f->rsp.bhs[1], OP_STAY | C);
+	assert_int_equal(f->rsp.data_len, 8192);
+	iscsi_text_append(&whole, f->rsp.data, f->rsp.data_len);
+	req.data = NULL;
+	req.data_len = 0;
+	/* An empty request without T gets the last piece without the transition... */
+	req.bhs[1] = OP_STAY;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(f->rsp.bhs[1], OP_STAY);
+	iscsi_text_append(&whole, f->rsp.data, f->rsp.data_len);
+	/* ...which the next request then asks for again. */
+	req.bhs[1] = OP_TO_FFP;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_FULL_FEATURE);
+	assert_int_equal(f->rsp.bhs[1], OP_TO_FFP);
+	assert_int_equal(f->rsp.data_len, 0);
+	iscsi_text_append(&whole, f->rsp.data, f->rsp.data_len);
+	assert_int_equal(iscsi_text_parse(whole.data, whole.len, &list), ISCSI_TEXT_OK);
+	assert_string_equal(iscsi_text_find(&list, "X-k699"), "NotUnderstood");
+	assert_string_equal(iscsi_text_find(&list, "TargetPortalGroupTag"), "1");
+	iscsi_text_list_free(&list);
+
+	/* An empty request with T gets the last piece with the transition. */
+	start(f);
+	req.data = text.data;
+	req.data_len = (uint32_t)text.len;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_CONTINUE);
+	req.data = NULL;
+	req.data_len = 0;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_FULL_FEATURE);
+	assert_int_equal(f->rsp.bhs[1], OP_TO_FFP);
+	assert_true(f->rsp.data_len > 0);
+
+	/* Text while a reply is being continued is an error. */
+	start(f);
+	req.data = text.data;
+	req.data_len = (uint32_t)text.len;
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_CONTINUE);
+	assert_int_equal(iscsi_login_step(f->login, &req, 0, 0, 0, &f->rsp), ISCSI_LOGIN_FAILED);
+	iscsi_text_buf_free(&text);
+	iscsi_text_buf_free(&whole);
+}
+
 /* Limits below the RFC defaults are offered when the initiator stays silent. */
 static void target_offers(void **state)
 {
@@ -602,6 +669,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(identity_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(stage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(continuation, setup, teardown),
+		cmocka_unit_test_setup_teardown(continued_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(target_offers, setup, teardown),
 		cmocka_unit_test_setup_teardown(second_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(chap_login, setup, teardown),
