@@ -126,3 +126,21 @@ pdu_ping()
 	[ "${PDU_BHS[16]}${PDU_BHS[17]}${PDU_BHS[18]}${PDU_BHS[19]}" = "$(pdu_be32 $1 | tr -d ' ')" ] ||
 		fail "NOP-In for another ITT"
 }
+
+# pdu_scsi FLAGS ITT EDTL CDB_HEX [DATA_HEX [DATA_DIGEST_HEX]]: a SCSI Command to LUN 0
+# (FLAGS: c1 read, a1 write with immediate data, 81 neither; simple task attribute).
+pdu_scsi()
+{
+	local data=(${5:-})
+	pdu_send "01 $1 00 00 00 $(pdu_be24 ${#data[@]}) 00 00 00 00 00 00 00 00 $(pdu_be32 $2)
+		$(pdu_be32 $3) $(pdu_be32 $PDU_CMDSN) $(pdu_be32 $((PDU_STATSN + 1))) $4" "${5:-}" "${6:-}"
+	PDU_CMDSN=$((PDU_CMDSN + 1))
+}
+
+# TEST UNIT READY, answered by a SCSI Response whatever its status: it takes the unit
+# attention a new I_T nexus has pending.
+pdu_clear_unit_attention()
+{
+	pdu_scsi 81 "$1" 0 "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+	pdu_recv && [ "$(pdu_opcode)" = $((0x21)) ] || fail "no SCSI Response to TEST UNIT READY"
+}

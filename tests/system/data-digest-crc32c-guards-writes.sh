@@ -11,24 +11,14 @@ needs_twinsand
 PORT=$(free_port)
 IQN=iqn.2026-11.org.twinsan.test:datadigest
 daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-ZEROS=$(printf '00 %.0s' {1..16})
 
 pdu_connect 127.0.0.1 $PORT
 pdu_login iqn.2026-11.org.twinsan.test:raw $IQN HeaderDigest=CRC32C DataDigest=CRC32C
 echo "$PDU_TEXT" | grep -qx 'DataDigest=CRC32C' || fail "target did not agree to data digests: $PDU_TEXT"
 PDU_DIGEST=1 PDU_DATA_DIGEST=1
 
-# scsi_cmd FLAGS ITT EDTL CDB_HEX [DATA_HEX [DIGEST]]: a SCSI Command to LUN 0.
-scsi_cmd()
-{
-	local data=(${5:-})
-	pdu_send "01 $1 00 00 00 $(pdu_be24 ${#data[@]}) 00 00 00 00 00 00 00 00 $(pdu_be32 $2)
-		$(pdu_be32 $3) $(pdu_be32 $PDU_CMDSN) $(pdu_be32 $((PDU_STATSN + 1))) $4" "${5:-}" "${6:-}"
-	PDU_CMDSN=$((PDU_CMDSN + 1))
-}
-
 # INQUIRY, 96 bytes: Data-In with status, or Data-In then SCSI Response.
-scsi_cmd c1 1 96 "12 00 00 00 60 00 00 00 00 00 00 00 00 00 00 00"
+pdu_scsi c1 1 96 "12 00 00 00 60 00 00 00 00 00 00 00 00 00 00 00"
 pdu_recv || fail "no answer to INQUIRY"
 [ "$(pdu_opcode)" = $((0x25)) ] || fail "INQUIRY answered with opcode 0x${PDU_BHS[0]}"
 [ "${PDU_DATA[0]}" = 00 ] || fail "INQUIRY data is not a direct-access device: ${PDU_DATA[*]:0:8}"
@@ -36,20 +26,18 @@ if [ $(( 0x${PDU_BHS[1]} & 1 )) = 0 ]; then
 	pdu_recv || fail "no SCSI Response to INQUIRY"
 fi
 
-# TEST UNIT READY takes the unit attention every new nexus has pending.
-scsi_cmd 81 5 0 "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
-pdu_recv && [ "$(pdu_opcode)" = $((0x21)) ] || fail "no SCSI Response to TEST UNIT READY"
+pdu_clear_unit_attention 5
 
 BLOCK_AB=$(printf 'ab %.0s' {1..512})
 BLOCK_CD=$(printf 'cd %.0s' {1..512})
 WRITE10="2a 00 00 00 00 08 00 00 01 00 00 00 00 00 00 00"   # LBA 8, one block
 
-scsi_cmd a1 2 512 "$WRITE10" "$BLOCK_AB"
+pdu_scsi a1 2 512 "$WRITE10" "$BLOCK_AB"
 pdu_recv || fail "no answer to WRITE(10)"
 [ "$(pdu_opcode)" = $((0x21)) ] || fail "WRITE answered with opcode 0x${PDU_BHS[0]}"
 [ "${PDU_BHS[2]}${PDU_BHS[3]}" = 0000 ] || fail "WRITE failed: response ${PDU_BHS[2]} status ${PDU_BHS[3]}"
 
-scsi_cmd a1 3 512 "$WRITE10" "$BLOCK_CD" "de ad be ef"
+pdu_scsi a1 3 512 "$WRITE10" "$BLOCK_CD" "de ad be ef"
 pdu_recv || fail "no answer to a WRITE with a bad data digest"
 [ "$(pdu_opcode)" = $((0x3f)) ] && [ "${PDU_BHS[2]}" = 02 ] ||
 	fail "bad data digest answered with opcode 0x${PDU_BHS[0]} reason 0x${PDU_BHS[2]}"
