@@ -35,6 +35,32 @@ static bool key_valid(const char *key, size_t len)
 	return true;
 }
 
+static int key_order(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorting the keys keeps a list of thousands of keys from costing quadratic time. */
+static enum iscsi_text_error check_duplicates(const struct iscsi_text_list *list)
+{
+	const char **keys;
+	enum iscsi_text_error err = ISCSI_TEXT_OK;
+
+	if (list->count < 2)
+		return ISCSI_TEXT_OK;
+	keys = malloc(list->count * sizeof(*keys));
+	if (keys == NULL)
+		return ISCSI_TEXT_ENOMEM;
+	for (size_t i = 0; i < list->count; i++)
+		keys[i] = list->pairs[i].key;
+	qsort(keys, list->count, sizeof(*keys), key_order);
+	for (size_t i = 1; i < list->count && err == ISCSI_TEXT_OK; i++)
+		if (strcmp(keys[i - 1], keys[i]) == 0)
+			err = ISCSI_TEXT_EDUP;
+	free(keys);
+	return err;
+}
+
 enum iscsi_text_error iscsi_text_parse(const uint8_t *data, size_t len, struct iscsi_text_list *list)
 {
 	size_t count = 0, pos;
@@ -73,12 +99,12 @@ enum iscsi_text_error iscsi_text_parse(const uint8_t *data, size_t len, struct i
 			err = ISCSI_TEXT_EKEY;
 		else if (strlen(eq + 1) > value_max(pair))
 			err = ISCSI_TEXT_ELONG;
-		else if (iscsi_text_find(list, pair) != NULL)
-			err = ISCSI_TEXT_EDUP;
 		list->pairs[list->count].key = pair;
 		list->pairs[list->count].value = eq + 1;
 		list->count++;
 	}
+	if (err == ISCSI_TEXT_OK)
+		err = check_duplicates(list);
 	if (err != ISCSI_TEXT_OK)
 		iscsi_text_list_free(list);
 	return err;
