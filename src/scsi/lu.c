@@ -88,6 +88,8 @@ static void task_finish(struct reactor_op *op, int res)
 		task_unlink(lu, task);
 		if (task->holds_range)
 			range_lock_release(&lu->ranges, lu->active, task);
+		if (task->enabled)
+			task_order_end(&lu->order, task);
 	}
 	drop_scratch(task);
 	if (task->aborted) {
@@ -116,6 +118,8 @@ static void resume(struct scsi_task *task)
 	}
 	d->handler(task);
 }
+
+static void dispatch(struct scsi_task *task);
 
 int scsi_lu_new(const struct scsi_lu_params *p, struct store *store, struct scsi_lu **out,
                 char *err, size_t errlen)
@@ -158,6 +162,7 @@ int scsi_lu_new(const struct scsi_lu_params *p, struct store *store, struct scsi
 	mode_defaults(&lu->mode_default, p->write_cache);
 	lu->mode = lu->mode_default;
 	lu->ranges.resume = resume;
+	lu->order.start = dispatch;
 	*out = lu;
 	return 0;
 }
@@ -203,6 +208,7 @@ void lu_task_start(struct scsi_task *task, struct scsi_lu *lu)
 	task->step = 0;
 	task->aborted = false;
 	task->holds_range = false;
+	task->enabled = false;
 	task->next_waiting = NULL;
 	task->next_active = task->prev_active = NULL;
 	if (lu)
@@ -232,11 +238,16 @@ static bool admit(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_d
 	return true;
 }
 
-void lu_execute(struct scsi_lu *lu, struct scsi_task *task)
+/* Runs an enabled task: look up, validate and gate it, then hand it to its handler. */
+static void dispatch(struct scsi_task *task)
 {
+	struct scsi_lu *lu = task->lu;
 	const struct cdb_desc *d;
 
-	lu_task_start(task, lu);
+	if (task->aborted) {
+		lu_complete(task);
+		return;
+	}
 	switch (cdb_lookup(task->cdb, &d)) {
 	case CDB_BAD_OPCODE:
 		log_debug("scsi: unsupported opcode 0x%02x", task->cdb[0]);
@@ -260,6 +271,13 @@ void lu_execute(struct scsi_lu *lu, struct scsi_task *task)
 	d->handler(task);
 }
 
+void lu_execute(struct scsi_lu *lu, struct scsi_task *task)
+{
+	lu_task_start(task, lu);
+	if (task_order_admit(&lu->order, task))
+		dispatch(task);
+}
+
 void scsi_task_abort(struct scsi_task *task)
 {
 	struct scsi_lu *lu = task->lu;
@@ -267,8 +285,9 @@ void scsi_task_abort(struct scsi_task *task)
 	if (task->aborted)
 		return;
 	task->aborted = true;
-	/* A task waiting for its range has nothing in flight; others end at their next step. */
-	if (lu && range_lock_cancel(&lu->ranges, task))
+	/* A task waiting for its range or its turn has nothing in flight; others end at
+	 * their next step. */
+	if (lu && (range_lock_cancel(&lu->ranges, task) || task_order_cancel(&lu->order, task)))
 		lu_complete(task);
 }
 

@@ -9,6 +9,7 @@
 #include "scsi/lu.h"
 #include "scsi/mode.h"
 #include "scsi/range_lock.h"
+#include "scsi/task_order.h"
 #include "scsi/ua.h"
 #include "scsi/xcopy.h"
 
@@ -30,6 +31,7 @@ struct scsi_lu {
 	struct ua_set *ua;
 	struct pr_state *pr;
 	struct scsi_task *active;     /* task set, linked by next_active */
+	struct task_order order;      /* task attributes */
 	struct range_lock ranges;
 	struct xcopy_state xcopy;
 	bool stopped;                 /* START STOP UNIT with START=0 */

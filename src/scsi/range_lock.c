@@ -28,7 +28,7 @@ static bool held_by_other(const struct scsi_task *holders, const struct scsi_tas
 /* True if a task queued before `task` wants an overlapping range: it goes first. */
 static bool earlier_waiter(const struct range_lock *rl, const struct scsi_task *task)
 {
-	for (const struct scsi_task *t = rl->waiting_head; t && t != task; t = t->next_waiting)
+	for (const struct scsi_task *t = rl->waiting.head; t && t != task; t = t->next_waiting)
 		if (overlap(t, task))
 			return true;
 	return false;
@@ -42,36 +42,20 @@ bool range_lock_acquire(struct range_lock *rl, struct scsi_task *holders, struct
 		task->holds_range = true;
 		return true;
 	}
-	task->next_waiting = NULL;
-	if (rl->waiting_tail)
-		rl->waiting_tail->next_waiting = task;
-	else
-		rl->waiting_head = task;
-	rl->waiting_tail = task;
+	task_queue_push(&rl->waiting, task);
 	return false;
-}
-
-static void unlink_waiter(struct range_lock *rl, struct scsi_task *prev, struct scsi_task *t)
-{
-	if (prev)
-		prev->next_waiting = t->next_waiting;
-	else
-		rl->waiting_head = t->next_waiting;
-	if (rl->waiting_tail == t)
-		rl->waiting_tail = prev;
-	t->next_waiting = NULL;
 }
 
 void range_lock_release(struct range_lock *rl, struct scsi_task *holders, struct scsi_task *task)
 {
-	struct scsi_task *prev = NULL, *t = rl->waiting_head;
+	struct scsi_task *prev = NULL, *t = rl->waiting.head;
 
 	task->holds_range = false;
 	while (t) {
 		struct scsi_task *next = t->next_waiting;
 
 		if (!held_by_other(holders, t) && !earlier_waiter(rl, t)) {
-			unlink_waiter(rl, prev, t);
+			task_queue_unlink(&rl->waiting, prev, t);
 			t->holds_range = true;
 			rl->resume(t);
 		} else {
@@ -83,13 +67,5 @@ void range_lock_release(struct range_lock *rl, struct scsi_task *holders, struct
 
 bool range_lock_cancel(struct range_lock *rl, struct scsi_task *task)
 {
-	struct scsi_task *prev = NULL;
-
-	for (struct scsi_task *t = rl->waiting_head; t; prev = t, t = t->next_waiting) {
-		if (t == task) {
-			unlink_waiter(rl, prev, t);
-			return true;
-		}
-	}
-	return false;
+	return task_queue_remove(&rl->waiting, task);
 }

@@ -7,9 +7,10 @@
 #include <stdbool.h>
 
 #include "scsi/scsi.h"
+#include "scsi/task_queue.h"
 
 struct range_lock {
-	struct scsi_task *waiting_head, *waiting_tail;
+	struct task_queue waiting;
 	/* runs a task again once it holds its range */
 	void (*resume)(struct scsi_task *task);
 };

@@ -88,6 +88,7 @@ struct scsi_task {
 	uint32_t scratch_len;
 	bool aborted;
 	bool holds_range;             /* holds an LBA range lock */
+	bool enabled;                 /* has entered the enabled state (task attributes) */
 };
 
 /* Releases what the SCSI layer attached to a completed task (its Data-In). */

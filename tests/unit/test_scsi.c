@@ -361,6 +361,77 @@ static void extended_copy_copies_blocks_and_reports_status(void **state)
 	expect_sense(&t, 0x5, 0x2400);
 }
 
+static struct scsi_task *finished[8];
+static unsigned n_finished;
+
+static void record_done(struct scsi_task *task)
+{
+	finished[n_finished++] = task;
+	task_done(task);
+}
+
+/* An ORDERED task waits for the older task and the newer SIMPLE one waits for it. */
+static void ordered_task_completes_between_older_and_newer(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[3][BS], cdb[3][10];
+	struct scsi_task t[3];
+
+	clear_ua(f);
+	n_finished = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		memset(data[i], (int)i + 1, BS);
+		memset(cdb[i], 0, sizeof(cdb[i]));
+		cdb[i][0] = 0x2a;
+		put_be32(cdb[i] + 2, 600 + 10 * i);
+		put_be16(cdb[i] + 7, 1);
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].itn = &f->itn;
+		t[i].attr = i == 1 ? SCSI_ATTR_ORDERED : SCSI_ATTR_SIMPLE;
+		memcpy(t[i].cdb, cdb[i], sizeof(cdb[i]));
+		t[i].data_out = data[i];
+		t[i].data_out_len = BS;
+		t[i].reactor = f->reactor;
+		t[i].done = record_done;
+		f->outstanding++;
+		scsi_target_execute(f->target, &t[i]);
+	}
+	wait_all(f);
+	assert_int_equal(n_finished, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_ptr_equal(finished[i], &t[i]);
+		assert_int_equal(t[i].status, SCSI_STATUS_GOOD);
+	}
+}
+
+/* A task blocked behind an ORDERED one is aborted without ever starting. */
+static void blocked_task_aborts_at_once(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[BS] = { 0 }, w[10] = { 0x2a, 0, 0, 0, 2, 0, 0, 0, 1 };
+	struct scsi_task first, blocked;
+
+	clear_ua(f);
+	n_finished = 0;
+	prepare(f, &first, &f->itn, w, sizeof(w), data, BS);
+	first.done = record_done;
+	memset(&blocked, 0, sizeof(blocked));
+	blocked.itn = &f->itn;
+	blocked.attr = SCSI_ATTR_ORDERED;
+	memcpy(blocked.cdb, w, sizeof(w));
+	blocked.data_out = data;
+	blocked.data_out_len = BS;
+	blocked.reactor = f->reactor;
+	blocked.done = record_done;
+	f->outstanding++;
+	scsi_target_execute(f->target, &blocked);
+	scsi_task_abort(&blocked);
+	wait_all(f);
+	assert_int_equal(blocked.status, SCSI_STATUS_TASK_ABORTED);
+	assert_int_equal(first.status, SCSI_STATUS_GOOD);
+	assert_ptr_equal(finished[0], &blocked);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +454,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(absent_lun_is_not_supported, setup, teardown),
 		cmocka_unit_test_setup_teardown(rsoc_one_command_reports_usage_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(extended_copy_copies_blocks_and_reports_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(ordered_task_completes_between_older_and_newer, setup, teardown),
+		cmocka_unit_test_setup_teardown(blocked_task_aborts_at_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
