@@ -199,8 +199,16 @@ void iscsi_neg_init(struct iscsi_negotiation *neg, const struct iscsi_login_limi
 	neg->ours.first_burst_length = limits->first_burst_length;
 	neg->ours.max_outstanding_r2t = limits->max_outstanding_r2t;
 	neg->ours.protocol_level = 1; /* RFC 7143 */
-	neg->our_conn.max_recv_data_segment_length = limits->max_recv_data_segment_length;
-	neg->cp.max_recv_data_segment_length = limits->max_recv_data_segment_length;
+	/* A limit outside a key's range would make us answer what the RFC forbids. */
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct key_desc *k = &keys[i];
+
+		if (k->value == VAL_NUMBER && k->rule != RULE_DECLARE)
+			store(k, &neg->ours, &neg->our_conn,
+			      MIN(MAX(load(k, &neg->ours, &neg->our_conn), k->min), k->max));
+	}
+	neg->our_conn.max_recv_data_segment_length = MIN(MAX(limits->max_recv_data_segment_length, 512u), LEN24);
+	neg->cp.max_recv_data_segment_length = neg->our_conn.max_recv_data_segment_length;
 }
 
 bool iscsi_neg_is_identity_key(const char *key)

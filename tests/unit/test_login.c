@@ -622,6 +622,24 @@ static void chap_required(void **state)
 	assert_answer(f, "AuthMethod", "None");
 }
 
+/* Limits outside the RFC ranges are brought inside them. */
+static void limits_clamped(void **state)
+{
+	struct fixture *f = *state;
+
+	f->env.limits.max_recv_data_segment_length = 100;
+	f->env.limits.max_burst_length = 0;
+	f->env.limits.max_outstanding_r2t = 100000;
+	start(f);
+	assert_int_equal(send_text(f, OP_TO_FFP, NAMES "\nMaxBurstLength=65536\nFirstBurstLength=512\n"
+	                                         "MaxOutstandingR2T=65535"),
+	                 ISCSI_LOGIN_FULL_FEATURE);
+	assert_answer(f, "MaxBurstLength", "512");
+	assert_answer(f, "MaxOutstandingR2T", "65535");
+	assert_answer(f, "MaxRecvDataSegmentLength", "512");
+	assert_int_equal(iscsi_login_conn_params(f->login)->max_recv_data_segment_length, 512);
+}
+
 /* A non-leading connection: session-wide keys are irrelevant there. */
 static void second_connection(void **state)
 {
@@ -672,6 +690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(continued_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(target_offers, setup, teardown),
 		cmocka_unit_test_setup_teardown(second_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(limits_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(chap_login, setup, teardown),
 		cmocka_unit_test_setup_teardown(chap_required, setup, teardown),
 		cmocka_unit_test(text_keys),
