@@ -10,8 +10,10 @@
 
 /* Largest Data-Out we gather for one command; the block limits VPD page advertises less. */
 #define CMD_MAX_DATA_OUT (64u * 1024 * 1024)
-/* Data-Out buffers up to this size stay with a recycled command. */
-#define CMD_KEEP_BUF (256u * 1024)
+/* Data-Out buffers up to this size stay with a recycled command, up to a total per
+ * connection: fresh large buffers cost a page fault per page on every command. */
+#define CMD_KEEP_BUF (1024u * 1024)
+#define CONN_KEEP_BUF_TOTAL (32u * 1024 * 1024)
 #define CMD_FREE_MAX 64
 /* Data-Out one connection may have gathered or be gathering at once; more gets BUSY. */
 #define CONN_DATA_OUT_BUDGET (128u * 1024 * 1024)
@@ -66,6 +68,7 @@ static struct iscsi_cmd *cmd_new(struct iscsi_conn *conn, uint32_t itt)
 	if (cmd) {
 		conn->cmd_free = cmd->hash_next;
 		conn->cmd_free_count--;
+		conn->cmd_free_buf_bytes -= cmd->buf_cap;
 		buf = cmd->buf;
 		cap = cmd->buf_cap;
 	} else {
@@ -102,7 +105,7 @@ static void cmd_free(struct iscsi_cmd *cmd)
 
 	scsi_task_release(&cmd->task);
 	session_task_put(conn->session);
-	if (cmd->buf_cap > CMD_KEEP_BUF) {
+	if (cmd->buf_cap > CMD_KEEP_BUF || conn->cmd_free_buf_bytes + cmd->buf_cap > CONN_KEEP_BUF_TOTAL) {
 		free(cmd->buf);
 		cmd->buf = NULL;
 		cmd->buf_cap = 0;
@@ -111,6 +114,7 @@ static void cmd_free(struct iscsi_cmd *cmd)
 		cmd->hash_next = conn->cmd_free;
 		conn->cmd_free = cmd;
 		conn->cmd_free_count++;
+		conn->cmd_free_buf_bytes += cmd->buf_cap;
 	} else {
 		free(cmd->buf);
 		free(cmd);

@@ -116,6 +116,7 @@ struct iscsi_conn {
 	struct iscsi_cmd *cmds[CONN_CMD_BUCKETS];
 	struct iscsi_cmd *cmd_free;
 	unsigned cmd_free_count;
+	uint64_t cmd_free_buf_bytes;           /* Data-Out buffers kept by recycled commands */
 };
 
 /* Takes over an accepted socket and starts the login phase. */
