@@ -590,6 +590,12 @@ static void conn_parse(struct iscsi_conn *conn)
 		uint32_t need;
 		int reason = pdu_check_header(wire, max);
 
+		if (reason && conn->state == CONN_LOGIN) {
+			/* Login has no Reject (RFC 7143 §6.3); the stream cannot be trusted. */
+			log_warn("%s: Login PDU with %u bytes of data", conn->peer, pdu_data_seg_len(wire));
+			conn_close(conn, "oversized Login PDU");
+			break;
+		}
 		if (reason) {
 			conn_reject(conn, wire, reason, "data segment longer than MaxRecvDataSegmentLength");
 			conn_finish(conn, "oversized PDU");

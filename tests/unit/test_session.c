@@ -662,6 +662,22 @@ static void task_reassign_is_not_supported_at_erl0(void **state)
 	close(fd);
 }
 
+static void oversized_login_pdu_closes_the_connection(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_REQ | ISCSI_BHS_IMMEDIATE, ISCSI_FLAG_LOGIN_TRANSIT | 1 };
+	struct rx rx;
+	int ret = 0;
+
+	pdu_set_data_seg_len(bhs, 8193); /* more than login allows before negotiation */
+	assert_int_equal(write(fd, bhs, sizeof(bhs)), (ssize_t)sizeof(bhs));
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, fd, &rx);
+	assert_int_equal(ret, -1);
+	close(fd);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -687,6 +703,7 @@ int main(void)
 		T(lun_reset_answers_complete_and_raises_a_unit_attention),
 		T(target_cold_reset_answers_then_drops_every_connection),
 		T(task_reassign_is_not_supported_at_erl0),
+		T(oversized_login_pdu_closes_the_connection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
