@@ -353,7 +353,8 @@ static void teardown(struct daemon_state *d)
 {
 	iscsi_server_free(d->server);
 	iscsi_registry_free(d->registry);
-	for (size_t i = 0; i < d->nluns; i++) {
+	/* Also what a failed start left half built. */
+	for (size_t i = 0; i < MAX_LUNS; i++) {
 		scsi_lu_free(d->lus[i]);
 		store_close(d->stores[i]);
 	}
