@@ -31,7 +31,7 @@ static void tmf_respond(struct iscsi_tmf *tmf)
 	struct iscsi_conn *conn = tmf->conn;
 
 	put_be32(tmf->rsp + 24, conn_next_stat_sn(conn));
-	conn_send_copy(conn, tmf->rsp, NULL, 0, tmf->cold_reset);
+	conn_send_copy(conn, tmf->rsp, NULL, 0, false);
 	if (tmf->cold_reset && conn->session) {
 		/* Every other session of the target goes now; ours after the response. */
 		struct scsi_target *target = session_scsi(conn->session);
@@ -39,6 +39,7 @@ static void tmf_respond(struct iscsi_tmf *tmf)
 		for (struct iscsi_conn *c = conn->env->conns; c; c = c->next)
 			if (c != conn && c->session && session_scsi(c->session) == target)
 				conn_close(c, "target cold reset");
+		conn_finish(conn, "target cold reset");
 	}
 	conn_task_put(conn);
 	free(tmf);
