@@ -1,8 +1,9 @@
 /* Arbitrary CDBs through the whole SCSI layer: lookup, validation, unit attentions,
  * reservations and every handler, against a small thin file store.  The input is a
- * sequence of commands, each: one byte of flags (nexus, Data-Out length class), a 16-byte
- * CDB, then Data-Out bytes.  Every command must complete exactly once with a valid status
- * and sense data that fits, and nothing may crash or leak. */
+ * sequence of commands, each: one byte of flags (nexus, Data-Out length class, LUN), a 16-byte
+ * CDB, then Data-Out bytes; flags also pick the task attribute and whether to abort the
+ * previous command.  Every command must complete exactly once with a valid status and
+ * sense data that fits, and nothing may crash or leak. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NEXUSES 2
 #define CDB_BYTES 16
 #define DATA_OUT_MAX 8192
+#define COMMANDS_MAX 8
 
 struct harness {
 	char path[64];
@@ -64,52 +66,75 @@ static void setup(void)
 	}
 }
 
+struct command {
+	struct scsi_task task;
+	uint8_t *out;
+	unsigned completions;
+};
+
 static void task_done(struct scsi_task *task)
 {
+	struct command *c = container_of(task, struct command, task);
+
 	if (task->status == SCSI_STATUS_CHECK_CONDITION && (task->sense_len < 8 || task->sense_len > SCSI_SENSE_MAX))
 		abort();
 	if (task->data_in_len && !task->data_in)
 		abort();
-	if (h->outstanding-- == 0)
+	if (c->completions++ || h->outstanding == 0)
 		abort();
-	if (h->outstanding == 0)
+	if (--h->outstanding == 0)
 		reactor_stop(task->reactor);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint32_t data_out_class[4] = { 0, 512, 1024, DATA_OUT_MAX };
+	static const enum scsi_task_attr attrs[4] = {
+		SCSI_ATTR_SIMPLE, SCSI_ATTR_SIMPLE, SCSI_ATTR_ORDERED, SCSI_ATTR_HEAD_OF_QUEUE,
+	};
+	struct command cmds[COMMANDS_MAX];
+	unsigned n = 0;
 
 	if (!h)
 		setup();
-	while (size >= 1 + CDB_BYTES) {
+	/* All commands of an input run concurrently, so range locks, task attributes and
+	 * aborts meet each other. */
+	while (size >= 1 + CDB_BYTES && n < COMMANDS_MAX) {
 		uint8_t flags = data[0];
-		struct scsi_task task;
-		uint32_t want = data_out_class[(flags >> 1) & 3];
-		uint32_t have = (uint32_t)MIN(want, size - 1 - CDB_BYTES);
-		uint8_t *out = malloc(have ? have : 1);
+		struct command *c = &cmds[n++];
+		struct scsi_task *task = &c->task;
+		uint32_t have = (uint32_t)MIN(data_out_class[(flags >> 1) & 3], size - 1 - CDB_BYTES);
 
-		if (!out)
+		c->out = malloc(have ? have : 1);
+		if (!c->out)
 			abort();
-		memcpy(out, data + 1 + CDB_BYTES, have);
-		memset(&task, 0, sizeof(task));
-		task.itn = &h->itn[flags & 1];
-		task.lun = (flags & 0x80) ? 1 : 0;
-		memcpy(task.cdb, data + 1, CDB_BYTES);
-		task.cdb_len = CDB_BYTES;
-		task.expected_len = 65536;
-		task.data_out = out;
-		task.data_out_len = have;
-		task.reactor = h->reactor;
-		task.done = task_done;
-		h->outstanding = 1;
-		scsi_target_execute(h->target, &task);
-		if (h->outstanding && reactor_run(h->reactor) < 0)
-			abort();
-		scsi_task_release(&task);
-		free(out);
+		memcpy(c->out, data + 1 + CDB_BYTES, have);
+		c->completions = 0;
+		memset(task, 0, sizeof(*task));
+		task->itn = &h->itn[flags & 1];
+		task->lun = (flags & 0x80) ? 1 : 0;
+		task->attr = attrs[(flags >> 3) & 3];
+		memcpy(task->cdb, data + 1, CDB_BYTES);
+		task->cdb_len = CDB_BYTES;
+		task->expected_len = 65536;
+		task->data_out = c->out;
+		task->data_out_len = have;
+		task->reactor = h->reactor;
+		task->done = task_done;
+		h->outstanding++;
+		scsi_target_execute(h->target, task);
+		if ((flags & 0x40) && n > 1)
+			scsi_task_abort(&cmds[n - 2].task);
 		data += 1 + CDB_BYTES + have;
 		size -= 1 + CDB_BYTES + have;
+	}
+	if (h->outstanding && reactor_run(h->reactor) < 0)
+		abort();
+	for (unsigned i = 0; i < n; i++) {
+		if (cmds[i].completions != 1)
+			abort();
+		scsi_task_release(&cmds[i].task);
+		free(cmds[i].out);
 	}
 	return 0;
 }
