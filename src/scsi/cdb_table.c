@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "common/log.h"
 #include "common/util.h"
 #include "scsi/lu_state.h"
 #include "scsi/pr.h"
@@ -158,6 +159,7 @@ bool cdb_validate(const struct cdb_desc *d, struct scsi_task *task)
 
 			while (!(bad & (1u << bit)))
 				bit--;
+			log_debug("scsi: %s: reserved CDB bit %d of byte %u set", d->name, bit, i);
 			lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, i, bit);
 			return false;
 		}

@@ -145,6 +145,12 @@ void mode_sense(struct scsi_task *task)
 	lu_complete(task);
 }
 
+static void bad_parameter(struct scsi_task *task, uint16_t byte, int bit)
+{
+	log_debug("scsi: MODE SELECT parameter list refused at byte %u", byte);
+	lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, byte, bit);
+}
+
 /* Checks and applies one page of a MODE SELECT parameter list at offset off; returns the
  * page length, or 0 after setting the error. */
 static uint32_t select_page(struct scsi_task *task, struct mode_state *next, const uint8_t *list,
@@ -155,13 +161,11 @@ static uint32_t select_page(struct scsi_task *task, struct mode_state *next, con
 	uint8_t current[PAGE_MAX];
 
 	if (list_len - off < 2 || (p[0] & 0x40) || !(pg = page_find(p[0] & 0x3f))) {
-		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false,
-		               (uint16_t)off, -1);
+		bad_parameter(task, (uint16_t)off, -1);
 		return 0;
 	}
 	if (p[1] != pg->len - 2 || list_len - off < pg->len) {
-		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false,
-		               (uint16_t)(off + 1), -1);
+		bad_parameter(task, (uint16_t)(off + 1), -1);
 		return 0;
 	}
 	page_put(task->lu, pg, PC_CURRENT, current);
@@ -173,8 +177,7 @@ static uint32_t select_page(struct scsi_task *task, struct mode_state *next, con
 
 			while (!(fixed & (1u << bit)))
 				bit--;
-			lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST,
-			               false, (uint16_t)(off + i), bit);
+			bad_parameter(task, (uint16_t)(off + i), bit);
 			return 0;
 		}
 	}
@@ -205,8 +208,7 @@ void mode_select(struct scsi_task *task)
 	bd_len = ten ? get_be16(list + 6) : list[3];
 	if (bd_len && (bd_len != 8 || list_len < hdr + bd_len ||
 	               get_be24(list + hdr + 5) != lu->block_size)) {
-		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, false,
-		               (uint16_t)(bd_len == 8 ? hdr + 5 : hdr - 1), -1);
+		bad_parameter(task, (uint16_t)(bd_len == 8 ? hdr + 5 : hdr - 1), -1);
 		goto out;
 	}
 	for (off = hdr + bd_len; off < list_len;) {

@@ -60,10 +60,14 @@ static bool check_range(struct scsi_task *task, uint32_t max_blocks)
 
 	decode(task->cdb, &task->lba, &task->nblocks, &len_byte);
 	if (task->lba > lu->nblocks || task->nblocks > lu->nblocks - task->lba) {
+		log_debug("scsi: opcode 0x%02x: LBA %llu + %u beyond %llu blocks", task->cdb[0],
+		          (unsigned long long)task->lba, task->nblocks, (unsigned long long)lu->nblocks);
 		lu_sense(task, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 		return false;
 	}
 	if (task->nblocks > max_blocks) {
+		log_debug("scsi: opcode 0x%02x: %u blocks over the limit of %u", task->cdb[0],
+		          task->nblocks, max_blocks);
 		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, len_byte, -1);
 		return false;
 	}

@@ -47,6 +47,7 @@ static void copy_aborted(struct scsi_task *task, enum sense_asc asc)
 
 static bool bad_list(struct scsi_task *task, enum sense_asc asc, uint16_t byte)
 {
+	log_debug("scsi: EXTENDED COPY parameter list refused at byte %u (asc 0x%04x)", byte, asc);
 	lu_sense_field(task, SENSE_ILLEGAL_REQUEST, asc, false, byte, -1);
 	return false;
 }
