@@ -155,10 +155,8 @@ bool cdb_validate(const struct cdb_desc *d, struct scsi_task *task)
 		uint8_t bad = task->cdb[i] & (uint8_t)~usage[i];
 
 		if (bad) {
-			int bit = 7;
+			int bit = sense_bit_of(bad);
 
-			while (!(bad & (1u << bit)))
-				bit--;
 			log_debug("scsi: %s: reserved CDB bit %d of byte %u set", d->name, bit, i);
 			lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, i, bit);
 			return false;

@@ -173,11 +173,7 @@ static uint32_t select_page(struct scsi_task *task, struct mode_state *next, con
 		uint8_t fixed = (uint8_t)((p[i] ^ current[i]) & ~pg->changeable[i]);
 
 		if (fixed) {
-			int bit = 7;
-
-			while (!(fixed & (1u << bit)))
-				bit--;
-			bad_parameter(task, (uint16_t)(off + i), bit);
+			bad_parameter(task, (uint16_t)(off + i), sense_bit_of(fixed));
 			return 0;
 		}
 	}

@@ -62,6 +62,15 @@ static void build(struct scsi_task *task, bool descriptor_format, enum sense_key
 	task->sense_len = FIXED_LEN;
 }
 
+int sense_bit_of(uint8_t bad)
+{
+	int bit = 7;
+
+	while (bit > 0 && !(bad & (1u << bit)))
+		bit--;
+	return bit;
+}
+
 void sense_set(struct scsi_task *task, bool descriptor_format, enum sense_key key, enum sense_asc asc)
 {
 	build(task, descriptor_format, key, asc, NULL, NULL);

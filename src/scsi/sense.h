@@ -81,6 +81,10 @@ void sense_set(struct scsi_task *task, bool descriptor_format, enum sense_key ke
 void sense_set_field(struct scsi_task *task, bool descriptor_format, enum sense_key key,
                      enum sense_asc asc, bool in_cdb, uint16_t byte, int bit);
 
+/* The bit a field pointer names for a byte whose wrong bits are `bad` (not 0): the
+ * highest of them. */
+int sense_bit_of(uint8_t bad);
+
 /* As sense_set, with the INFORMATION field (e.g. the offset of a miscompare). */
 void sense_set_info(struct scsi_task *task, bool descriptor_format, enum sense_key key,
                     enum sense_asc asc, uint64_t information);
