@@ -25,21 +25,19 @@ struct mode_page {
 
 static void caching_fill(const struct mode_state *m, uint8_t *p)
 {
-	p[2] = (uint8_t)((m->wce ? 0x04 : 0) | (m->rcd ? 0x01 : 0));
+	p[2] = m->wce ? 0x04 : 0;
 }
 
 static void caching_take(struct mode_state *m, const uint8_t *p)
 {
 	m->wce = p[2] & 0x04;
-	m->rcd = p[2] & 0x01;
 }
 
 static void control_fill(const struct mode_state *m, uint8_t *p)
 {
 	p[2] = m->d_sense ? 0x04 : 0;
-	p[3] = (uint8_t)(0x10 | m->qerr << 1); /* unrestricted reordering */
+	p[3] = 0x10; /* unrestricted reordering */
 	p[4] = m->swp ? 0x08 : 0;
-	p[5] = m->tas ? 0x40 : 0;
 	put_be16(p + 8, 0xffff); /* busy timeout: unlimited */
 }
 
@@ -47,7 +45,6 @@ static void control_take(struct mode_state *m, const uint8_t *p)
 {
 	m->d_sense = p[2] & 0x04;
 	m->swp = p[4] & 0x08;
-	m->tas = p[5] & 0x40;
 }
 
 static void exceptions_fill(const struct mode_state *m, uint8_t *p)
@@ -64,8 +61,8 @@ static void exceptions_take(struct mode_state *m, const uint8_t *p)
 
 /* In page code order, as "all pages" lists them. */
 static const struct mode_page pages[] = {
-	{ 0x08, 20, { 0, 0, 0x05 }, caching_fill, caching_take },
-	{ 0x0a, 12, { 0, 0, 0x04, 0x00, 0x08, 0x40 }, control_fill, control_take },
+	{ 0x08, 20, { 0, 0, 0x04 }, caching_fill, caching_take },
+	{ 0x0a, 12, { 0, 0, 0x04, 0x00, 0x08 }, control_fill, control_take },
 	{ 0x1c, 12, { 0, 0, 0x08, 0x0f }, exceptions_fill, exceptions_take },
 };
 

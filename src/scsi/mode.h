@@ -8,14 +8,13 @@
 
 #include "scsi/scsi.h"
 
-/* The changeable parameters of a logical unit. */
+/* The changeable parameters of a logical unit.  Only what the logical unit honours is
+ * changeable: RCD, TAS and QERR stay 0 (tasks aborted for another nexus end silently, as
+ * TAS=0 says). */
 struct mode_state {
 	bool wce;     /* caching page: write cache enabled */
-	bool rcd;     /* caching page: read cache disabled */
 	bool d_sense; /* control page: descriptor-format sense data */
 	bool swp;     /* control page: software write protect */
-	bool tas;     /* control page: report TASK ABORTED to other nexuses */
-	uint8_t qerr; /* control page: queue error management */
 	uint8_t mrie; /* informational exceptions page: reporting method */
 	bool dexcpt;  /* informational exceptions page: disable exceptions */
 };

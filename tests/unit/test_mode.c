@@ -30,11 +30,11 @@ static void changeable_values_show_what_mode_select_may_change(void **state)
 	clear_ua(f);
 	assert_int_equal(sense6(f, 1, 0x08, true, buf), 4 + 20);
 	assert_int_equal(buf[4], 0x08);
-	assert_int_equal(buf[4 + 2], 0x05); /* WCE, RCD */
+	assert_int_equal(buf[4 + 2], 0x04); /* WCE */
 	assert_int_equal(sense6(f, 1, 0x0a, true, buf), 4 + 12);
 	assert_int_equal(buf[4 + 2], 0x04); /* D_SENSE */
 	assert_int_equal(buf[4 + 4], 0x08); /* SWP */
-	assert_int_equal(buf[4 + 5], 0x40); /* TAS */
+	assert_int_equal(buf[4 + 5], 0x00); /* TAS stays 0 */
 }
 
 static void saved_values_are_not_supported(void **state)
