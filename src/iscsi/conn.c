@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "iscsi/cmd.h"
 #include "iscsi/discovery.h"
+#include "iscsi/login_keys.h"
 #include "iscsi/session.h"
 #include "iscsi/text.h"
 #include "iscsi/tmf.h"
@@ -756,7 +757,7 @@ static void text_answer(struct iscsi_conn *conn, struct iscsi_text_buf *out)
 			discovery_send_targets(conn->env->registry, session_params(conn->session),
 			                       p->value, out);
 		else
-			iscsi_text_add(out, p->key, "NotUnderstood");
+			iscsi_neg_text_key(session_params(conn->session), &conn->params, p->key, p->value, out);
 	}
 	iscsi_text_list_free(&list);
 }

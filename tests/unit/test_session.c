@@ -678,6 +678,22 @@ static void oversized_login_pdu_closes_the_connection(void **state)
 	close(fd);
 }
 
+static void text_keys_in_full_feature_phase_are_answered(void **state)
+{
+	struct harness *h = *state;
+	int fd = connect_one(h);
+	static const char req[] = "MaxRecvDataSegmentLength=4096\0X-com.example.Thing=1\0InitialR2T=No";
+	struct rx rx;
+
+	login(h, fd, 23, false, NULL);
+	text_request(fd, 230, ISCSI_RSVD_TAG, 1, req, sizeof(req));
+	expect_pdu(h, fd, &rx, ISCSI_OP_TEXT_RSP);
+	assert_non_null(memmem(rx.data, rx.len, "X-com.example.Thing=NotUnderstood", 33));
+	assert_non_null(memmem(rx.data, rx.len, "InitialR2T=Reject", 17));
+	assert_int_equal(h->env.conns->params.max_send_data_segment_length, 4096);
+	close(fd);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -704,6 +720,7 @@ int main(void)
 		T(target_cold_reset_answers_then_drops_every_connection),
 		T(task_reassign_is_not_supported_at_erl0),
 		T(oversized_login_pdu_closes_the_connection),
+		T(text_keys_in_full_feature_phase_are_answered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
