@@ -361,6 +361,55 @@ static void extended_copy_copies_blocks_and_reports_status(void **state)
 	expect_sense(&t, 0x5, 0x2400);
 }
 
+static void lun_reset_raises_bus_device_reset_on_every_nexus(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t tur[6] = { 0 }, reserve[6] = { 0x16 }, read[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	assert_int_equal(run(f, &t, reserve, sizeof(reserve), NULL, 0), SCSI_STATUS_GOOD);
+	run_on(f, &t, &f->other, read, sizeof(read), NULL, 0);
+	assert_int_equal(t.status, SCSI_STATUS_RESERVATION_CONFLICT);
+	assert_int_equal(scsi_target_lun_reset(f->target, &f->itn, 0), SCSI_TMF_COMPLETE);
+	assert_int_equal(scsi_target_lun_reset(f->target, &f->itn, 9), SCSI_TMF_NO_SUCH_LUN);
+	run(f, &t, tur, sizeof(tur), NULL, 0);
+	expect_sense(&t, 0x6, 0x2903);
+	run_on(f, &t, &f->other, tur, sizeof(tur), NULL, 0);
+	expect_sense(&t, 0x6, 0x2903);
+	run_on(f, &t, &f->other, read, sizeof(read), NULL, 0); /* RESERVE(6) is gone */
+	assert_int_equal(t.status, SCSI_STATUS_GOOD);
+	scsi_task_release(&t);
+}
+
+static void clear_task_set_tells_the_other_nexus(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t tur[6] = { 0 };
+	struct scsi_task t;
+
+	clear_ua(f);
+	run_on(f, &t, &f->other, tur, sizeof(tur), NULL, 0);
+	assert_int_equal(scsi_target_clear_task_set(f->target, &f->itn, 0), SCSI_TMF_COMPLETE);
+	assert_int_equal(run(f, &t, tur, sizeof(tur), NULL, 0), SCSI_STATUS_GOOD);
+	run_on(f, &t, &f->other, tur, sizeof(tur), NULL, 0);
+	expect_sense(&t, 0x6, 0x2f00);
+}
+
+static void request_sense_reports_and_clears_a_unit_attention(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t rs[6] = { 0x03, 0, 0, 0, 252, 0 }, tur[6] = { 0 };
+	struct scsi_task t;
+
+	assert_int_equal(run(f, &t, rs, sizeof(rs), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, 18);
+	assert_int_equal(t.data_in[2], 0x06);
+	assert_int_equal(t.data_in[12] << 8 | t.data_in[13], 0x2900);
+	scsi_task_release(&t);
+	assert_int_equal(run(f, &t, tur, sizeof(tur), NULL, 0), SCSI_STATUS_GOOD);
+}
+
 static struct scsi_task *finished[8];
 static unsigned n_finished;
 
@@ -454,6 +503,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(absent_lun_is_not_supported, setup, teardown),
 		cmocka_unit_test_setup_teardown(rsoc_one_command_reports_usage_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(extended_copy_copies_blocks_and_reports_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(lun_reset_raises_bus_device_reset_on_every_nexus, setup, teardown),
+		cmocka_unit_test_setup_teardown(clear_task_set_tells_the_other_nexus, setup, teardown),
+		cmocka_unit_test_setup_teardown(request_sense_reports_and_clears_a_unit_attention, setup, teardown),
 		cmocka_unit_test_setup_teardown(ordered_task_completes_between_older_and_newer, setup, teardown),
 		cmocka_unit_test_setup_teardown(blocked_task_aborts_at_once, setup, teardown),
 	};
