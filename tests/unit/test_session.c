@@ -169,6 +169,16 @@ static void expect_pdu(struct harness *h, int fd, struct rx *rx, uint8_t opcode)
 	assert_int_equal(rx->bhs[0] & ISCSI_BHS_OPCODE_MASK, opcode);
 }
 
+static void expect_closed(struct harness *h, int fd)
+{
+	struct rx rx;
+	int ret = 0;
+
+	for (int i = 0; i < 50 && ret == 0; i++)
+		ret = recv_pdu(h, fd, &rx);
+	assert_int_equal(ret, -1);
+}
+
 static size_t add_key(char *buf, size_t off, const char *pair)
 {
 	size_t n = strlen(pair) + 1;
@@ -265,14 +275,10 @@ static void session_reinstatement_closes_the_old_connection(void **state)
 {
 	struct harness *h = *state;
 	int a = connect_one(h), b = connect_one(h);
-	struct rx rx;
-	int ret = 0;
 
 	login(h, a, 3, false, NULL);
 	login(h, b, 3, false, NULL);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, a, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, a);
 	close(a);
 	close(b);
 }
@@ -335,16 +341,13 @@ static void oversized_pdu_gets_a_reject_then_the_connection_closes(void **state)
 	int fd = connect_one(h);
 	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_OUT, ISCSI_FLAG_FINAL };
 	struct rx rx;
-	int ret = 0;
 
 	login(h, fd, 7, false, NULL);
 	pdu_set_data_seg_len(bhs, 1u << 20);
 	assert_int_equal(write(fd, bhs, sizeof(bhs)), (ssize_t)sizeof(bhs));
 	expect_pdu(h, fd, &rx, ISCSI_OP_REJECT);
 	assert_int_equal(rx.bhs[2], ISCSI_REJECT_PROTOCOL_ERROR);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, fd, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, fd);
 	close(fd);
 }
 
@@ -425,7 +428,6 @@ static void logout_answers_then_closes(void **state)
 	int fd = connect_one(h);
 	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGOUT_REQ | ISCSI_BHS_IMMEDIATE, ISCSI_FLAG_FINAL };
 	struct rx rx;
-	int ret = 0;
 
 	login(h, fd, 11, false, NULL);
 	put_be32(bhs + BHS_ITT, 110);
@@ -433,9 +435,7 @@ static void logout_answers_then_closes(void **state)
 	send_pdu(fd, bhs, NULL, 0);
 	expect_pdu(h, fd, &rx, ISCSI_OP_LOGOUT_RSP);
 	assert_int_equal(rx.bhs[2], 0);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, fd, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, fd);
 	close(fd);
 }
 
@@ -469,15 +469,12 @@ static void unanswered_ping_closes_the_connection(void **state)
 	struct iscsi_conn *conn = h->env.conns;
 	uint64_t later = now_ms() + h->env.nop_interval_ms + 1;
 	struct rx rx;
-	int ret = 0;
 
 	login(h, fd, 13, false, NULL);
 	conn_tick(conn, later);
 	expect_pdu(h, fd, &rx, ISCSI_OP_NOP_IN);
 	conn_tick(conn, later + h->env.nop_timeout_ms + 1);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, fd, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, fd);
 	close(fd);
 }
 
@@ -566,12 +563,9 @@ static void login_with_a_cid_in_use_replaces_that_connection(void **state)
 	int a = connect_one(h), b = connect_one(h);
 	uint16_t tsih = login_to(h, a, 17, false, two, 0, 5);
 	struct rx rx;
-	int ret = 0;
 
 	assert_int_equal(login_to(h, b, 17, false, two, tsih, 5), tsih);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, a, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, a);
 	scsi_cmd(b, 170, 1, 0, 0, tur, sizeof(tur), NULL, 0);
 	expect_pdu(h, b, &rx, ISCSI_OP_SCSI_RSP);
 	close(a);
@@ -631,20 +625,14 @@ static void target_cold_reset_answers_then_drops_every_connection(void **state)
 	struct harness *h = *state;
 	int a = connect_one(h), b = connect_one(h);
 	struct rx rx;
-	int ret = 0;
 
 	login(h, a, 20, false, NULL);
 	login(h, b, 21, false, NULL);
 	tmf(a, 200, ISCSI_TMF_TARGET_COLD_RESET, 1);
 	expect_pdu(h, a, &rx, ISCSI_OP_TMF_RSP);
 	assert_int_equal(rx.bhs[2], ISCSI_TMF_RSP_COMPLETE);
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, a, &rx);
-	assert_int_equal(ret, -1);
-	ret = 0;
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, b, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, a);
+	expect_closed(h, b);
 	close(a);
 	close(b);
 }
@@ -667,14 +655,10 @@ static void oversized_login_pdu_closes_the_connection(void **state)
 	struct harness *h = *state;
 	int fd = connect_one(h);
 	uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_REQ | ISCSI_BHS_IMMEDIATE, ISCSI_FLAG_LOGIN_TRANSIT | 1 };
-	struct rx rx;
-	int ret = 0;
 
 	pdu_set_data_seg_len(bhs, 8193); /* more than login allows before negotiation */
 	assert_int_equal(write(fd, bhs, sizeof(bhs)), (ssize_t)sizeof(bhs));
-	for (int i = 0; i < 50 && ret == 0; i++)
-		ret = recv_pdu(h, fd, &rx);
-	assert_int_equal(ret, -1);
+	expect_closed(h, fd);
 	close(fd);
 }
 
