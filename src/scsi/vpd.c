@@ -95,7 +95,7 @@ static uint32_t page_provisioning(const struct scsi_lu *lu, uint8_t *p)
 	return 4;
 }
 
-static const uint8_t supported_pages[] = { 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2 };
+static const uint8_t supported_pages[] = { 0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2 };
 
 void vpd_inquiry(struct scsi_task *task)
 {
@@ -123,6 +123,9 @@ void vpd_inquiry(struct scsi_task *task)
 		body[2] = 0x01; /* V_SUP: a volatile cache SYNCHRONIZE CACHE flushes */
 		body[3] = 0x01; /* LUICLR */
 		len = 0x3c;
+		break;
+	case 0x8f:
+		len = xcopy_vpd_page(body);
 		break;
 	case 0xb0:
 		len = page_block_limits(lu, body);

@@ -244,6 +244,37 @@ void xcopy_extended_copy(struct scsi_task *task)
 	copy_step(&task->io, 0);
 }
 
+/* A third-party copy descriptor: type, then the body padded to a multiple of 4. */
+static uint32_t tpc_descriptor(uint8_t *p, uint16_t type, uint32_t body_len)
+{
+	uint32_t len = (body_len + 3) & ~3u;
+
+	put_be16(p, type);
+	put_be16(p + 2, (uint16_t)len);
+	return 4 + len;
+}
+
+uint32_t xcopy_vpd_page(uint8_t *body)
+{
+	/* opcode, number of service actions, service actions */
+	static const uint8_t commands[] = { 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 };
+	static const uint8_t descriptors[] = { TYPE_BLOCK_TO_BLOCK, TYPE_IDENTIFICATION };
+	uint8_t *p = body;
+
+	memset(body, 0, XCOPY_VPD_MAX);
+	p[4] = sizeof(commands);
+	memcpy(p + 5, commands, sizeof(commands));
+	p += tpc_descriptor(p, 0x0001, 1 + sizeof(commands));   /* supported commands */
+	put_be16(p + 8, MAX_TARGETS);
+	put_be16(p + 10, MAX_SEGMENTS);
+	put_be32(p + 12, MAX_DESC_LIST);
+	p += tpc_descriptor(p, 0x0004, 28);                      /* parameter data */
+	p[4] = sizeof(descriptors);
+	memcpy(p + 5, descriptors, sizeof(descriptors));
+	p += tpc_descriptor(p, 0x0008, 1 + sizeof(descriptors)); /* supported descriptors */
+	return (uint32_t)(p - body);
+}
+
 static void operating_parameters(struct scsi_task *task, uint32_t alloc_len)
 {
 	static const uint8_t implemented[] = { TYPE_BLOCK_TO_BLOCK, TYPE_IDENTIFICATION };

@@ -19,6 +19,10 @@ struct xcopy_state {
 };
 
 void xcopy_extended_copy(struct scsi_task *task);
+/* The Third-party Copy VPD page (0x8F) body after its 4-byte header; returns its length
+ * (at most XCOPY_VPD_MAX). */
+#define XCOPY_VPD_MAX 64
+uint32_t xcopy_vpd_page(uint8_t *body);
 void xcopy_receive_copy_results(struct scsi_task *task);
 
 #endif

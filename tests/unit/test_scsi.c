@@ -361,6 +361,25 @@ static void extended_copy_copies_blocks_and_reports_status(void **state)
 	expect_sense(&t, 0x5, 0x2400);
 }
 
+static void third_party_copy_page_lists_the_copy_commands(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t vpd[6] = { 0x12, 0x01, 0x8f, 0, 255, 0 };
+	struct scsi_task t;
+	uint32_t off, page_len;
+
+	assert_int_equal(run(f, &t, vpd, sizeof(vpd), NULL, 0), SCSI_STATUS_GOOD);
+	page_len = get_be16(t.data_in + 2);
+	assert_int_equal(t.data_in_len, 4 + page_len);
+	for (off = 4; off < t.data_in_len; off += 4 + get_be16(t.data_in + off + 2))
+		assert_int_equal(get_be16(t.data_in + off + 2) % 4, 0);
+	assert_int_equal(off, t.data_in_len);
+	assert_int_equal(get_be16(t.data_in + 4), 0x0001); /* supported commands */
+	assert_int_equal(t.data_in[4 + 5], 0x83);
+	assert_int_equal(t.data_in[4 + 8], 0x84);
+	scsi_task_release(&t);
+}
+
 static void lun_reset_raises_bus_device_reset_on_every_nexus(void **state)
 {
 	struct fixture *f = *state;
@@ -503,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(absent_lun_is_not_supported, setup, teardown),
 		cmocka_unit_test_setup_teardown(rsoc_one_command_reports_usage_mask, setup, teardown),
 		cmocka_unit_test_setup_teardown(extended_copy_copies_blocks_and_reports_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(third_party_copy_page_lists_the_copy_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(lun_reset_raises_bus_device_reset_on_every_nexus, setup, teardown),
 		cmocka_unit_test_setup_teardown(clear_task_set_tells_the_other_nexus, setup, teardown),
 		cmocka_unit_test_setup_teardown(request_sense_reports_and_clears_a_unit_attention, setup, teardown),
