@@ -25,7 +25,7 @@ LDFLAGS_MODE :=
 endif
 ALL_CFLAGS := $(CFLAGS_COMMON) $(CFLAGS_MODE) $(CFLAGS)
 
-LIB_SRC  := $(wildcard src/common/*.c src/store/*.c src/scsi/*.c src/iscsi/*.c src/mgmt/*.c)
+LIB_SRC  := $(wildcard src/common/*.c src/store/*.c src/scsi/*.c src/iscsi/*.c src/ha/*.c src/mgmt/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
 CMD_SRC  := $(wildcard src/cmd/*.c)
 CMDS     := $(CMD_SRC:src/cmd/%.c=$(O)/%)
