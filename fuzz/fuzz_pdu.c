@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conn_receive_bytes(conn, data + size / 2, (uint32_t)(size - size / 2));
 	reactor_run(world->r); /* lets commands complete and responses go out */
 	close(sv[1]);
-	sessions_close_all(world->env.sessions, NULL, "input done");
+	sessions_close_all(world->env.sessions, "input done");
 	for (struct iscsi_conn *c = world->env.conns; c; c = c->next)
 		conn_close(c, "input done");
 	for (int i = 0; i < 1000 && world->env.conns; i++)

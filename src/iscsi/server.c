@@ -69,7 +69,7 @@ static void server_begin_stop(struct iscsi_server *srv, const char *why)
 	srv->stop_started_ms = now_ms();
 	for (size_t i = 0; i < srv->nportals; i++)
 		portal_shutdown(srv->portals[i]);
-	sessions_close_all(srv->env.sessions, NULL, "target shutting down");
+	sessions_close_all(srv->env.sessions, "target shutting down");
 	/* Connections still in login have no session. */
 	for (struct iscsi_conn *c = srv->env.conns; c; c = c->next)
 		conn_close(c, "target shutting down");

@@ -305,7 +305,6 @@ void session_receive(struct iscsi_session *s, struct iscsi_conn *conn, const str
 
 const struct iscsi_session_params *session_params(const struct iscsi_session *s) { return &s->params; }
 const struct scsi_itn *session_itn(const struct iscsi_session *s) { return &s->itn; }
-struct iscsi_target *session_target(const struct iscsi_session *s) { return s->target; }
 struct iscsi_conn *session_conns(const struct iscsi_session *s) { return s->conns; }
 
 struct scsi_target *session_scsi(const struct iscsi_session *s)
@@ -357,13 +356,8 @@ void session_conn_gone(struct iscsi_session *s, struct iscsi_conn *conn)
 		free(s);
 }
 
-void sessions_close_all(struct iscsi_sessions *table, const struct scsi_target *only, const char *why)
+void sessions_close_all(struct iscsi_sessions *table, const char *why)
 {
-	struct iscsi_session *s, *next;
-
-	for (s = table->list; s; s = next) {
-		next = s->next;
-		if (!only || session_scsi(s) == only)
-			session_end(s, why);
-	}
+	while (table->list)
+		session_end(table->list, why);
 }

@@ -44,7 +44,6 @@ void session_receive(struct iscsi_session *s, struct iscsi_conn *conn, const str
 
 const struct iscsi_session_params *session_params(const struct iscsi_session *s);
 const struct scsi_itn *session_itn(const struct iscsi_session *s);
-struct iscsi_target *session_target(const struct iscsi_session *s);  /* NULL: discovery */
 struct scsi_target *session_scsi(const struct iscsi_session *s);     /* NULL: discovery */
 struct iscsi_conn *session_conns(const struct iscsi_session *s);     /* via next_in_session */
 
@@ -57,7 +56,7 @@ void session_conn_closing(struct iscsi_session *s, struct iscsi_conn *conn);
 /* A connection is freed: the session forgets it, and is freed after its last one. */
 void session_conn_gone(struct iscsi_session *s, struct iscsi_conn *conn);
 
-/* Every connection of every session of any target (warm/cold reset, shutdown). */
-void sessions_close_all(struct iscsi_sessions *table, const struct scsi_target *only, const char *why);
+/* Ends every session (shutdown). */
+void sessions_close_all(struct iscsi_sessions *table, const char *why);
 
 #endif

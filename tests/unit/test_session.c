@@ -87,7 +87,7 @@ static int teardown(void **state)
 {
 	struct harness *h = *state;
 
-	sessions_close_all(h->env.sessions, NULL, "test over");
+	sessions_close_all(h->env.sessions, "test over");
 	for (struct iscsi_conn *c = h->env.conns; c; c = c->next)
 		conn_close(c, "test over");
 	for (int i = 0; i < 100 && h->env.conns; i++)
