@@ -42,6 +42,8 @@ struct store_io {
 	void (*done)(struct store_io *io, int err);
 	/* private progress of a request the kernel completed in part */
 	struct store *store;
+	struct reactor *reactor;
+	int sync_result;            /* result of a request served without io_uring */
 	int kind;
 	struct iovec iov_whole;     /* the vector of store_read()/store_write() */
 	struct iovec iov_first;     /* remainder of a partly transferred element */
