@@ -2,7 +2,9 @@
 #   SUITE<TAB>TEST<TAB>VERDICT<TAB>REASON
 # VERDICT is pass, fail or skip.  CUnit counts a skipped test as passed, so a test is
 # "skip" when libiscsi printed [SKIPPED] for it and CUnit did not fail it; REASON is the
-# first [SKIPPED] or [FAILED] message of the test, or else its first failed assertion.  A test whose run never finished (the
+# first [SKIPPED] or [FAILED] message of the test, or else its first failed assertion.
+# A passed test that printed a [FAILED] message (often in its cleanup) keeps "pass",
+# with that message as REASON, so it can be reported without counting as a failure.  A test whose run never finished (the
 # tool died) is "fail" with reason "no verdict".
 
 function flush() {
@@ -14,6 +16,8 @@ function flush() {
 		reason = failmsg != "" ? failmsg : assertion != "" ? assertion : ended ? "assertion failed" : "no verdict"
 	else if (verdict == "pass" && skipped)
 		verdict = "skip"
+	else if (verdict == "pass" && failmsg != "")
+		reason = "CUnit passed it, but it printed [FAILED] " failmsg
 	printf "%s\t%s\t%s\t%s\n", suite, test, verdict, reason
 	test = ""
 }
@@ -35,10 +39,10 @@ function note(line,    m) {
 		sub(/^ +[0-9]+\. /, "", assertion)
 		gsub(/  +/, " ", assertion)
 	}
-	if (line ~ /\.\.\.FAILED/ || line ~ /^FAILED$/) {
+	if (line ~ /\.\.\.FAILED/ || line ~ /^FAILED( |$)/) {
 		verdict = "fail"
 		ended = 1
-	} else if (line ~ /\.\.\.passed/ || line ~ /^passed$/) {
+	} else if (line ~ /\.\.\.passed/ || line ~ /^passed( |$)/) {
 		if (verdict == "")
 			verdict = "pass"
 		ended = 1
