@@ -21,7 +21,9 @@
 #define LOGIN_MAX_DATA 8192
 #define TX_FREE_MAX 64
 /* Output an initiator leaves unread stops us reading its input, which bounds what one
- * connection can make us hold; reading resumes once most of it went out. */
+ * connection can make us hold; reading resumes once most of it went out.  Only memory a
+ * PDU holds for itself counts: Data-In points into its command, and commands are bounded
+ * by the CmdSN window already, but NOP-Out echoes and Rejects are not. */
 #define TX_HIGH_WATER (8u * 1024 * 1024)
 #define TX_LOW_WATER (1u * 1024 * 1024)
 /* A Text request spanning PDUs (C bit) is bounded. */
@@ -98,6 +100,11 @@ int conn_new(struct iscsi_conn_env *env, int fd, uint16_t tpgt, struct iscsi_con
 	conn_recv(conn);
 	*out = conn;
 	return 0;
+}
+
+static uint64_t tx_held_bytes(const struct iscsi_tx *tx)
+{
+	return sizeof(*tx) + (tx->owned ? tx->data_len : 0);
 }
 
 static void tx_release(struct iscsi_conn *conn, struct iscsi_tx *tx)
@@ -316,7 +323,7 @@ static void conn_sent(struct reactor_op *op, int res)
 	conn->sending = NULL;
 	for (struct iscsi_tx *tx = done; tx; tx = tx->next) {
 		close_after |= tx->close_after;
-		conn->tx_bytes -= (uint64_t)tx->hdr_len + tx->data_len + tx->tail_len;
+		conn->tx_bytes -= tx_held_bytes(tx);
 	}
 	tx_release_list(conn, done);
 	if (conn->rx_paused && conn->tx_bytes <= TX_LOW_WATER && !close_after) {
@@ -357,7 +364,7 @@ void conn_tx_queue(struct iscsi_conn *conn, struct iscsi_tx *tx)
 		pdu_put_digest(tx->tail + pad, crc);
 		tx->tail_len += ISCSI_DIGEST_LEN;
 	}
-	conn->tx_bytes += (uint64_t)tx->hdr_len + tx->data_len + tx->tail_len;
+	conn->tx_bytes += tx_held_bytes(tx);
 	tx->next = NULL;
 	if (conn->txq_tail)
 		conn->txq_tail->next = tx;

@@ -107,7 +107,7 @@ struct iscsi_conn {
 	struct iscsi_tx *tx_free;
 	unsigned tx_free_count;
 	bool flush_scheduled;
-	uint64_t tx_bytes;                     /* queued and in flight */
+	uint64_t tx_bytes;                     /* memory held by queued and in-flight PDUs */
 	bool rx_paused;                        /* too much output waiting: no more input read */
 	struct msghdr msg;
 	struct iovec iov[CONN_MAX_IOV];
