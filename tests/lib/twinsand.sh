@@ -113,6 +113,17 @@ daemon_start()
 	done
 }
 
+# serve_disk NAME SIZE [OPTIONS...]: the usual scenario's daemon: target
+# iqn.2026-11.org.twinsan.test:NAME on 127.0.0.1 with $SCRATCH/disk.img of SIZE as its LUN;
+# sets PORT, IQN and URL.
+serve_disk()
+{
+	PORT=$(free_port)
+	IQN=iqn.2026-11.org.twinsan.test:$1
+	daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size "$2" "${@:3}"
+	URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+}
+
 # Stops the daemon with SIGTERM; fails the test unless it exits cleanly within 10 s with
 # no sanitizer report.
 daemon_stop()
