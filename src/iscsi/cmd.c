@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iobuf.h"
 #include "common/log.h"
 #include "iscsi/session.h"
 #include "iscsi/tmf.h"
@@ -17,7 +18,6 @@
 #define CMD_FREE_MAX 64
 /* Data-Out one connection may have gathered or be gathering at once; more gets BUSY. */
 #define CONN_DATA_OUT_BUDGET (128u * 1024 * 1024)
-#define BUF_ALIGN 4096u
 
 /* Extended CDB AHS (RFC 7143 §11.3.3.2) */
 #define AHS_TYPE_EXTENDED_CDB 1
@@ -436,17 +436,15 @@ uint64_t cmd_decode_lun(const uint8_t *f)
 
 static bool ensure_buffer(struct iscsi_cmd *cmd, uint32_t len)
 {
-	size_t cap = (len + BUF_ALIGN - 1) & ~(size_t)(BUF_ALIGN - 1);
-
 	if (cmd->buf_cap >= len)
 		return true;
 	free(cmd->buf);
 	cmd->buf_cap = 0;
 	/* Aligned so a store opened with O_DIRECT can use it as is. */
-	cmd->buf = aligned_alloc(BUF_ALIGN, cap ? cap : BUF_ALIGN);
+	cmd->buf = iobuf_alloc(len);
 	if (!cmd->buf)
 		return false;
-	cmd->buf_cap = (uint32_t)cap;
+	cmd->buf_cap = len;
 	return true;
 }
 

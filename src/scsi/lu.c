@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iobuf.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scsi/cdb_table.h"
@@ -24,10 +25,10 @@ void lu_sense_field(struct scsi_task *task, enum sense_key key, enum sense_asc a
 	sense_set_field(task, lu_descriptor_sense(task->lu), key, asc, in_cdb, byte, bit);
 }
 
-bool lu_alloc_data_in(struct scsi_task *task, uint32_t len)
+static bool alloc_data_in(struct scsi_task *task, uint32_t len, bool zeroed)
 {
 	free(task->data_in);
-	task->data_in = calloc(1, len ? len : 1);
+	task->data_in = zeroed ? iobuf_zalloc(len) : iobuf_alloc(len);
 	task->data_in_len = task->data_in ? len : 0;
 	if (!task->data_in) {
 		log_err("scsi: out of memory for %u bytes of Data-In", len);
@@ -36,6 +37,10 @@ bool lu_alloc_data_in(struct scsi_task *task, uint32_t len)
 	}
 	return true;
 }
+
+bool lu_alloc_data_in(struct scsi_task *task, uint32_t len) { return alloc_data_in(task, len, true); }
+
+bool lu_alloc_read_buffer(struct scsi_task *task, uint32_t len) { return alloc_data_in(task, len, false); }
 
 bool lu_reply(struct scsi_task *task, const void *data, uint32_t len, uint32_t alloc_len)
 {

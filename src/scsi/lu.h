@@ -18,6 +18,8 @@ void lu_sense_field(struct scsi_task *task, enum sense_key key, enum sense_asc a
 /* Gives the task a Data-In buffer of len bytes (zeroed); false when out of memory (the
  * task then already carries the error). */
 bool lu_alloc_data_in(struct scsi_task *task, uint32_t len);
+/* The same, uninitialised, for Data-In that a store read fills completely. */
+bool lu_alloc_read_buffer(struct scsi_task *task, uint32_t len);
 
 /* Aborts tasks of other nexuses on this logical unit (PREEMPT AND ABORT, CLEAR TASK SET):
  * those still in the SCSI layer end with TASK ABORTED (or TASK SET FULL-free silence, as

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iobuf.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scsi/cdb_table.h"
@@ -152,7 +153,7 @@ void sbc_read(struct scsi_task *task)
 	struct scsi_lu *lu = task->lu;
 
 	if (!check_range(task, max_transfer(lu)) || task->nblocks == 0 ||
-	    !lu_alloc_data_in(task, (uint32_t)bytes(task, task->nblocks))) {
+	    !lu_alloc_read_buffer(task, (uint32_t)bytes(task, task->nblocks))) {
 		lu_complete(task);
 		return;
 	}
@@ -192,7 +193,7 @@ static bool read_scratch(struct scsi_task *task, uint64_t len, void (*next)(stru
 	struct scsi_lu *lu = task->lu;
 
 	free(task->scratch);
-	task->scratch = malloc(len ? len : 1);
+	task->scratch = iobuf_alloc(len);
 	if (!task->scratch) {
 		lu_sense(task, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 		return false;
@@ -426,7 +427,7 @@ void sbc_write_same(struct scsi_task *task)
 		return;
 	}
 	chunk = (uint32_t)MIN(bytes(task, task->nblocks), WRITE_SAME_CHUNK);
-	task->scratch = ndob ? calloc(1, chunk) : malloc(chunk);
+	task->scratch = ndob ? iobuf_zalloc(chunk) : iobuf_alloc(chunk);
 	if (!task->scratch) {
 		lu_sense(task, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 		lu_complete(task);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iobuf.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scsi/lu_state.h"
@@ -37,7 +38,7 @@ struct job {
 	uint32_t at;        /* current segment */
 	uint32_t done;      /* blocks of it copied */
 	uint32_t chunk;     /* blocks in flight */
-	uint8_t buf[];
+	uint8_t buf[] __attribute__((aligned(IOBUF_ALIGN))); /* O_DIRECT-ready */
 };
 
 static void copy_aborted(struct scsi_task *task, enum sense_asc asc)
@@ -218,7 +219,7 @@ void xcopy_extended_copy(struct scsi_task *task)
 	}
 	free(task->scratch); /* a resumed task parses again */
 	task->scratch = NULL;
-	job = calloc(1, sizeof(*job) + CHUNK);
+	job = iobuf_zalloc(sizeof(*job) + CHUNK);
 	if (!job) {
 		lu_sense(task, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 		lu_complete(task);
