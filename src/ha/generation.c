@@ -64,16 +64,18 @@ enum generation_verdict generation_compare(const struct generation *l, const str
 			return GENERATION_REMOTE_NEWER;
 		return inconsistent(r) ? GENERATION_LOCAL_NEWER : GENERATION_IN_SYNC;
 	}
-	if (l->bitmap == r->current)
-		return source(l, GENERATION_LOCAL_NEWER);
-	if (r->bitmap == l->current)
-		return source(r, GENERATION_REMOTE_NEWER);
-	if (l->bitmap != 0 && l->bitmap == r->bitmap)
+	/* Each test looks both ways, so the verdict from the other side is its mirror image
+	 * even for identifiers no legal history produces (crossed claims are split brain). */
+	bool l_newer = l->bitmap == r->current, r_newer = r->bitmap == l->current;
+	if (l_newer != r_newer)
+		return l_newer ? source(l, GENERATION_LOCAL_NEWER) : source(r, GENERATION_REMOTE_NEWER);
+	if (l_newer || (l->bitmap != 0 && l->bitmap == r->bitmap))
 		return GENERATION_SPLIT_BRAIN;
-	if (in_history(l, r->current))
-		return source(l, GENERATION_FULL_FROM_LOCAL);
-	if (in_history(r, l->current))
-		return source(r, GENERATION_FULL_FROM_REMOTE);
+	bool l_ahead = in_history(l, r->current), r_ahead = in_history(r, l->current);
+	if (l_ahead != r_ahead)
+		return l_ahead ? source(l, GENERATION_FULL_FROM_LOCAL) : source(r, GENERATION_FULL_FROM_REMOTE);
+	if (l_ahead)
+		return GENERATION_SPLIT_BRAIN;
 	return common_past(l, r) ? GENERATION_SPLIT_BRAIN : GENERATION_UNRELATED;
 }
 
