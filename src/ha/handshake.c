@@ -209,7 +209,7 @@ static enum handshake_result on_proof(struct handshake *hs, const uint8_t *proof
 	ok = CRYPTO_memcmp(expect, proof, PROTO_KEY_LEN) == 0;
 	OPENSSL_cleanse(expect, sizeof(expect));
 	if (!ok)
-		return FAIL(PROTO_BYE_AUTH, "wrong proof: the shared secrets differ");
+		return FAIL(PROTO_BYE_AUTH, "wrong proof: a different shared secret, or a forged or reflected proof");
 	if (derive(hs, key_label, hs->nonce, hs->peer_nonce, hs->self.node_id, hs->peer.node_id, 0, hs->tx_key) != 0 ||
 	    derive(hs, key_label, hs->peer_nonce, hs->nonce, hs->peer.node_id, hs->self.node_id, 0, hs->rx_key) != 0)
 		return FAIL(PROTO_BYE_SHUTDOWN, "key derivation failed");
@@ -241,7 +241,8 @@ enum handshake_result handshake_input(struct handshake *hs, const struct proto_m
 		return FAIL(PROTO_BYE_PROTOCOL, "%s after the handshake ended", proto_type_name(in->type));
 	if (in->type != expected[hs->state].type ||
 	    (in->type == PROTO_AUTH && in->u.auth.kind != expected[hs->state].auth_kind))
-		return FAIL(PROTO_BYE_PROTOCOL, "%s while waiting for %s", proto_type_name(in->type),
+		return FAIL(PROTO_BYE_PROTOCOL, "%s%s while waiting for %s", proto_type_name(in->type),
+		            in->type != PROTO_AUTH ? "" : in->u.auth.kind == PROTO_AUTH_NONCE ? " nonce" : " proof",
 		            expected[hs->state].what);
 	switch (hs->state) {
 	case HS_WAIT_HELLO:
