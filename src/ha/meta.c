@@ -70,6 +70,20 @@ const char *ha_sync_reason_name(enum ha_sync_reason r)
 	return (unsigned)r < ARRAY_SIZE(reason_names) ? reason_names[r] : NULL;
 }
 
+static bool same_device(const struct ha_meta_super *a, const struct ha_meta_super *b)
+{
+	return memcmp(a->uuid, b->uuid, HA_META_UUID_LEN) == 0 && a->size == b->size &&
+	       a->extent_size == b->extent_size;
+}
+
+bool ha_meta_super_same(const struct ha_meta_super *a, const struct ha_meta_super *b)
+{
+	return same_device(a, b) && a->role == b->role && a->state == b->state && a->reason == b->reason &&
+	       a->initial_sync == b->initial_sync && a->gen.current == b->gen.current &&
+	       a->gen.bitmap == b->gen.bitmap && a->gen.history[0] == b->gen.history[0] &&
+	       a->gen.history[1] == b->gen.history[1] && a->gen.flags == b->gen.flags;
+}
+
 static int super_check(const struct ha_meta_super *sb, char *err, size_t errlen)
 {
 	const char *why = NULL;
@@ -160,12 +174,6 @@ static int slot_decode(const uint8_t *buf, unsigned slot, struct ha_meta_super *
 static uint64_t file_size_for(uint64_t size, uint32_t extent_size)
 {
 	return HA_META_BITMAP_OFFSET + (uint64_t)activemap_pages_for(size, extent_size) * ACTIVEMAP_PAGE_SIZE;
-}
-
-static bool same_device(const struct ha_meta_super *a, const struct ha_meta_super *b)
-{
-	return memcmp(a->uuid, b->uuid, HA_META_UUID_LEN) == 0 && a->size == b->size &&
-	       a->extent_size == b->extent_size;
 }
 
 /* The newest valid slot of the two at the start of `slots`, checked against the file length. */

@@ -18,6 +18,7 @@
 #ifndef TWINSAN_HA_META_H
 #define TWINSAN_HA_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,9 @@ struct ha_meta_super {
 	enum ha_initial_sync initial_sync;
 	struct generation gen;
 };
+
+/* True if every field is equal (an update that changes nothing need not be written). */
+bool ha_meta_super_same(const struct ha_meta_super *a, const struct ha_meta_super *b);
 
 const char *ha_sync_state_name(enum ha_sync_state s);
 const char *ha_sync_reason_name(enum ha_sync_reason r);

@@ -298,7 +298,8 @@ static void wire_form_round_trips_and_refuses_unknown_flags(void **state)
 	generation_encode(&g, wire);
 	assert_int_equal(wire[8], 0x11);
 	assert_int_equal(generation_decode(wire, &back), 0);
-	assert_memory_equal(&g, &back, sizeof(g));
+	assert_true(back.current == g.current && back.bitmap == g.bitmap && back.history[0] == g.history[0] &&
+	            back.history[1] == g.history[1] && back.flags == g.flags);
 	wire[35] |= 0x2;
 	assert_int_equal(generation_decode(wire, &back), -1);
 	wire[35] &= (uint8_t)~0x2;
