@@ -2,6 +2,8 @@
  *
  * Quick export mode serves files as LUNs of one target from the command line:
  *   twinsand --portal 127.0.0.1:3260 --target iqn.2026-11.org.twinsan:demo --lun FILE
+ * and the normal mode what a configuration file describes (docs/config.md):
+ *   twinsand --config /etc/twinsan/twinsand.conf
  * It runs in the foreground, logs to stderr and stops cleanly on SIGTERM or SIGINT. */
 #include <errno.h>
 #include <getopt.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <systemd/sd-daemon.h>
 
@@ -17,6 +20,7 @@
 #include "common/util.h"
 #include "iscsi/server.h"
 #include "iscsi/target.h"
+#include "mgmt/config.h"
 #include "scsi/scsi.h"
 #include "store/store.h"
 
@@ -27,8 +31,9 @@
 #define SIDECAR_SUFFIX ".twinsan"
 #define PR_STATE_SUFFIX ".twinsan-pr"
 
-/* What the command line asks for; a config file will fill the same structure. */
+/* What the command line asks for: a configuration file, or one quick export. */
 struct export_spec {
+	const char *config;
 	const char *portals[MAX_PORTALS];
 	size_t nportals;
 	const char *target;
@@ -44,7 +49,6 @@ struct export_spec {
 struct daemon_state {
 	struct reactor *reactor;
 	struct iscsi_registry *registry;
-	struct scsi_target *scsi;     /* owned by the registry's target */
 	struct iscsi_server *server;
 	struct store *stores[MAX_LUNS];
 	struct scsi_lu *lus[MAX_LUNS];
@@ -55,9 +59,11 @@ struct daemon_state {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: twinsand --portal ADDR:PORT [--portal ...] --target IQN --lun FILE [--lun ...]\n"
+	        "usage: twinsand --config FILE [--log-level error|warning|info|debug]\n"
+	        "       twinsand --portal ADDR:PORT [--portal ...] --target IQN --lun FILE [--lun ...]\n"
 	        "                [--size SIZE] [--direct] [--chap USER:SECRET]\n"
-	        "                [--mutual-chap USER:SECRET] [--log-level err|warn|info|debug]\n"
+	        "                [--mutual-chap USER:SECRET] [--log-level error|warning|info|debug]\n"
+	        "  --config     serve what this configuration file describes (docs/config.md)\n"
 	        "  --portal     listen address, IPv6 as [::1]:3260 (repeatable)\n"
 	        "  --target     iSCSI name of the target\n"
 	        "  --lun        backing file or block device, LUN 0, 1, ... in order (repeatable)\n"
@@ -95,8 +101,9 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct export_spec *spec)
 {
-	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT };
+	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT, OPT_CONFIG };
 	static const struct option options[] = {
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "portal", required_argument, NULL, 'p' },
 		{ "target", required_argument, NULL, 't' },
 		{ "lun", required_argument, NULL, 'l' },
@@ -145,6 +152,9 @@ static int parse_args(int argc, char **argv, struct export_spec *spec)
 		case OPT_DIRECT:
 			spec->direct = true;
 			break;
+		case OPT_CONFIG:
+			spec->config = optarg;
+			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &level) < 0) {
 				fprintf(stderr, "twinsand: bad --log-level '%s'\n", optarg);
@@ -160,7 +170,8 @@ static int parse_args(int argc, char **argv, struct export_spec *spec)
 			return -1;
 		}
 	}
-	if (optind < argc || !spec->nportals || !spec->target || !spec->nluns) {
+	if (spec->config ? optind < argc || spec->nportals || spec->target || spec->nluns
+	                 : optind < argc || !spec->nportals || !spec->target || !spec->nluns) {
 		usage(stderr);
 		return -1;
 	}
@@ -233,48 +244,102 @@ static int device_uuid(const char *path, uint8_t uuid[16])
 
 /* ---- building and tearing down ---- */
 
-static int add_lun(struct daemon_state *d, const struct export_spec *spec, size_t i)
+/* One LUN as either mode describes it. */
+struct lun_spec {
+	const char *path;
+	uint64_t lun;
+	uint64_t create_size;
+	bool direct;
+	uint32_t block_size;
+	const char *serial;        /* NULL: derived from the uuid */
+	const uint8_t *uuid;       /* NULL: the one kept with the backing file */
+	const char *state_path;    /* persistent reservations */
+};
+
+static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struct lun_spec *ls)
 {
-	char err[256], state_path[4096];
+	char err[256];
+	size_t i = d->nluns;
 	struct store_params sp = {
-		.path = spec->luns[i], .create_size = spec->size, .direct = spec->direct,
+		.path = ls->path, .create_size = ls->create_size, .direct = ls->direct,
 	};
 	struct scsi_lu_params lp = {
+		.serial = ls->serial,
 		.vendor = "TWINSAN",
 		.product = "twinsan disk",
 		.revision = "0001",
-		.block_size = 512,
+		.block_size = ls->block_size,
 		.write_cache = true,
-		.state_path = state_path,
+		.state_path = ls->state_path,
 	};
 
+	if (i == MAX_LUNS) {
+		log_err("%s: at most %d LUNs", ls->path, MAX_LUNS);
+		return -1;
+	}
 	if (store_open(&sp, &d->stores[i], err, sizeof(err)) < 0) {
-		log_err("LUN %zu: %s", i, err);
+		log_err("LUN %llu: %s", (unsigned long long)ls->lun, err);
 		return -1;
 	}
-	if (device_uuid(spec->luns[i], lp.uuid) < 0) {
-		log_err("LUN %zu: cannot store a device identity for %s: %s", i, spec->luns[i], strerror(errno));
+	if (ls->uuid)
+		memcpy(lp.uuid, ls->uuid, sizeof(lp.uuid));
+	else if (device_uuid(ls->path, lp.uuid) < 0) {
+		log_err("LUN %llu: cannot store a device identity for %s: %s",
+		        (unsigned long long)ls->lun, ls->path, strerror(errno));
 		return -1;
 	}
-	snprintf(state_path, sizeof(state_path), "%s%s", spec->luns[i], PR_STATE_SUFFIX);
 	if (scsi_lu_new(&lp, d->stores[i], &d->lus[i], err, sizeof(err)) < 0) {
-		log_err("LUN %zu: %s", i, err);
+		log_err("LUN %llu: %s", (unsigned long long)ls->lun, err);
 		return -1;
 	}
 	d->nluns = i + 1;
-	if (scsi_target_add_lu(d->scsi, i, d->lus[i]) < 0) {
-		log_err("LUN %zu: cannot add it to the target", i);
+	if (scsi_target_add_lu(scsi, ls->lun, d->lus[i]) < 0) {
+		log_err("LUN %llu: cannot add it to the target", (unsigned long long)ls->lun);
 		return -1;
 	}
 	return 0;
 }
 
-static int build(struct daemon_state *d, const struct export_spec *spec)
+static int open_core(struct daemon_state *d, unsigned queue_depth)
+{
+	if (reactor_new(queue_depth, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0) {
+		log_err("out of memory or io_uring unavailable");
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts the iSCSI server for every target built so far. */
+static int start_server(struct daemon_state *d)
 {
 	struct iscsi_server_params params;
+
+	iscsi_server_default_params(&params);
+	if (iscsi_server_new(d->reactor, d->registry, &params, &d->server) < 0) {
+		log_err("cannot start the server: %s", strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < iscsi_registry_count(d->registry); i++)
+		iscsi_server_serve(d->server, iscsi_target_scsi(iscsi_registry_at(d->registry, i)));
+	return 0;
+}
+
+static int add_portal(struct daemon_state *d, const char *portal, uint16_t tpgt)
+{
+	char err[256];
+
+	if (iscsi_server_add_portal(d->server, portal, tpgt, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int build_quick(struct daemon_state *d, const struct export_spec *spec)
+{
 	struct iscsi_target *target;
 	struct iscsi_target_auth auth = { 0 };
-	char err[256];
+	char state_path[4096];
 
 	if (spec->chap) {
 		auth.chap_required = true;
@@ -290,34 +355,112 @@ static int build(struct daemon_state *d, const struct export_spec *spec)
 		if (parse_creds("--mutual-chap", spec->mutual_chap, &auth.target) < 0)
 			return -1;
 	}
-	if (reactor_new(REACTOR_ENTRIES, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0) {
-		log_err("out of memory or io_uring unavailable");
+	if (open_core(d, REACTOR_ENTRIES) < 0)
 		return -1;
-	}
 	target = iscsi_target_add(d->registry, spec->target, "");
 	if (!target) {
 		log_err("cannot add target '%s'", spec->target);
 		return -1;
 	}
-	d->scsi = iscsi_target_scsi(target);
-	for (size_t i = 0; i < spec->nluns; i++)
-		if (add_lun(d, spec, i) < 0)
+	for (size_t i = 0; i < spec->nluns; i++) {
+		struct lun_spec ls = {
+			.path = spec->luns[i], .lun = i, .create_size = spec->size,
+			.direct = spec->direct, .block_size = 512, .state_path = state_path,
+		};
+
+		snprintf(state_path, sizeof(state_path), "%s%s", spec->luns[i], PR_STATE_SUFFIX);
+		if (add_lun(d, iscsi_target_scsi(target), &ls) < 0)
 			return -1;
+	}
 	if (spec->chap)
 		iscsi_target_set_auth(target, &auth);
-	iscsi_server_default_params(&params);
-	if (iscsi_server_new(d->reactor, d->registry, &params, &d->server) < 0) {
-		log_err("cannot start the server: %s", strerror(errno));
+	if (start_server(d) < 0)
 		return -1;
-	}
-	iscsi_server_serve(d->server, d->scsi);
-	for (size_t i = 0; i < spec->nportals; i++) {
-		if (iscsi_server_add_portal(d->server, spec->portals[i], 1, err, sizeof(err)) < 0) {
-			log_err("%s", err);
+	for (size_t i = 0; i < spec->nportals; i++)
+		if (add_portal(d, spec->portals[i], 1) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- configuration file mode ---- */
+
+static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path)
+{
+	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
+
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		const struct config_target *t = &cfg->targets[i];
+		struct iscsi_target *target;
+
+		/* The registry lists every portal for every target. */
+		if (t->n_portals && t->n_portals != cfg->n_portals) {
+			log_err("%s:%u: [target %s] portals: serving a target on only some portals is "
+			        "not supported yet; remove the key", path, t->line, t->name);
 			return -1;
 		}
+		target = iscsi_target_add(d->registry, t->iqn, t->alias);
+		if (!target) {
+			log_err("%s:%u: cannot add target %s", path, t->line, t->iqn);
+			return -1;
+		}
+		for (size_t j = 0; j < t->n_initiators; j++) {
+			if (iscsi_target_allow_initiator(target, t->initiators[j]) < 0) {
+				log_err("out of memory");
+				return -1;
+			}
+		}
+		if (t->auth.chap_required)
+			iscsi_target_set_auth(target, &t->auth);
+	}
+	for (size_t i = 0; i < cfg->n_luns; i++) {
+		const struct config_lun *l = &cfg->luns[i];
+		const char *iqn = cfg->targets[l->target].iqn;
+		struct lun_spec ls = {
+			.path = l->path, .lun = l->lun, .create_size = l->size, .direct = l->direct,
+			.block_size = l->block_size, .serial = l->serial[0] ? l->serial : NULL,
+			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path,
+		};
+
+		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
+		         (unsigned long long)l->lun);
+		if (add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)
+			return -1;
 	}
 	return 0;
+}
+
+static int config_portals(struct daemon_state *d, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_portals; i++) {
+		const struct config_portal *p = &cfg->portals[i];
+		char portal[CONFIG_ADDRESS_MAX + 16];
+
+		snprintf(portal, sizeof(portal), strchr(p->address, ':') ? "[%s]:%u" : "%s:%u",
+		         p->address, p->port);
+		if (add_portal(d, portal, p->tpgt) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int build_config(struct daemon_state *d, const char *path)
+{
+	struct config *cfg;
+	char err[512];
+	int ret = -1;
+
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	log_set_level(cfg->log_level);
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+		log_err("state-dir %s: %s", cfg->state_dir, strerror(errno));
+	else if (open_core(d, cfg->queue_depth) == 0 && config_targets(d, cfg, path) == 0 &&
+	         start_server(d) == 0 && config_portals(d, cfg) == 0)
+		ret = 0;
+	config_free(cfg);
+	return ret;
 }
 
 struct flush_req {
@@ -369,11 +512,11 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &spec) < 0)
 		return 2;
-	if (build(&d, &spec) == 0) {
-		printf("twinsand: ready, serving %s with %zu LUN(s) on", spec.target, spec.nluns);
-		for (size_t i = 0; i < spec.nportals; i++)
-			printf(" %s", spec.portals[i]);
-		printf("\n");
+	if ((spec.config ? build_config(&d, spec.config) : build_quick(&d, &spec)) == 0) {
+		printf("twinsand: ready, serving");
+		for (size_t i = 0; i < iscsi_registry_count(d.registry); i++)
+			printf("%s %s", i ? "," : "", iscsi_target_name(iscsi_registry_at(d.registry, i)));
+		printf(" with %zu LUN(s)\n", d.nluns);
 		fflush(stdout);
 		sd_notify(0, "READY=1");
 		ret = iscsi_server_run(d.server) < 0;
