@@ -7,7 +7,7 @@
  *  2: the rest is a script of activemap operations against a simulated metadata disk.
  *     Whatever the order: a data write that was allowed to start has its extents set on
  *     disk (crash safety), every extent needing resync is set in the bitmap, the dirty
- *     count matches, and a resync with no writes ends with nothing dirty. */
+ *     count and the dirty runs match, and a resync with no writes ends with nothing dirty. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -190,6 +190,10 @@ static void invariants(const struct script *s)
 		check(!needs || bit(image, e));
 	}
 	check(dirty == activemap_dirty_count(s->am));
+	uint64_t off = 0, len = 0, bytes = 0;
+	while (activemap_next_dirty(s->am, off + len, &off, &len))
+		bytes += len;
+	check(bytes == activemap_dirty_bytes(s->am));
 }
 
 /* With nothing in flight, a resync copies every dirty extent exactly once and ends clean. */

@@ -317,6 +317,23 @@ bool activemap_needs_sync(const struct activemap *am, uint64_t offset, uint64_t 
 	return false;
 }
 
+bool activemap_next_dirty(const struct activemap *am, uint64_t from, uint64_t *offset, uint64_t *length)
+{
+	if (from >= am->size)
+		return false;
+	uint32_t e = (uint32_t)(from >> am->shift);
+	while (e < am->nextents && !(am->flags[e] & EXT_SYNC))
+		e++;
+	if (e == am->nextents)
+		return false;
+	uint32_t end = e;
+	while (end < am->nextents && (am->flags[end] & EXT_SYNC))
+		end++;
+	*offset = (uint64_t)e << am->shift;
+	*length = MIN((uint64_t)end << am->shift, am->size) - *offset;
+	return true;
+}
+
 uint32_t activemap_dirty_count(const struct activemap *am) { return am->dirty; }
 
 uint64_t activemap_dirty_bytes(const struct activemap *am)

@@ -90,6 +90,11 @@ bool activemap_sync_complete(struct activemap *am, uint64_t offset, uint64_t len
 /* True if some extent of the range still needs resync (the partner's copy is stale). */
 bool activemap_needs_sync(const struct activemap *am, uint64_t offset, uint64_t length);
 
+/* The first run of consecutive extents needing resync at or after byte `from`, without
+ * changing anything: what differs from the partner, for reports (a split brain's
+ * divergent blocks are the loser's runs before activemap_merge()) and status pages. */
+bool activemap_next_dirty(const struct activemap *am, uint64_t from, uint64_t *offset, uint64_t *length);
+
 /* Extents needing resync, and their bytes (the last extent counts its real length). */
 uint32_t activemap_dirty_count(const struct activemap *am);
 uint64_t activemap_dirty_bytes(const struct activemap *am);

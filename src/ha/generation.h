@@ -57,7 +57,12 @@ enum generation_verdict {
 
 const char *generation_verdict_name(enum generation_verdict v);
 
-/* What the two replicas' identifiers say about their data. */
+/* What the two replicas' identifiers say about their data.  Each node runs it with itself
+ * as `local`; the two verdicts are always mirror images (LOCAL_NEWER on one side is
+ * REMOTE_NEWER on the other), so both agree who is the source without a tie-break.
+ * After GENERATION_IN_SYNC both nodes copy the merged activemaps from the priority node
+ * and then call generation_sync_source_done(), which retires a bitmap identifier left by
+ * a resync that a crash interrupted. */
 enum generation_verdict generation_compare(const struct generation *local, const struct generation *remote);
 
 /* A new device on the node that creates it; the partner's replica is made by

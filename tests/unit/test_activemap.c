@@ -435,6 +435,31 @@ static void extents_on_a_later_page_make_that_page_stale(void **state)
 	sim_free(&s);
 }
 
+static void dirty_runs_are_reported_without_changing_the_map(void **state)
+{
+	struct sim s;
+	uint64_t off, len;
+	sim_init(&s, 10 * MiB + 4096, 4);
+
+	activemap_partner_lost(s.am);
+	write_extent(&s, 2);
+	write_extent(&s, 3);
+	write_extent(&s, 7);
+	write_extent(&s, 10);
+	assert_true(activemap_next_dirty(s.am, 0, &off, &len));
+	assert_int_equal(off, 2 * EXT);
+	assert_int_equal(len, 2 * EXT);
+	assert_true(activemap_next_dirty(s.am, off + len, &off, &len));
+	assert_int_equal(off, 7 * EXT);
+	assert_int_equal(len, EXT);
+	assert_true(activemap_next_dirty(s.am, off + len, &off, &len));
+	assert_int_equal(off, 10 * EXT);
+	assert_int_equal(len, 4096); /* the short last extent */
+	assert_false(activemap_next_dirty(s.am, off + len, &off, &len));
+	assert_int_equal(activemap_dirty_count(s.am), 4);
+	sim_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +483,7 @@ int main(void)
 		cmocka_unit_test(resync_moves_only_changed_extents),
 		cmocka_unit_test(ranges_outside_the_device_change_nothing),
 		cmocka_unit_test(extents_on_a_later_page_make_that_page_stale),
+		cmocka_unit_test(dirty_runs_are_reported_without_changing_the_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
