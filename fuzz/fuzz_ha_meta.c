@@ -1,7 +1,9 @@
-/* HA metadata under arbitrary input; the first byte picks one of three harnesses.
+/* HA metadata under arbitrary input; the first byte picks one of four harnesses.
  *  0: the rest is a metadata file.  ha_meta_parse() and ha_meta_open() agree on it; an
  *     accepted file re-encodes to the same superblock, and its bitmap loads into an
  *     activemap of its geometry.  A refusal always says why.
+ *  3: the rest is superblock fields.  ha_meta_encode() refuses them with a reason, or
+ *     writes a slot that parses back to the same fields in a file of their geometry.
  *  1: the rest is two generations (wire form).  The two nodes always reach mirror
  *     verdicts, and from any in-sync pair one writer alone is newer, two are split brain.
  *  2: the rest is a script of activemap operations against a simulated metadata disk.
@@ -70,6 +72,42 @@ static void metadata_file(const uint8_t *data, size_t size)
 	check(activemap_dirty_count(am) <= activemap_extent_count(am));
 	check(activemap_dirty_bytes(am) <= sb.size);
 	activemap_free(am);
+}
+
+static void superblock_fields(const uint8_t *data, size_t size)
+{
+	struct ha_meta_super sb = { 0 }, back;
+	uint8_t slot[HA_META_SLOT_SIZE];
+	char err[256] = "";
+	uint64_t seq;
+
+	if (size < HA_META_UUID_LEN + 8 + 4 + 4 + GENERATION_WIRE_SIZE + 8)
+		return;
+	memcpy(sb.uuid, data, HA_META_UUID_LEN);
+	data += HA_META_UUID_LEN;
+	sb.size = get_be64(data);
+	sb.extent_size = get_be32(data + 8);
+	sb.role = data[12];
+	sb.state = data[13];
+	sb.reason = data[14];
+	sb.initial_sync = data[15];
+	if (generation_decode(data + 16, &sb.gen) != 0)
+		return;
+	seq = get_be64(data + 16 + GENERATION_WIRE_SIZE);
+	if (ha_meta_encode(&sb, seq, slot, err, sizeof(err)) != 0) {
+		check(err[0] != '\0');
+		return;
+	}
+	uint32_t pages = activemap_pages_for(sb.size, sb.extent_size);
+	if (pages > 4)
+		return; /* valid, but too big a file to build per input */
+	size_t len = HA_META_BITMAP_OFFSET + (size_t)pages * ACTIVEMAP_PAGE_SIZE;
+	uint8_t *image = calloc(1, len);
+	check(image != NULL);
+	memcpy(image + (seq % 2) * HA_META_SLOT_SIZE, slot, sizeof(slot));
+	check(ha_meta_parse(image, len, &back, &seq, err, sizeof(err)) == 0 && ha_meta_super_same(&back, &sb));
+	check(ha_meta_parse(image, len - 1, &back, &seq, err, sizeof(err)) != 0);
+	free(image);
 }
 
 static enum generation_verdict mirror(enum generation_verdict v)
@@ -299,14 +337,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		metadata_file(data + 1, size - 1);
+		break;
+	case 3:
+		superblock_fields(data + 1, size - 1);
 		break;
 	case 1:
 		generations(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		activemap_script(data + 1, size - 1);
 		break;
 	}
