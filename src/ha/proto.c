@@ -553,6 +553,7 @@ struct proto_rx {
 	bool failed;
 	struct proto_mac mac;
 	char error[160];
+	size_t cap;         /* of buf: grows to the largest frame seen, not to the limit */
 	uint8_t *buf;
 };
 
@@ -564,7 +565,8 @@ struct proto_rx *proto_rx_new(uint32_t max_payload)
 		return NULL;
 	rx->max_payload = MIN(max_payload, (uint32_t)PROTO_MAX_PAYLOAD);
 	rx->need = PROTO_HEADER_LEN;
-	rx->buf = malloc(PROTO_HEADER_LEN + (size_t)rx->max_payload + PROTO_TAG_LEN);
+	rx->cap = PROTO_HEAD_MAX + PROTO_TAG_LEN;
+	rx->buf = malloc(rx->cap);
 	if (rx->buf == NULL) {
 		free(rx);
 		return NULL;
@@ -630,6 +632,14 @@ static enum proto_error rx_header(struct proto_rx *rx)
 		return rx_fail(rx, PROTO_ERR_OVERSIZE, detail);
 	}
 	rx->need = PROTO_HEADER_LEN + (size_t)len + (rx->mac.ctx != NULL ? PROTO_TAG_LEN : 0);
+	if (rx->need > rx->cap) {
+		uint8_t *bigger = realloc(rx->buf, rx->need);
+
+		if (bigger == NULL)
+			return rx_fail(rx, PROTO_ERR_OVERSIZE, "no memory for the frame");
+		rx->buf = bigger;
+		rx->cap = rx->need;
+	}
 	return PROTO_NEED_MORE;
 }
 
