@@ -299,11 +299,8 @@ static void activemap_script(const uint8_t *data, size_t size)
 			}
 			break;
 		case 7: {
-			uint8_t *other = calloc(1, activemap_ondisk_size(s.am));
-			check(other != NULL);
-			other[(arg % s.extents) / 8] = (uint8_t)(1u << (arg % s.extents % 8));
-			activemap_merge(s.am, other, activemap_ondisk_size(s.am));
-			free(other);
+			uint8_t chunk = (uint8_t)(1u << (arg % 8));
+			check(activemap_merge(s.am, arg / 8 % 8, &chunk, 1) == 0);
 			break;
 		}
 		case 8:

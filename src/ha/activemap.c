@@ -182,17 +182,18 @@ int activemap_load(struct activemap *am, const uint8_t *bitmap, size_t len)
 	return 0;
 }
 
-bool activemap_merge(struct activemap *am, const uint8_t *bitmap, size_t len)
+int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len)
 {
-	bool stale = false;
-
-	if (len != activemap_ondisk_size(am))
-		return false;
-	for (uint32_t e = 0; e < am->nextents; e++) {
-		if (bitmap[e / 8] & (1u << (e % 8)))
-			stale |= mark_sync(am, e);
+	if (byte_offset > activemap_ondisk_size(am) || len > activemap_ondisk_size(am) - byte_offset)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		for (uint32_t b = 0; b < 8 && bytes[i]; b++) {
+			uint64_t e = (byte_offset + i) * 8 + b;
+			if ((bytes[i] & (1u << b)) && e < am->nextents)
+				mark_sync(am, (uint32_t)e);
+		}
 	}
-	return stale;
+	return 0;
 }
 
 bool activemap_write_start(struct activemap *am, uint64_t offset, uint64_t length)

@@ -58,9 +58,11 @@ uint32_t activemap_pages_for(uint64_t size, uint32_t extent_size);
  * extent needs resync: after a crash nobody knows whether the partner has its last writes.
  * Bits past the last extent are ignored.  -1 on a wrong length. */
 int activemap_load(struct activemap *am, const uint8_t *bitmap, size_t len);
-/* Adds the partner's bitmap (same geometry, len as for load) to the extents needing
- * resync: on reconnect both replicas' dirty extents must move.  True if pages went stale. */
-bool activemap_merge(struct activemap *am, const uint8_t *bitmap, size_t len);
+/* Adds a chunk of the partner's bitmap (same geometry): `len` bytes that sit at byte
+ * `byte_offset` of it, so chunks can be merged as they arrive.  Their extents need
+ * resync: on reconnect both replicas' dirty extents must move.  Pages it sets go stale.
+ * -1 (nothing merged) if the chunk does not lie inside activemap_ondisk_size(). */
+int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len);
 
 /* A write of [offset, offset + length) is about to start.  True if the on-disk bitmap
  * does not yet cover it: persist the stale pages and wait for activemap_write_ready(). */

@@ -344,7 +344,7 @@ static void load_marks_set_extents_for_resync_and_ignores_tail_bits(void **state
 	activemap_free(am);
 }
 
-static void merge_adds_the_partners_extents(void **state)
+static void merge_adds_the_partners_extents_chunk_by_chunk(void **state)
 {
 	struct sim s;
 	uint8_t other[4096] = { 0 };
@@ -353,11 +353,14 @@ static void merge_adds_the_partners_extents(void **state)
 	activemap_partner_lost(s.am);
 	write_extent(&s, 3);
 	other[0] = 0x18; /* partner had 3 and 4 */
-	assert_true(activemap_merge(s.am, other, sizeof(other)));
-	assert_false(activemap_merge(s.am, other, 10));
-	assert_int_equal(activemap_dirty_count(s.am), 2);
+	other[7] = 0xc0; /* and 62, 63 */
+	assert_int_equal(activemap_merge(s.am, 0, other, 4), 0);
+	assert_int_equal(activemap_merge(s.am, 4, other + 4, 4), 0);
+	assert_int_equal(activemap_merge(s.am, 4090, other, 7), -1);
+	assert_int_equal(activemap_merge(s.am, UINT64_MAX, other, 1), -1);
+	assert_int_equal(activemap_dirty_count(s.am), 4);
 	flush(&s);
-	assert_true(disk_has(&s, 4));
+	assert_true(disk_has(&s, 4) && disk_has(&s, 63));
 	sim_free(&s);
 }
 
@@ -478,7 +481,7 @@ int main(void)
 		cmocka_unit_test(copy_started_under_a_write_in_flight_is_copied_again),
 		cmocka_unit_test(partner_lost_during_resync_voids_copies_in_flight),
 		cmocka_unit_test(load_marks_set_extents_for_resync_and_ignores_tail_bits),
-		cmocka_unit_test(merge_adds_the_partners_extents),
+		cmocka_unit_test(merge_adds_the_partners_extents_chunk_by_chunk),
 		cmocka_unit_test(mark_all_and_clear_all_for_the_initial_sync),
 		cmocka_unit_test(resync_moves_only_changed_extents),
 		cmocka_unit_test(ranges_outside_the_device_change_nothing),
