@@ -151,11 +151,11 @@ static void generations(const uint8_t *data, size_t size)
 	generation_sync_source_done(&a);
 	generation_sync_source_done(&b);
 	struct generation lone = a;
-	generation_partner_lost_write(&lone, stream_rng, &ra);
+	check(generation_partner_lost_write(&lone, stream_rng, &ra) == 0);
 	check(generation_compare(&lone, &b) == GENERATION_LOCAL_NEWER);
 	check_mirror(&lone, &b);
 	struct generation other = b;
-	generation_partner_lost_write(&other, stream_rng, &rb);
+	check(generation_partner_lost_write(&other, stream_rng, &rb) == 0);
 	check(generation_compare(&lone, &other) == GENERATION_SPLIT_BRAIN);
 	check_mirror(&lone, &other);
 	/* the operator keeps `lone`; a bitmap resync then brings them together */

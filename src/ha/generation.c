@@ -107,12 +107,15 @@ void generation_new_partner(const struct generation *creator, enum generation_in
 	}
 }
 
-void generation_partner_lost_write(struct generation *g, generation_rng_fn *rng, void *ctx)
+int generation_partner_lost_write(struct generation *g, generation_rng_fn *rng, void *ctx)
 {
+	if (inconsistent(g))
+		return -1;
 	/* A bitmap already set still names the last point shared with the partner. */
 	if (g->bitmap == 0)
 		g->bitmap = g->current;
 	g->current = fresh_id(g, rng, ctx);
+	return 0;
 }
 
 void generation_sync_target_start(struct generation *target)

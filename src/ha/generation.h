@@ -71,8 +71,9 @@ void generation_new_device(struct generation *g, generation_rng_fn *rng, void *c
 void generation_new_partner(const struct generation *creator, enum generation_initial_sync mode,
                             struct generation *partner);
 
-/* First write accepted while the partner is lost.  Persist before that write starts. */
-void generation_partner_lost_write(struct generation *g, generation_rng_fn *rng, void *ctx);
+/* First write accepted while the partner is lost.  Persist before that write starts.
+ * -1, changing nothing, on an inconsistent replica: it must not accept writes alone. */
+int generation_partner_lost_write(struct generation *g, generation_rng_fn *rng, void *ctx);
 
 /* Resync: the target marks itself inconsistent before the first copy; when the last
  * extent arrived, the target adopts the source's finished identifiers (persisted first:

@@ -246,6 +246,20 @@ static void inconsistent_newer_side_cannot_be_a_source(void **state)
 	expect(&p, GENERATION_NO_SOURCE);
 }
 
+static void incomplete_replica_may_not_start_a_generation_alone(void **state)
+{
+	struct pair p;
+
+	pair_new(&p, GENERATION_SYNC_CLEAR);
+	generation_partner_lost_write(&p.a, counter_rng, &p.rng);
+	generation_sync_target_start(&p.b);
+	struct generation before = p.b;
+	assert_int_equal(generation_partner_lost_write(&p.b, counter_rng, &p.rng), -1);
+	assert_int_equal(p.b.current, before.current);
+	assert_int_equal(p.b.bitmap, before.bitmap);
+	expect(&p, GENERATION_LOCAL_NEWER);
+}
+
 static void inconsistent_side_with_the_same_generation_is_the_target(void **state)
 {
 	struct pair p;
@@ -326,6 +340,7 @@ int main(void)
 		cmocka_unit_test(operator_choice_makes_the_loser_a_bitmap_sync_target),
 		cmocka_unit_test(replica_older_than_the_bitmap_needs_a_full_sync),
 		cmocka_unit_test(inconsistent_newer_side_cannot_be_a_source),
+		cmocka_unit_test(incomplete_replica_may_not_start_a_generation_alone),
 		cmocka_unit_test(inconsistent_side_with_the_same_generation_is_the_target),
 		cmocka_unit_test(different_devices_are_unrelated),
 		cmocka_unit_test(new_identifiers_are_never_zero_or_reused),
