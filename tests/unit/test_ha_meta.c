@@ -207,6 +207,29 @@ static void update_encoded_but_not_written_leaves_the_slot_choice(void **state)
 	ha_meta_close(m);
 }
 
+static void update_written_by_the_caller_is_what_open_returns(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_meta_super sb, back;
+	uint8_t buf[HA_META_SLOT_SIZE];
+
+	create_file(f);
+	struct ha_meta *m = open_ok(f, &sb);
+	sb.gen.flags = GENERATION_INCONSISTENT;
+	sb.state = HA_SYNC_SYNCHRONIZING;
+	int64_t off = ha_meta_super_encode(m, &sb, buf);
+	assert_true(off >= 0);
+	/* what the daemon does through io_uring: write, fdatasync, report */
+	assert_int_equal(pwrite(ha_meta_fd(m), buf, sizeof(buf), off), (ssize_t)sizeof(buf));
+	assert_int_equal(fdatasync(ha_meta_fd(m)), 0);
+	ha_meta_super_written(m);
+	ha_meta_close(m);
+	m = open_ok(f, &back);
+	assert_true(ha_meta_super_same(&back, &sb));
+	assert_false(ha_meta_super_same(&back, &f->sb));
+	ha_meta_close(m);
+}
+
 static void update_may_not_change_identity_or_carry_bad_fields(void **state)
 {
 	struct fixture *f = *state;
@@ -382,6 +405,7 @@ int main(void)
 		T(updates_alternate_slots_and_the_newest_wins),
 		T(torn_write_of_the_newest_slot_falls_back_to_the_older),
 		T(update_encoded_but_not_written_leaves_the_slot_choice),
+		T(update_written_by_the_caller_is_what_open_returns),
 		T(update_may_not_change_identity_or_carry_bad_fields),
 		T(missing_or_short_file_is_named_in_the_error),
 		T(wrong_magic_is_not_a_metadata_file),
