@@ -5,9 +5,7 @@
 needs_twinsand
 [ -x "$TWINSAND" ] || fail "$TWINSAND is not built"
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:busy
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 16M
+serve_disk busy 16M
 
 timeout 20 "$TWINSAND" --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/other.img" \
 	--size 16M >"$SCRATCH/second" 2>&1 && fail "a second daemon started on a busy port"

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-inq
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:chap
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M \
-	--chap alice:correct-horse-battery
+serve_disk chap 64M --chap alice:correct-horse-battery
 at() { echo "iscsi://$1127.0.0.1:$PORT/$IQN/$LUN"; }
 
 refused()

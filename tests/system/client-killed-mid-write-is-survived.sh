@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires qemu-img qemu-io
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:killed
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 128M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk killed 128M
 
 for i in 1 2 3 4 5; do
 	qemu-img bench -f raw -w -c 1000000 -d 32 -s 256k --pattern=0x4$i "$URL" >/dev/null 2>&1 &

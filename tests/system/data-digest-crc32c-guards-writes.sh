@@ -8,9 +8,7 @@
 requires qemu-io od timeout
 needs_twinsand
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:datadigest
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
+serve_disk datadigest 64M
 
 pdu_connect 127.0.0.1 $PORT
 pdu_login iqn.2026-11.org.twinsan.test:raw $IQN HeaderDigest=CRC32C DataDigest=CRC32C

@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires qemu-io
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:discard
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk discard 64M
 
 client qemu-io -f raw -c "write -P 0x77 0 32M" -c flush "$URL" >/dev/null || fail "write failed"
 before=$(du -k "$SCRATCH/disk.img" | cut -f1)

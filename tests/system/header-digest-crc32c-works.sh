@@ -7,9 +7,7 @@
 . "$TOP/tests/lib/pdu.sh"
 requires iscsi-perf od timeout
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:digest
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
+serve_disk digest 64M
 
 pdu_connect 127.0.0.1 $PORT
 pdu_login iqn.2026-11.org.twinsan.test:raw $IQN HeaderDigest=CRC32C DataDigest=None

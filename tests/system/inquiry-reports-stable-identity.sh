@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-inq
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:inquiry
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk inquiry 64M
 
 client iscsi-inq "$URL" >"$SCRATCH/std" || fail "standard INQUIRY failed"
 grep -q '^Peripheral Device Type:DIRECT_ACCESS' "$SCRATCH/std" || fail "not a direct-access device"

@@ -7,9 +7,7 @@
 . "$TOP/tests/lib/pdu.sh"
 requires iscsi-inq od timeout
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:malformed
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
+serve_disk malformed 64M
 ZEROS16=$(printf '00 %.0s' {1..16})
 
 expect_reject()

@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-inq
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:mutual
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M \
-	--chap alice:alice-secret-1234 --mutual-chap target1:target-secret-5678
+serve_disk mutual 64M --chap alice:alice-secret-1234 --mutual-chap target1:target-secret-5678
 URL="iscsi://alice%alice-secret-1234@127.0.0.1:$PORT/$IQN/$LUN"
 
 client iscsi-inq "$URL?target_user=target1&target_password=target-secret-5678" >"$SCRATCH/ok" 2>&1 ||

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires qemu-io
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:qemuio
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk qemuio 64M
 
 client qemu-io -f raw -c "write -P 0xa5 1M 64k" -c "write -P 0x3c 16M 8M" \
 	-c "read -P 0xa5 1M 64k" -c "read -P 0x3c 16M 8M" -c "read -P 0 0 1M" "$URL" \

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires qemu-img qemu-io
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:qd32
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 128M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk qd32 128M
 
 client qemu-img bench -f raw -w -c 4096 -d 32 -s 16k --pattern=0x3a "$URL" >"$SCRATCH/b1" 2>&1 ||
 	fail "qemu-img bench failed: $(cat "$SCRATCH/b1")"

@@ -8,9 +8,7 @@
 . "$TOP/tests/lib/pdu.sh"
 requires iscsi-inq od timeout
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:random
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 16M
+serve_disk random 16M
 RANDOM=${SEED:-$$}
 echo "SEED=$RANDOM" >&2
 trap '' PIPE

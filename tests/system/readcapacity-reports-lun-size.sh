@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-readcapacity16 iscsi-ls
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:capacity
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 96M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk capacity 96M
 
 client iscsi-readcapacity16 "$URL" >"$SCRATCH/cap" || fail "READ CAPACITY (16) failed"
 grep -q '^RETURNED LOGICAL BLOCK ADDRESS:196607$' "$SCRATCH/cap" || fail "wrong last LBA: $(cat "$SCRATCH/cap")"

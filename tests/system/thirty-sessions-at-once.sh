@@ -3,10 +3,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-inq iscsi-readcapacity16
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:thirty
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk thirty 64M
 
 pids=()
 for i in $(seq 30); do

@@ -4,10 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires qemu-io
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:two
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
-URL=iscsi://127.0.0.1:$PORT/$IQN/$LUN
+serve_disk two 64M
 
 # Each qemu-io names itself with its own initiator name through -o driver options.
 io()

@@ -4,9 +4,7 @@
 . "$(dirname "$0")/../lib/twinsand.sh"
 requires iscsi-inq
 
-PORT=$(free_port)
-IQN=iqn.2026-11.org.twinsan.test:refusals
-daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M
+serve_disk refusals 64M
 
 client iscsi-inq "iscsi://127.0.0.1:$PORT/$IQN-other/0" >"$SCRATCH/out" 2>&1 &&
 	fail "login to an unknown target accepted"
