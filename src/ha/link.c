@@ -1,0 +1,376 @@
+/* A sync/heartbeat link on the reactor: one RECV, one SEND and one heartbeat timer in
+ * flight at most; the link is freed from the loop once all three have completed. */
+#include "ha/link.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define LINK_RECV_BUF 65536
+
+struct link_tx {
+	struct link_tx *next;
+	size_t len, sent;
+	uint8_t buf[];
+};
+
+enum link_state {
+	LINK_HANDSHAKE,
+	LINK_UP,
+	LINK_FINISHING, /* sending what is queued (a GOODBYE), then closing */
+	LINK_CLOSED,
+};
+
+struct link {
+	struct reactor *r;
+	int fd;
+	enum link_state state;
+	const struct link_ops *ops;
+	void *arg;
+	struct handshake *hs;
+	struct proto_tx *tx;
+	struct proto_rx *rx;
+	struct reactor_op recv_op, send_op, timer_op;
+	unsigned in_flight;
+	bool sending, freeing, notify_lost;
+	struct link_tx *txq_head, *txq_tail;
+	uint64_t last_rx_ms, rtt_ms;
+	unsigned ping_interval_ms, timeout_ms;
+	struct __kernel_timespec tick;
+	char reason[192];
+	uint8_t rbuf[LINK_RECV_BUF];
+};
+
+static void link_free(struct reactor_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, recv_op);
+
+	while (l->txq_head != NULL) {
+		struct link_tx *t = l->txq_head;
+
+		l->txq_head = t->next;
+		free(t);
+	}
+	handshake_free(l->hs);
+	proto_tx_free(l->tx);
+	proto_rx_free(l->rx);
+	close(l->fd);
+	free(l);
+}
+
+static void maybe_free(struct link *l)
+{
+	if (l->state != LINK_CLOSED || l->in_flight > 0 || l->freeing)
+		return;
+	l->freeing = true;
+	reactor_defer(l->r, &l->recv_op, link_free);
+}
+
+/* Ends the link now; `lost` is told if the owner did not ask for it. */
+static void die(struct link *l, const char *why)
+{
+	if (l->state == LINK_CLOSED)
+		return;
+	if (why != l->reason)
+		str_copy(l->reason, sizeof(l->reason), why);
+	l->state = LINK_CLOSED;
+	/* Completes the RECV and SEND in flight; the socket is closed when they are done. */
+	shutdown(l->fd, SHUT_RDWR);
+	if (l->notify_lost) {
+		log_warn("ha link to node %016llx lost: %s", (unsigned long long)handshake_peer(l->hs)->node_id,
+		         l->reason);
+		l->ops->lost(l->arg, l, l->reason);
+	} else {
+		log_info("ha link to node %016llx closed: %s", (unsigned long long)handshake_peer(l->hs)->node_id,
+		         l->reason);
+	}
+	maybe_free(l);
+}
+
+static void on_sent(struct reactor_op *op, int res);
+
+static void kick_send(struct link *l)
+{
+	struct link_tx *t = l->txq_head;
+
+	if (l->sending || t == NULL || l->state == LINK_CLOSED)
+		return;
+	io_uring_prep_send(reactor_sqe(l->r, &l->send_op, on_sent), l->fd, t->buf + t->sent, t->len - t->sent,
+	                   MSG_NOSIGNAL);
+	l->sending = true;
+	l->in_flight++;
+}
+
+/* Sends what is queued, then dies with `why`. */
+static void finish(struct link *l, const char *why)
+{
+	if (l->state == LINK_CLOSED || l->state == LINK_FINISHING)
+		return;
+	str_copy(l->reason, sizeof(l->reason), why);
+	l->state = LINK_FINISHING;
+	if (l->txq_head == NULL)
+		die(l, l->reason);
+}
+
+static void on_sent(struct reactor_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, send_op);
+	struct link_tx *t = l->txq_head;
+	char why[96];
+
+	l->in_flight--;
+	l->sending = false;
+	if (l->state == LINK_CLOSED) {
+		maybe_free(l);
+		return;
+	}
+	if (res <= 0) {
+		snprintf(why, sizeof(why), "send failed: %s", res < 0 ? strerror(-res) : "nothing sent");
+		die(l, why);
+		return;
+	}
+	t->sent += (size_t)res;
+	if (t->sent == t->len) {
+		l->txq_head = t->next;
+		if (l->txq_head == NULL)
+			l->txq_tail = NULL;
+		free(t);
+	}
+	if (l->txq_head == NULL && l->state == LINK_FINISHING)
+		die(l, l->reason);
+	else
+		kick_send(l);
+}
+
+static int queue_msg(struct link *l, const struct proto_msg *m)
+{
+	struct proto_frame f;
+	struct link_tx *t;
+
+	if (proto_encode(l->tx, m, &f) != 0)
+		return -1;
+	t = malloc(sizeof(*t) + f.head_len + f.data_len + f.tag_len);
+	if (t == NULL) {
+		die(l, "out of memory");
+		return -1;
+	}
+	t->next = NULL;
+	t->sent = 0;
+	t->len = proto_frame_flatten(&f, t->buf, f.head_len + f.data_len + f.tag_len);
+	if (l->txq_tail != NULL)
+		l->txq_tail->next = t;
+	else
+		l->txq_head = t;
+	l->txq_tail = t;
+	kick_send(l);
+	return 0;
+}
+
+static void say_goodbye(struct link *l, uint32_t reason, const char *why)
+{
+	struct proto_msg bye = {.type = PROTO_GOODBYE, .u.goodbye.reason = reason};
+
+	queue_msg(l, &bye);
+	finish(l, why);
+}
+
+static void on_handshake_msg(struct link *l, const struct proto_msg *m)
+{
+	struct proto_msg reply;
+	bool has_reply;
+	enum handshake_result res = handshake_input(l->hs, m, &reply, &has_reply);
+	uint8_t tx_key[PROTO_KEY_LEN], rx_key[PROTO_KEY_LEN];
+
+	if (has_reply)
+		queue_msg(l, &reply);
+	if (res == HANDSHAKE_FAILED) {
+		finish(l, handshake_reason(l->hs));
+		return;
+	}
+	if (res != HANDSHAKE_DONE)
+		return;
+	handshake_keys(l->hs, tx_key, rx_key);
+	if (proto_tx_set_key(l->tx, tx_key) != 0 || proto_rx_set_key(l->rx, rx_key) != 0) {
+		die(l, "cannot set the session keys");
+		return;
+	}
+	l->state = LINK_UP;
+	l->ops->up(l->arg, l);
+}
+
+static void on_up_msg(struct link *l, const struct proto_msg *m)
+{
+	char why[96];
+
+	switch (m->type) {
+	case PROTO_PING: {
+		struct proto_msg pong = {.type = PROTO_PONG};
+
+		pong.u.ping.sent_ms = now_ms();
+		pong.u.ping.echo_ms = m->u.ping.sent_ms;
+		queue_msg(l, &pong);
+		break;
+	}
+	case PROTO_PONG:
+		if (m->u.ping.echo_ms <= now_ms())
+			l->rtt_ms = now_ms() - m->u.ping.echo_ms;
+		break;
+	case PROTO_GOODBYE:
+		snprintf(why, sizeof(why), "peer said goodbye: %s", proto_goodbye_name(m->u.goodbye.reason));
+		die(l, why);
+		break;
+	case PROTO_HELLO:
+	case PROTO_AUTH:
+		snprintf(why, sizeof(why), "%s after the handshake", proto_type_name(m->type));
+		say_goodbye(l, PROTO_BYE_PROTOCOL, why);
+		break;
+	default:
+		l->ops->message(l->arg, l, m);
+	}
+}
+
+static void on_received(struct reactor_op *op, int res);
+
+static void arm_recv(struct link *l)
+{
+	io_uring_prep_recv(reactor_sqe(l->r, &l->recv_op, on_received), l->fd, l->rbuf, sizeof(l->rbuf), 0);
+	l->in_flight++;
+}
+
+static void on_received(struct reactor_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, recv_op);
+	size_t off = 0;
+
+	l->in_flight--;
+	if (l->state == LINK_CLOSED) {
+		maybe_free(l);
+		return;
+	}
+	if (res <= 0) {
+		die(l, res == 0 ? "connection closed by the peer" : strerror(-res));
+		return;
+	}
+	l->last_rx_ms = now_ms();
+	/* Frame by frame, so keys set by the handshake apply from the very next frame. */
+	while (off < (size_t)res && (l->state == LINK_HANDSHAKE || l->state == LINK_UP)) {
+		struct proto_msg m;
+		size_t used;
+		enum proto_error e = proto_rx_feed(l->rx, l->rbuf + off, (size_t)res - off, &used, &m);
+
+		off += used;
+		if (e == PROTO_NEED_MORE)
+			break;
+		if (e != PROTO_OK)
+			die(l, proto_rx_error(l->rx));
+		else if (l->state == LINK_HANDSHAKE)
+			on_handshake_msg(l, &m);
+		else
+			on_up_msg(l, &m);
+	}
+	if (l->state == LINK_HANDSHAKE || l->state == LINK_UP)
+		arm_recv(l);
+}
+
+static void on_tick(struct reactor_op *op, int res);
+
+static void arm_timer(struct link *l)
+{
+	io_uring_prep_timeout(reactor_sqe(l->r, &l->timer_op, on_tick), &l->tick, 0, 0);
+	l->in_flight++;
+}
+
+static void on_tick(struct reactor_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, timer_op);
+	uint64_t now = now_ms();
+	char why[96];
+
+	l->in_flight--;
+	if (l->state == LINK_CLOSED) {
+		maybe_free(l);
+		return;
+	}
+	if (now - l->last_rx_ms > l->timeout_ms) {
+		snprintf(why, sizeof(why), "nothing heard for %llu ms%s", (unsigned long long)(now - l->last_rx_ms),
+		         l->state == LINK_HANDSHAKE ? " during the handshake" : "");
+		die(l, why);
+		return;
+	}
+	if (l->state == LINK_UP) {
+		struct proto_msg ping = {.type = PROTO_PING, .u.ping.sent_ms = now};
+
+		queue_msg(l, &ping);
+	}
+	if (l->state != LINK_CLOSED)
+		arm_timer(l);
+}
+
+struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg, const struct link_ops *ops,
+                        void *arg, const char **why)
+{
+	struct link *l = NULL;
+	struct proto_msg hello;
+
+	*why = NULL;
+	if (cfg->ping_interval_ms == 0 || cfg->timeout_ms <= cfg->ping_interval_ms)
+		*why = "heartbeat timeout must exceed the ping interval";
+	else if ((l = calloc(1, sizeof(*l))) == NULL)
+		*why = "out of memory";
+	else if ((l->hs = handshake_new(&cfg->hs, why)) == NULL || (l->tx = proto_tx_new()) == NULL ||
+	         (l->rx = proto_rx_new(cfg->max_payload)) == NULL)
+		*why = *why != NULL ? *why : "out of memory";
+	if (*why != NULL) {
+		if (l != NULL) {
+			handshake_free(l->hs);
+			proto_tx_free(l->tx);
+			free(l);
+		}
+		close(fd);
+		return NULL;
+	}
+	l->r = r;
+	l->fd = fd;
+	l->ops = ops;
+	l->arg = arg;
+	l->notify_lost = true;
+	l->state = LINK_HANDSHAKE;
+	l->ping_interval_ms = cfg->ping_interval_ms;
+	l->timeout_ms = cfg->timeout_ms;
+	l->tick.tv_sec = cfg->ping_interval_ms / 1000;
+	l->tick.tv_nsec = (long long)(cfg->ping_interval_ms % 1000) * 1000000;
+	l->last_rx_ms = now_ms();
+	handshake_hello(l->hs, &hello);
+	queue_msg(l, &hello);
+	arm_recv(l);
+	arm_timer(l);
+	return l;
+}
+
+int link_send(struct link *l, const struct proto_msg *m)
+{
+	if (l->state != LINK_UP || m->type == PROTO_HELLO || m->type == PROTO_AUTH)
+		return -1;
+	return queue_msg(l, m);
+}
+
+void link_close(struct link *l, const char *why)
+{
+	l->notify_lost = false;
+	if (l->state == LINK_UP)
+		say_goodbye(l, PROTO_BYE_SHUTDOWN, why);
+	else
+		die(l, why);
+}
+
+uint64_t link_rtt_ms(const struct link *l)
+{
+	return l->rtt_ms;
+}
