@@ -422,6 +422,36 @@ static void test_feed_stops_at_each_frame_end(void **state)
 	proto_tx_free(tx);
 }
 
+/* The layout on the wire is a contract between two builds: a PING, byte for byte. */
+static void test_wire_layout_of_a_ping(void **state)
+{
+	static const uint8_t expect_head[PROTO_HEADER_LEN + 16] = {
+		'T', 'W', 'H', 'A', 1, PROTO_PING, 0, 0,  /* magic, version, type, flags */
+		0, 0, 0, 0, 0, 0, 0, 0,                     /* sequence 0 */
+		0, 0, 0, 16,                                /* payload length */
+		0, 0, 0, 0,                                 /* payload CRC, checked below */
+		0, 0, 0, 0,                                 /* reserved */
+		0, 0, 0, 0,                                 /* header CRC, checked below */
+		0, 0, 0, 0, 0, 0, 0x30, 0x39,               /* sent_ms 12345 */
+		0, 0, 0, 0, 0, 0, 0, 0,                     /* echo_ms */
+	};
+	struct proto_tx *tx = proto_tx_new();
+	struct proto_msg m = {.type = PROTO_PING, .u.ping.sent_ms = 12345};
+	struct proto_frame f;
+	uint8_t masked[sizeof(expect_head)];
+
+	assert_int_equal(proto_encode(tx, &m, &f), 0);
+	assert_int_equal(f.head_len, sizeof(expect_head));
+	assert_int_equal(f.data_len + f.tag_len, 0);
+	assert_int_equal(get_be32(f.head + 20), crc32c(f.head + PROTO_HEADER_LEN, 16));
+	assert_int_equal(get_be32(f.head + 28), crc32c(f.head, 28));
+	memcpy(masked, f.head, sizeof(masked));
+	memset(masked + 20, 0, 4);
+	memset(masked + 28, 0, 4);
+	assert_memory_equal(masked, expect_head, sizeof(expect_head));
+	proto_tx_free(tx);
+}
+
 static void test_names_for_the_log(void **state)
 {
 	assert_string_equal(proto_type_name(PROTO_WRITE), "WRITE");
@@ -451,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_encoder_refuses_invalid_messages),
 		cmocka_unit_test(test_byte_at_a_time_stream_of_many_frames),
 		cmocka_unit_test(test_feed_stops_at_each_frame_end),
+		cmocka_unit_test(test_wire_layout_of_a_ping),
 		cmocka_unit_test(test_names_for_the_log),
 	};
 
