@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "common/util.h"
 
 enum hs_state { HS_WAIT_HELLO, HS_WAIT_NONCE, HS_WAIT_PROOF, HS_DONE, HS_FAILED };
@@ -141,7 +140,6 @@ static enum handshake_result fail(struct handshake *hs, unsigned bye, struct pro
 	hs->state = HS_FAILED;
 	OPENSSL_cleanse(hs->tx_key, sizeof(hs->tx_key));
 	OPENSSL_cleanse(hs->rx_key, sizeof(hs->rx_key));
-	log_warn("ha link to node %016llx refused: %s", (unsigned long long)hs->peer.node_id, hs->reason);
 	if (bye != 0) {
 		memset(reply, 0, sizeof(*reply));
 		reply->type = PROTO_GOODBYE;
@@ -214,8 +212,6 @@ static enum handshake_result on_proof(struct handshake *hs, const uint8_t *proof
 	    derive(hs, key_label, hs->peer_nonce, hs->nonce, hs->peer.node_id, hs->self.node_id, 0, hs->rx_key) != 0)
 		return FAIL(PROTO_BYE_SHUTDOWN, "key derivation failed");
 	hs->state = HS_DONE;
-	log_info("ha link to node %016llx authenticated, protocol version %u", (unsigned long long)hs->peer.node_id,
-	         hs->version);
 	return HANDSHAKE_DONE;
 }
 

@@ -19,7 +19,7 @@
  *      HANDSHAKE_DONE sets handshake_keys() into its proto_tx/proto_rx at once: the peer's
  *      proof was the last frame it receives untagged, its own proof the last it sends so.
  * Any failure ends in HANDSHAKE_FAILED with a GOODBYE to send (if the peer has not said
- * goodbye itself) and a log-ready reason.  The secret never appears in a reason; an empty
+ * goodbye itself) and a log-ready reason; logging is the caller's (link.c).  The secret never appears in a reason; an empty
  * secret is refused at setup, there is no default one. */
 #ifndef TWINSAN_HA_HANDSHAKE_H
 #define TWINSAN_HA_HANDSHAKE_H

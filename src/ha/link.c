@@ -2,7 +2,9 @@
  * flight at most; the link is freed from the loop once all three have completed. */
 #include "ha/link.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct link {
 	uint64_t last_rx_ms, rtt_ms;
 	unsigned ping_interval_ms, timeout_ms;
 	struct __kernel_timespec tick;
+	char peer[64];      /* address:port, for the log */
 	char reason[192];
 	uint8_t rbuf[LINK_RECV_BUF];
 };
@@ -84,12 +87,12 @@ static void die(struct link *l, const char *why)
 	/* Completes the RECV and SEND in flight; the socket is closed when they are done. */
 	shutdown(l->fd, SHUT_RDWR);
 	if (l->notify_lost) {
-		log_warn("ha link to node %016llx lost: %s", (unsigned long long)handshake_peer(l->hs)->node_id,
-		         l->reason);
+		log_warn("ha link %s (node %016llx) lost: %s", l->peer,
+		         (unsigned long long)handshake_peer(l->hs)->node_id, l->reason);
 		l->ops->lost(l->arg, l, l->reason);
 	} else {
-		log_info("ha link to node %016llx closed: %s", (unsigned long long)handshake_peer(l->hs)->node_id,
-		         l->reason);
+		log_info("ha link %s (node %016llx) closed: %s", l->peer,
+		         (unsigned long long)handshake_peer(l->hs)->node_id, l->reason);
 	}
 	maybe_free(l);
 }
@@ -202,6 +205,8 @@ static void on_handshake_msg(struct link *l, const struct proto_msg *m)
 		return;
 	}
 	l->state = LINK_UP;
+	log_info("ha link %s (node %016llx) authenticated, protocol version %u", l->peer,
+	         (unsigned long long)handshake_peer(l->hs)->node_id, handshake_version(l->hs));
 	l->ops->up(l->arg, l);
 }
 
@@ -313,6 +318,29 @@ static void on_tick(struct reactor_op *op, int res)
 		arm_timer(l);
 }
 
+static void peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+			port = ntohs(sin6->sin6_port);
+		}
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
 struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg, const struct link_ops *ops,
                         void *arg, const char **why)
 {
@@ -336,6 +364,7 @@ struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg
 		close(fd);
 		return NULL;
 	}
+	peer_name(fd, l->peer, sizeof(l->peer));
 	l->r = r;
 	l->fd = fd;
 	l->ops = ops;
