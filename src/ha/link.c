@@ -43,6 +43,7 @@ struct link {
 	unsigned in_flight;
 	bool sending, freeing, notify_lost;
 	struct link_tx *txq_head, *txq_tail;
+	size_t queued;      /* bytes in txq not yet sent */
 	uint64_t last_rx_ms, rtt_ms;
 	unsigned ping_interval_ms, timeout_ms;
 	struct __kernel_timespec tick;
@@ -140,6 +141,7 @@ static void on_sent(struct reactor_op *op, int res)
 		return;
 	}
 	t->sent += (size_t)res;
+	l->queued -= (size_t)res;
 	if (t->sent == t->len) {
 		l->txq_head = t->next;
 		if (l->txq_head == NULL)
@@ -167,6 +169,7 @@ static int queue_msg(struct link *l, const struct proto_msg *m)
 	t->next = NULL;
 	t->sent = 0;
 	t->len = proto_frame_flatten(&f, t->buf, f.head_len + f.data_len + f.tag_len);
+	l->queued += t->len;
 	if (l->txq_tail != NULL)
 		l->txq_tail->next = t;
 	else
@@ -397,6 +400,11 @@ void link_close(struct link *l, const char *why)
 		say_goodbye(l, PROTO_BYE_SHUTDOWN, why);
 	else
 		die(l, why);
+}
+
+size_t link_queued_bytes(const struct link *l)
+{
+	return l->queued;
 }
 
 uint64_t link_rtt_ms(const struct link *l)

@@ -17,6 +17,7 @@
 #ifndef TWINSAN_HA_LINK_H
 #define TWINSAN_HA_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/reactor.h"
@@ -45,6 +46,10 @@ struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg
 
 /* Queues one message; -1 if the link is not up or the message is invalid. */
 int link_send(struct link *l, const struct proto_msg *m);
+
+/* Bytes queued and not yet taken by the kernel: the owner's flow control (stop feeding
+ * WRITEs above a bound of its choosing, resume when it falls). */
+size_t link_queued_bytes(const struct link *l);
 
 /* Says GOODBYE(shutdown) if up and closes; `lost` is not called. */
 void link_close(struct link *l, const char *why);

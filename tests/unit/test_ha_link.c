@@ -60,6 +60,8 @@ static void on_up(void *arg, struct link *l)
 
 		m.u.write = (struct proto_write){42, 1 << 20, sizeof(payload), PROTO_WRITE_FUA, payload};
 		assert_int_equal(link_send(w.a.l, &m), 0);
+		/* Queued until the reactor sends it: the owner sees it for flow control. */
+		assert_true(link_queued_bytes(w.a.l) >= sizeof(payload));
 	}
 }
 
