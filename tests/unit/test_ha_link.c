@@ -133,7 +133,7 @@ static struct link *start(struct side *s, int fd, uint64_t id, uint8_t role, con
 		.hs = {.secret = (const uint8_t *)secret, .secret_len = strlen(secret), .node_id = id,
 		       .device_uuid = {7, 7, 7}, .role = role, .link_kind = PROTO_LINK_SYNC,
 		       .rng = counter_rng, .rng_ctx = &s->seed},
-		.max_payload = PROTO_MAX_PAYLOAD, .ping_interval_ms = 20, .timeout_ms = 150,
+		.max_payload = PROTO_MAX_PAYLOAD, .ping_interval_ms = 20, .timeout_ms = 300,
 	};
 	const char *why;
 
@@ -187,7 +187,7 @@ static void test_link_authenticates_and_carries_a_write_and_its_ack(void **state
 static void test_heartbeats_keep_an_idle_link_alive(void **state)
 {
 	start_pair("link secret", "link secret");
-	run_for(400); /* well past the 150 ms timeout */
+	run_for(800); /* well past the 300 ms timeout */
 	assert_true(w.a.up && w.b.up);
 	assert_int_equal(w.a.lost + w.b.lost, 0);
 }
