@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/crc32c.h"
 #include "common/util.h"
 #include "ha/activemap.h"
@@ -217,39 +218,6 @@ int ha_meta_parse(const uint8_t *file, size_t len, struct ha_meta_super *sb, uin
 	return slots_parse(file, len, sb, seq, err, errlen);
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO; /* the file shrank under us */
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int io_error(const struct ha_meta *m, const char *what, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s: %s", m->path, what, strerror(errno));
@@ -297,7 +265,7 @@ static int write_clear_bitmap(struct ha_meta *m)
 	uint32_t pages = activemap_pages_for(m->size, m->extent_size);
 
 	for (uint32_t p = 0; p < pages; p++) {
-		if (pwrite_all(m->fd, zero, sizeof(zero), ha_meta_page_offset(p)) != 0)
+		if (file_pwrite_all(m->fd, zero, sizeof(zero), ha_meta_page_offset(p)) != 0)
 			return -1;
 	}
 	return 0;
@@ -327,8 +295,8 @@ int ha_meta_create(const char *path, const struct ha_meta_super *sb, struct ha_m
 		return -1;
 	}
 	/* both slots valid from the start: sequence 0 and 1, the same content */
-	int rc = pwrite_all(fd, buf, sizeof(buf), 0) != 0 || ha_meta_encode(sb, 1, buf, why, sizeof(why)) != 0 ||
-	                 pwrite_all(fd, buf, sizeof(buf), HA_META_SLOT_SIZE) != 0 || write_clear_bitmap(m) != 0 ||
+	int rc = file_pwrite_all(fd, buf, sizeof(buf), 0) != 0 || ha_meta_encode(sb, 1, buf, why, sizeof(why)) != 0 ||
+	                 file_pwrite_all(fd, buf, sizeof(buf), HA_META_SLOT_SIZE) != 0 || write_clear_bitmap(m) != 0 ||
 	                 fdatasync(fd) != 0
 	             ? io_error(m, "create", err, errlen)
 	             : sync_parent(m, err, errlen);
@@ -363,7 +331,7 @@ int ha_meta_open(const char *path, struct ha_meta_super *sb, struct ha_meta **ou
 		         S_ISREG(st.st_mode) ? "shorter than the two superblocks" : "not a regular file");
 		goto fail;
 	}
-	if (pread_all(fd, slots, sizeof(slots), 0) != 0) {
+	if (file_pread_all(fd, slots, sizeof(slots), 0) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -404,7 +372,7 @@ int ha_meta_read_bitmap(struct ha_meta *m, uint8_t *buf, size_t len, char *err, 
 		snprintf(err, errlen, "%s: bitmap is %zu bytes, not %zu", m->path, ha_meta_bitmap_size(m), len);
 		return -1;
 	}
-	return pread_all(m->fd, buf, len, HA_META_BITMAP_OFFSET) == 0 ? 0 : io_error(m, "read bitmap", err, errlen);
+	return file_pread_all(m->fd, buf, len, HA_META_BITMAP_OFFSET) == 0 ? 0 : io_error(m, "read bitmap", err, errlen);
 }
 
 uint64_t ha_meta_page_offset(uint32_t page)
@@ -442,7 +410,7 @@ int ha_meta_update(struct ha_meta *m, const struct ha_meta_super *sb, char *err,
 			snprintf(err, errlen, "%s: the superblock may not change the device's identity or geometry", m->path);
 		return -1;
 	}
-	if (pwrite_all(m->fd, buf, sizeof(buf), (uint64_t)off) != 0 || fdatasync(m->fd) != 0)
+	if (file_pwrite_all(m->fd, buf, sizeof(buf), (uint64_t)off) != 0 || fdatasync(m->fd) != 0)
 		return io_error(m, "superblock write", err, errlen);
 	ha_meta_super_written(m);
 	return 0;
@@ -454,7 +422,7 @@ int ha_meta_write_page(struct ha_meta *m, uint32_t page, const uint8_t *buf, cha
 		snprintf(err, errlen, "%s: bitmap page %" PRIu32 " is past the end", m->path, page);
 		return -1;
 	}
-	if (pwrite_all(m->fd, buf, ACTIVEMAP_PAGE_SIZE, ha_meta_page_offset(page)) != 0 || fdatasync(m->fd) != 0)
+	if (file_pwrite_all(m->fd, buf, ACTIVEMAP_PAGE_SIZE, ha_meta_page_offset(page)) != 0 || fdatasync(m->fd) != 0)
 		return io_error(m, "bitmap write", err, errlen);
 	return 0;
 }

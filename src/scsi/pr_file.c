@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "common/fileio.h"
 #include "common/util.h"
 
 #define FILE_FORMAT "twinsan-pr"
@@ -261,20 +262,6 @@ static int sync_dir_of(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int pr_file_save(const char *path, const struct pr_image *img, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -293,7 +280,8 @@ int pr_file_save(const char *path, const struct pr_image *img, char *err, size_t
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+	size_t len = strlen(text);
+	if (file_pwrite_all(fd, text, len, 0) != 0 || file_pwrite_all(fd, "\n", 1, len) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
