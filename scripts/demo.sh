@@ -6,7 +6,8 @@ set -eu
 cd "$(dirname "$0")/.."
 PORT=${DEMO_PORT:-3300}
 IQN=iqn.2026-11.org.twinsan:demo
-USER=demo SECRET=demo-secret-123
+# A fresh secret each run: there are no default credentials, not even in the demo.
+USER=demo SECRET=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 DIR=$(mktemp -d /dev/shm/twinsan-demo.XXXXXX)
 URL="iscsi://$USER%$SECRET@127.0.0.1:$PORT/$IQN/0"
 PID=""
@@ -30,6 +31,8 @@ PID=$!
 for _ in $(seq 100); do grep -q ready "$DIR/twinsand.log" && break; sleep 0.1; done
 grep -q ready "$DIR/twinsand.log" || { cat "$DIR/twinsand.log"; exit 1; }
 head -n 3 "$DIR/twinsand.log"
+echo
+echo "Serving ${BOLD}$URL$PLAIN"
 
 step iscsi-ls -s "iscsi://$USER%$SECRET@127.0.0.1:$PORT"
 step iscsi-inq "$URL"
