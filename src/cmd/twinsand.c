@@ -6,6 +6,7 @@
  *   twinsand --config /etc/twinsan/twinsand.conf
  * It runs in the foreground, logs to stderr and stops cleanly on SIGTERM or SIGINT. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -14,8 +15,10 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/reactor.h"
 #include "common/util.h"
@@ -209,16 +212,53 @@ static int parse_uuid_hex(const char *s, uint8_t uuid[16])
 	return 0;
 }
 
+/* Makes a fresh extended attribute durable. */
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Writes the sidecar crash-safely: a torn file would give the disk a new identity. */
+static int write_sidecar(const char *sidecar, const uint8_t uuid[16])
+{
+	char tmp[4200], hex[40];
+	int fd, rc;
+
+	for (unsigned i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", uuid[i]);
+	hex[32] = '\n';
+	snprintf(tmp, sizeof(tmp), "%s.tmp", sidecar);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	rc = file_pwrite_all(fd, hex, 33, 0) == 0 && fsync(fd) == 0 ? 0 : -1;
+	close(fd);
+	if (rc == 0)
+		rc = rename(tmp, sidecar);
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
 /* The LU's uuid lives with its backing file: in a user xattr, or where the file system has
  * none (tmpfs without user xattrs, block devices), in a sidecar file next to it. */
 static int device_uuid(const char *path, uint8_t uuid[16])
 {
 	char sidecar[4096], hex[40];
+	struct stat st;
 	FILE *f;
 
 	if (getxattr(path, UUID_XATTR, uuid, 16) == 16)
 		return 0;
 	snprintf(sidecar, sizeof(sidecar), "%s%s", path, SIDECAR_SUFFIX);
+	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode))
+		log_warn("%s: the device identity is kept in %s, which may not survive a reboot; "
+		         "give the LUN a uuid in the configuration file", path, sidecar);
 	f = fopen(sidecar, "r");
 	if (f) {
 		bool ok = fgets(hex, sizeof(hex), f) && strlen(hex) >= 32 && parse_uuid_hex(hex, uuid) == 0;
@@ -233,14 +273,8 @@ static int device_uuid(const char *path, uint8_t uuid[16])
 	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 	if (setxattr(path, UUID_XATTR, uuid, 16, 0) == 0)
-		return 0;
-	f = fopen(sidecar, "w");
-	if (!f)
-		return -1;
-	for (unsigned i = 0; i < 16; i++)
-		fprintf(f, "%02x", uuid[i]);
-	fprintf(f, "\n");
-	return fclose(f) == 0 ? 0 : -1;
+		return fsync_path(path);
+	return write_sidecar(sidecar, uuid);
 }
 
 /* ---- building and tearing down ---- */
