@@ -34,7 +34,7 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 
-.PHONY: all units fuzzers check demo fuzz bench clean deps
+.PHONY: all units fuzzers check demo fuzz bench clean deps install
 all: $(CMDS)
 units: $(UNITS)
 
@@ -83,6 +83,15 @@ fuzz: deps fuzzers
 
 bench: deps all
 	@bench/run
+
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/inst]; the unit's ExecStart is /usr/local/sbin/twinsand,
+# so a different PREFIX needs a drop-in overriding it.
+PREFIX ?= /usr/local
+install: $(O)/twinsand
+	install -D -m 755 $(O)/twinsand $(DESTDIR)$(PREFIX)/sbin/twinsand
+	install -D -m 644 man/twinsand.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinsand.8
+	install -D -m 644 man/twinsan.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/twinsan.conf.5
+	install -D -m 644 dist/systemd/twinsand.service $(DESTDIR)/lib/systemd/system/twinsand.service
 
 clean:
 	rm -rf build
