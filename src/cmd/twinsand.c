@@ -47,6 +47,7 @@ struct export_spec {
 	bool direct;
 	const char *chap;          /* USER:SECRET */
 	const char *mutual_chap;
+	bool log_level_set;        /* --log-level wins over the configuration file's */
 };
 
 /* What runs, to be torn down in reverse. */
@@ -165,6 +166,7 @@ static int parse_args(int argc, char **argv, struct export_spec *spec)
 				return -1;
 			}
 			log_set_level(level);
+			spec->log_level_set = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -478,7 +480,7 @@ static int config_portals(struct daemon_state *d, const struct config *cfg)
 	return 0;
 }
 
-static int build_config(struct daemon_state *d, const char *path)
+static int build_config(struct daemon_state *d, const char *path, bool keep_log_level)
 {
 	struct config *cfg;
 	char err[512];
@@ -488,7 +490,8 @@ static int build_config(struct daemon_state *d, const char *path)
 		log_err("%s", err);
 		return -1;
 	}
-	log_set_level(cfg->log_level);
+	if (!keep_log_level)
+		log_set_level(cfg->log_level);
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
 		log_err("state-dir %s: %s", cfg->state_dir, strerror(errno));
 	else if (open_core(d, cfg->queue_depth) == 0 && config_targets(d, cfg, path) == 0 &&
@@ -552,7 +555,7 @@ int main(int argc, char **argv)
 	 * ones each time, and the page faults of a fresh mapping cost more than the copy. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	if ((spec.config ? build_config(&d, spec.config) : build_quick(&d, &spec)) == 0) {
+	if ((spec.config ? build_config(&d, spec.config, spec.log_level_set) : build_quick(&d, &spec)) == 0) {
 		printf("twinsand: ready, serving");
 		for (size_t i = 0; i < iscsi_registry_count(d.registry); i++)
 			printf("%s %s", i ? "," : "", iscsi_target_name(iscsi_registry_at(d.registry, i)));

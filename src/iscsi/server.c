@@ -115,10 +115,13 @@ static void server_signalled(struct reactor_op *op, int res)
 	struct iscsi_server *srv = container_of(op, struct iscsi_server, signal_op);
 
 	srv->signal_pending = false;
-	if (res == (int)sizeof(srv->siginfo)) {
+	if (res == (int)sizeof(srv->siginfo) && srv->siginfo.ssi_signo != SIGHUP) {
 		server_begin_stop(srv, strsignal((int)srv->siginfo.ssi_signo));
 		return;
 	}
+	/* SIGHUP's default would kill the daemon without flushing its stores. */
+	if (res == (int)sizeof(srv->siginfo))
+		log_info("SIGHUP: reloading the configuration is not supported; ignored");
 	if (!srv->stopping)
 		server_read_signal(srv);
 }
@@ -156,6 +159,7 @@ int iscsi_server_new(struct reactor *r, struct iscsi_registry *registry,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (srv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
 	    reactor_add_ticker(r, SERVER_TICK_MS, server_tick, srv) < 0) {
