@@ -421,6 +421,40 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 
 /* ---- configuration file mode ---- */
 
+static bool portal_listed(const struct config_target *t, size_t portal)
+{
+	for (size_t j = 0; j < t->n_portals; j++)
+		if (t->portals[j] == portal)
+			return true;
+	return false;
+}
+
+/* iSCSI serves a target on portal groups, not single portals: the portals a target lists
+ * must be whole groups, or it would be reachable on a portal it does not list. */
+static int bind_portal_groups(struct iscsi_target *target, const struct config *cfg,
+                              const struct config_target *t, const char *path)
+{
+	for (size_t j = 0; j < t->n_portals; j++) {
+		const struct config_portal *p = &cfg->portals[t->portals[j]];
+
+		if (iscsi_target_add_portal_group(target, p->tpgt) < 0) {
+			log_err("out of memory");
+			return -1;
+		}
+	}
+	for (size_t k = 0; t->n_portals && k < cfg->n_portals; k++) {
+		const struct config_portal *p = &cfg->portals[k];
+
+		if (!portal_listed(t, k) && iscsi_target_serves_portal_group(target, p->tpgt)) {
+			log_err("%s:%u: [target %s] portals: portal %s is in portal group %u with a listed "
+			        "portal; list it too, or give it its own tpgt", path, t->line, t->name,
+			        p->name, p->tpgt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path)
 {
 	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
@@ -429,17 +463,13 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 		const struct config_target *t = &cfg->targets[i];
 		struct iscsi_target *target;
 
-		/* The registry lists every portal for every target. */
-		if (t->n_portals && t->n_portals != cfg->n_portals) {
-			log_err("%s:%u: [target %s] portals: serving a target on only some portals is "
-			        "not supported yet; remove the key", path, t->line, t->name);
-			return -1;
-		}
 		target = iscsi_target_add(d->registry, t->iqn, t->alias);
 		if (!target) {
 			log_err("%s:%u: cannot add target %s", path, t->line, t->iqn);
 			return -1;
 		}
+		if (bind_portal_groups(target, cfg, t, path) < 0)
+			return -1;
 		for (size_t j = 0; j < t->n_initiators; j++) {
 			if (iscsi_target_allow_initiator(target, t->initiators[j]) < 0) {
 				log_err("out of memory");

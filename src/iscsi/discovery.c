@@ -11,6 +11,8 @@ static void list_target(const struct iscsi_registry *reg, const struct iscsi_tar
 
 	iscsi_text_add(out, "TargetName", iscsi_target_name(t));
 	for (size_t i = 0; i < iscsi_registry_portal_count(reg); i++) {
+		if (!iscsi_target_serves_portal_group(t, iscsi_registry_portal_tpgt(reg, i)))
+			continue;
 		iscsi_registry_portal_format(reg, i, address, sizeof(address));
 		iscsi_text_add(out, "TargetAddress", address);
 	}

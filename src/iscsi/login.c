@@ -190,6 +190,13 @@ static uint16_t identify(struct iscsi_login *login, const struct iscsi_text_list
 		log_warn("login: %s: no target %s", sp->initiator_name, sp->target_name);
 		return ISCSI_LOGIN_NOT_FOUND;
 	}
+	/* Not served on this portal group: to this initiator it does not exist here. */
+	if (!iscsi_target_serves_portal_group(login->target, login->env.tpgt)) {
+		log_warn("login: %s: target %s is not served on portal group %u", sp->initiator_name,
+		         sp->target_name, login->env.tpgt);
+		login->target = NULL;
+		return ISCSI_LOGIN_NOT_FOUND;
+	}
 	if (!iscsi_target_permits(login->target, sp->initiator_name)) {
 		log_warn("login: %s may not log in to %s", sp->initiator_name, sp->target_name);
 		return ISCSI_LOGIN_AUTHZ_FAILED;

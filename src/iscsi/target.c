@@ -14,6 +14,8 @@ struct iscsi_target {
 	struct scsi_target *scsi;
 	char (*acl)[ISCSI_NAME_MAX];   /* initiator names allowed; none listed: everyone */
 	size_t acl_count;
+	uint16_t *groups;              /* portal groups it is served on; none listed: all */
+	size_t group_count;
 	struct iscsi_target_auth auth;
 };
 
@@ -41,6 +43,7 @@ static void target_free(struct iscsi_target *t)
 {
 	scsi_target_free(t->scsi);
 	free(t->acl);
+	free(t->groups);
 	explicit_bzero(&t->auth, sizeof(t->auth)); /* secrets */
 	free(t);
 }
@@ -76,6 +79,11 @@ int iscsi_registry_add_portal(struct iscsi_registry *reg, const char *address, u
 }
 
 size_t iscsi_registry_portal_count(const struct iscsi_registry *reg) { return reg->portal_count; }
+
+uint16_t iscsi_registry_portal_tpgt(const struct iscsi_registry *reg, size_t i)
+{
+	return reg->portals[i].tpgt;
+}
 
 void iscsi_registry_portal_format(const struct iscsi_registry *reg, size_t i, char *buf, size_t len)
 {
@@ -152,6 +160,31 @@ bool iscsi_target_permits(const struct iscsi_target *t, const char *initiator_na
 		return true;
 	for (size_t i = 0; i < t->acl_count; i++)
 		if (strcasecmp(t->acl[i], initiator_name) == 0)
+			return true;
+	return false;
+}
+
+int iscsi_target_add_portal_group(struct iscsi_target *t, uint16_t tpgt)
+{
+	uint16_t *groups;
+
+	for (size_t i = 0; i < t->group_count; i++)
+		if (t->groups[i] == tpgt)
+			return 0;
+	groups = realloc(t->groups, (t->group_count + 1) * sizeof(*groups));
+	if (groups == NULL)
+		return -1;
+	t->groups = groups;
+	t->groups[t->group_count++] = tpgt;
+	return 0;
+}
+
+bool iscsi_target_serves_portal_group(const struct iscsi_target *t, uint16_t tpgt)
+{
+	if (t->group_count == 0)
+		return true;
+	for (size_t i = 0; i < t->group_count; i++)
+		if (t->groups[i] == tpgt)
 			return true;
 	return false;
 }

@@ -40,6 +40,7 @@ void iscsi_registry_free(struct iscsi_registry *reg); /* frees targets, not thei
 int iscsi_registry_add_portal(struct iscsi_registry *reg, const char *address, uint16_t port,
                               uint16_t tpgt);
 size_t iscsi_registry_portal_count(const struct iscsi_registry *reg);
+uint16_t iscsi_registry_portal_tpgt(const struct iscsi_registry *reg, size_t i);
 /* Formats portal i as a TargetAddress value: "addr:port,tpgt" ([addr] for IPv6). */
 void iscsi_registry_portal_format(const struct iscsi_registry *reg, size_t i, char *buf, size_t len);
 
@@ -55,6 +56,11 @@ struct scsi_target *iscsi_target_scsi(struct iscsi_target *t);
 /* Access control: with no entries every initiator may log in; otherwise only those listed. */
 int iscsi_target_allow_initiator(struct iscsi_target *t, const char *initiator_name);
 bool iscsi_target_permits(const struct iscsi_target *t, const char *initiator_name);
+
+/* Portal groups: with none added a target is served on every portal; otherwise only on
+ * the portals of the groups added (login elsewhere is refused, discovery omits them). */
+int iscsi_target_add_portal_group(struct iscsi_target *t, uint16_t tpgt);
+bool iscsi_target_serves_portal_group(const struct iscsi_target *t, uint16_t tpgt);
 
 void iscsi_target_set_auth(struct iscsi_target *t, const struct iscsi_target_auth *auth);
 const struct iscsi_target_auth *iscsi_target_auth(const struct iscsi_target *t);
