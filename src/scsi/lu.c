@@ -235,6 +235,19 @@ static bool admit(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_d
 		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
 		return false;
 	}
+	/* A replica that may hold stale data says so instead of serving it. */
+	if (!(d->flags & CDB_WHILE_STOPPED)) {
+		switch (store_access(lu->store)) {
+		case STORE_ACCESS_OK:
+			break;
+		case STORE_ACCESS_TRANSITIONING:
+			lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
+			return false;
+		case STORE_ACCESS_UNAVAILABLE:
+			lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_TARGET_PORT_UNAVAILABLE);
+			return false;
+		}
+	}
 	if (!pr_allows(lu->pr, task->itn, d->pr_gate)) {
 		task->status = SCSI_STATUS_RESERVATION_CONFLICT;
 		task->sense_len = 0;

@@ -4,6 +4,7 @@
  * completions; each step checks for an abort first. */
 #include "scsi/sbc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,13 @@ static struct scsi_task *io_task(struct store_io *io) { return container_of(io, 
 
 static void fail_io(struct scsi_task *task, int err, bool writing)
 {
+	if (err == -ENOTCONN) {
+		/* An HA replica stopped serving mid-command: another path can complete it. */
+		log_info("scsi: store stopped serving at LBA %llu; the initiator may retry elsewhere",
+		         (unsigned long long)task->lba);
+		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
+		return;
+	}
 	log_err("scsi: store %s failed at LBA %llu: %d", writing ? "write" : "read",
 	        (unsigned long long)task->lba, err);
 	lu_sense(task, SENSE_MEDIUM_ERROR, writing ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR);

@@ -1,11 +1,15 @@
 /* The store: where a logical unit's blocks live.
  *
- * The SCSI layer sees only this interface, never files or partners, so the same logical
- * unit can later sit on a replicated store.  Offsets and lengths are in bytes.
+ * The SCSI layer sees only this interface, never files or partners: a store is either a
+ * local file or block device (store_open(), src/store/store.c) or an HA device mirrored
+ * on two nodes (src/ha/device.h), both behind the same calls.  Offsets and lengths are
+ * in bytes.
  *
  * I/O is asynchronous on the caller's reactor: each call takes a struct store_io that the
  * caller owns until its done() runs with 0 or -errno.  done() never runs inside the call
- * that started the I/O. */
+ * that started the I/O.  -ENOTCONN means this node stopped serving the store (an HA
+ * device that lost its partner and must not go on alone): the command may succeed
+ * through another path, so it is reported as a retryable NOT READY, not a medium error. */
 #ifndef TWINSAN_STORE_STORE_H
 #define TWINSAN_STORE_STORE_H
 
@@ -26,6 +30,7 @@ struct store_params {
 };
 
 int store_open(const struct store_params *params, struct store **out, char *err, size_t errlen);
+/* Closes the store and whatever implements it. */
 void store_close(struct store *s);
 
 uint64_t store_size(const struct store *s);
@@ -37,11 +42,20 @@ bool store_read_only(const struct store *s);
 /* True if writes go to a volatile cache that needs store_flush() to become durable. */
 bool store_has_volatile_cache(const struct store *s);
 
+/* Whether this node may serve the store's data now (an HA replica that is not in sync, or
+ * that its failover strategy stopped, must not: it could return stale data). */
+enum store_access {
+	STORE_ACCESS_OK,
+	STORE_ACCESS_TRANSITIONING, /* expected to serve again soon (synchronizing, taking over) */
+	STORE_ACCESS_UNAVAILABLE,   /* needs the partner or an operator */
+};
+enum store_access store_access(const struct store *s);
+
 struct store_io {
 	struct reactor_op op;       /* private */
 	void (*done)(struct store_io *io, int err);
 	/* private progress of a request the kernel completed in part */
-	struct store *store;
+	void *impl;
 	struct reactor *reactor;
 	int sync_result;            /* result of a request served without io_uring */
 	int kind;
@@ -75,5 +89,31 @@ void store_discard(struct store *s, struct reactor *r, struct store_io *io,
 /* Synchronous allocation query for GET LBA STATUS: sets *mapped for the extent starting at
  * offset and *length to how far that state runs (capped at the end of the store). */
 int store_map_status(struct store *s, uint64_t offset, bool *mapped, uint64_t *length);
+
+/* For implementations of a store (the HA device): what it declares at creation, and the
+ * calls that the functions above forward to, with the implementation's own pointer.
+ * Requests arrive validated: inside the store, not on a read-only store. */
+struct store_caps {
+	uint64_t size;
+	uint32_t alignment;
+	bool can_discard;
+	bool read_only;
+	bool volatile_cache;
+};
+
+struct store_ops {
+	void (*readv)(void *impl, struct reactor *r, struct store_io *io, const struct iovec *iov, int iovcnt,
+	              uint64_t offset);
+	void (*writev)(void *impl, struct reactor *r, struct store_io *io, const struct iovec *iov, int iovcnt,
+	               uint64_t offset, bool fua);
+	void (*flush)(void *impl, struct reactor *r, struct store_io *io);
+	void (*discard)(void *impl, struct reactor *r, struct store_io *io, uint64_t offset, uint64_t length);
+	int (*map_status)(void *impl, uint64_t offset, bool *mapped, uint64_t *length);
+	enum store_access (*access)(const void *impl); /* NULL: always STORE_ACCESS_OK */
+	void (*close)(void *impl);                     /* from store_close() */
+};
+
+/* A store whose calls go to ops with impl; NULL when out of memory. */
+struct store *store_new(const struct store_ops *ops, void *impl, const struct store_caps *caps);
 
 #endif
