@@ -19,6 +19,7 @@ struct reactor {
 	struct reactor_op *deferred_head, *deferred_tail;
 	struct ticker tickers[REACTOR_MAX_TICKERS];
 	unsigned nr_tickers;
+	struct reactor_timer *timers; /* armed one-shot timers, soonest first */
 };
 
 int reactor_new(unsigned entries, struct reactor **out)
@@ -87,6 +88,41 @@ void reactor_remove_ticker(struct reactor *r, void (*fn)(void *arg), void *arg)
 	}
 }
 
+void reactor_timer_cancel(struct reactor *r, struct reactor_timer *t)
+{
+	if (!t->armed)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		r->timers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->armed = 0;
+}
+
+void reactor_timer_start(struct reactor *r, struct reactor_timer *t, unsigned ms,
+                         void (*fn)(struct reactor_timer *t))
+{
+	struct reactor_timer **link = &r->timers, *prev = NULL;
+
+	reactor_timer_cancel(r, t);
+	t->fn = fn;
+	t->due_ms = now_ms() + ms;
+	/* Few timers are armed at once (a handful per HA device), so a sorted list is enough. */
+	while (*link && (*link)->due_ms <= t->due_ms) {
+		prev = *link;
+		link = &(*link)->next;
+	}
+	t->prev = prev;
+	t->next = *link;
+	if (*link)
+		(*link)->prev = t;
+	*link = t;
+	t->armed = 1;
+}
+
 void reactor_stop(struct reactor *r) { r->stopping = true; }
 
 static void run_deferred(struct reactor *r)
@@ -103,7 +139,7 @@ static void run_deferred(struct reactor *r)
 	}
 }
 
-/* Runs due tickers; returns milliseconds until the next one is due. */
+/* Runs due tickers and timers; returns milliseconds until the next one is due. */
 static unsigned run_tickers(struct reactor *r)
 {
 	uint64_t now = now_ms();
@@ -117,8 +153,16 @@ static unsigned run_tickers(struct reactor *r)
 			t->fn(t->arg);
 		}
 	}
+	while (r->timers && r->timers->due_ms <= now) {
+		struct reactor_timer *t = r->timers;
+
+		reactor_timer_cancel(r, t);
+		t->fn(t);
+	}
 	for (unsigned i = 0; i < r->nr_tickers; i++)
 		wait = MIN(wait, r->tickers[i].due_ms > now ? r->tickers[i].due_ms - now : 0);
+	if (r->timers)
+		wait = MIN(wait, r->timers->due_ms > now ? r->timers->due_ms - now : 0);
 	return (unsigned)wait;
 }
 

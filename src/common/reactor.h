@@ -40,6 +40,21 @@ void reactor_defer(struct reactor *r, struct reactor_op *op, reactor_fn fn);
 int reactor_add_ticker(struct reactor *r, unsigned interval_ms, void (*fn)(void *arg), void *arg);
 void reactor_remove_ticker(struct reactor *r, void (*fn)(void *arg), void *arg);
 
+/* A one-shot timer the owner embeds in its object: fn(t) runs from the loop about `ms`
+ * after reactor_timer_start().  Starting an armed timer moves it; cancelling is
+ * immediate and safe on a timer that is not armed, so the owner may free it right after.
+ * Zero-initialised means not armed. */
+struct reactor_timer {
+	void (*fn)(struct reactor_timer *t);
+	uint64_t due_ms;
+	struct reactor_timer *prev, *next; /* reactor-private: the list of armed timers */
+	int armed;
+};
+void reactor_timer_start(struct reactor *r, struct reactor_timer *t, unsigned ms,
+                         void (*fn)(struct reactor_timer *t));
+void reactor_timer_cancel(struct reactor *r, struct reactor_timer *t);
+static inline int reactor_timer_armed(const struct reactor_timer *t) { return t->armed; }
+
 /* Runs until reactor_stop() is called from a callback; returns 0, or -errno if the ring
  * failed.  It can run again afterwards. */
 int reactor_run(struct reactor *r);
