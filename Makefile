@@ -56,12 +56,21 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libtwinsan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) -o $@ $^ $(LIBS) -lcmocka
 
-# Fuzzers are built by clang with libFuzzer and both sanitizers, from the library sources.
+# Fuzzers are built by clang with libFuzzer and both sanitizers.  The library is compiled
+# once for all of them (instrumented, without libFuzzer's main), each fuzzer links it.
 FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -Isrc $(CFLAGS_PKG) -Wall -Wextra -Werror \
-               -Wno-unused-parameter -fsanitize=fuzzer,address,undefined
-build/fuzz/%: fuzz/%.c $(LIB_SRC)
+               -Wno-unused-parameter -MMD -MP
+FUZZ_SAN    := address,undefined
+FUZZ_OBJ    := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c $< -o $@
+build/fuzz/libtwinsan.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: fuzz/%.c build/fuzz/libtwinsan.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< build/fuzz/libtwinsan.a $(LIBS)
 fuzzers: $(FUZZERS)
 
 # The README's two commands.
@@ -96,4 +105,4 @@ install: $(O)/twinsand
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d) $(FUZZ_OBJ:.o=.d)
