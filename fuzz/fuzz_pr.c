@@ -32,6 +32,18 @@ struct harness {
 	struct scsi_itn itn[NEXUSES];
 };
 
+static char scratch_dir[64];
+
+/* The scratch directory goes when the fuzzer exits (a time limit ends it with exit()). */
+static void remove_scratch(void)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/pr.json", scratch_dir);
+	unlink(path);
+	rmdir(scratch_dir);
+}
+
 static struct harness *harness(void)
 {
 	static struct harness *h;
@@ -51,6 +63,9 @@ static struct harness *harness(void)
 	struct scsi_lu_params lp = { .block_size = 512 };
 	if (store_open(&sp, &h->store, err, sizeof(err)) != 0 || scsi_lu_new(&lp, h->store, &h->lu, err, sizeof(err)) != 0)
 		abort();
+	unlink(h->disk); /* the store keeps it open */
+	memcpy(scratch_dir, h->dir, sizeof(scratch_dir));
+	atexit(remove_scratch);
 	for (int i = 0; i < NEXUSES; i++) {
 		/* two initiators, two ports each: ISIDs and target ports both matter */
 		snprintf(h->itn[i].initiator_name, sizeof(h->itn[i].initiator_name), "iqn.2026-11.fuzz:%d", i / 2);
