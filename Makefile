@@ -102,6 +102,25 @@ install: $(O)/twinsand
 	install -D -m 644 man/twinsan.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/twinsan.conf.5
 	install -D -m 644 dist/systemd/twinsand.service $(DESTDIR)/lib/systemd/system/twinsand.service
 
+# ---- fault suite (tests/fault/): the verifying workload, the link fault proxy and the
+# driver.  `make fault` runs the long form (CYCLES, default 100); SEED=n replays a run.
+FAULT_TOOLS := $(O)/tests/twinload $(O)/tests/faultproxy
+# Only the CRC32C and clock helpers of the library: the tool must not break with it.
+$(O)/tests/twinload: $(O)/tests/fault/twinload.o $(O)/src/common/crc32c.o $(O)/src/common/util.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $^ $(LIBS) -liscsi
+$(O)/tests/faultproxy: $(O)/tests/fault/faultproxy.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $^
+CYCLES ?= 100
+SEED   ?=
+.PHONY: fault fault-tools
+fault-tools: $(FAULT_TOOLS)
+fault: deps $(O)/twinsand $(FAULT_TOOLS)
+	@FAULT_BUILD=$(BUILD) CYCLES=$(CYCLES) SEED=$(SEED) tests/fault/run
+-include $(O)/tests/fault/twinload.d $(O)/tests/fault/faultproxy.d
+# ---- end of the fault suite block
+
 clean:
 	rm -rf build
 

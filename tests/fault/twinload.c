@@ -1,0 +1,700 @@
+/* twinload: a verifying workload for the fault suite.
+ *
+ * write mode: writes 4 KiB blocks at random block numbers through one or more iSCSI URLs
+ * (round robin over the paths, as multipath does), several commands in flight.  Every
+ * block carries a header {magic, block number, write generation, writer id, CRC32C} so a
+ * later read can tell which write it holds.  The log (text, appended) records each write
+ * before it is sent ("I block gen"), when its GOOD status arrived ("A block gen") and when
+ * it failed for good ("X block gen"); a later run continues the generations it finds.
+ *
+ * verify mode: reads every logged block through one URL and checks that it is intact and
+ * holds a generation between the last acknowledged and the last issued one.
+ *
+ * Two writes to one block are never in flight together: their order on the target would
+ * be undefined and the verifier could not say which generation must win. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+
+#include "common/crc32c.h"
+#include "common/util.h"
+
+#define BLOCK 4096u
+#define MAX_PATHS 8
+#define MAX_DEPTH 256
+#define MAGIC "TWNLOAD1"
+/* Header layout (big-endian): magic[8], block[8], gen[8], writer[4], crc[4]. */
+#define OFF_BLOCK 8
+#define OFF_GEN 16
+#define OFF_WRITER 24
+#define OFF_CRC 28
+#define HEADER 32
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("twinload: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+/* ---- block contents ---- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t block_crc(const uint8_t *b)
+{
+	static const uint8_t zero[4];
+	uint32_t c = crc32c_update(CRC32C_INIT, b, OFF_CRC);
+	c = crc32c_update(c, zero, sizeof(zero));
+	return crc32c_final(crc32c_update(c, b + OFF_CRC + 4, BLOCK - OFF_CRC - 4));
+}
+
+static void block_fill(uint8_t *b, uint64_t blk, uint64_t gen, uint32_t writer)
+{
+	uint64_t s = blk * 0x100000001b3ull ^ gen << 20 ^ writer;
+	memcpy(b, MAGIC, 8);
+	put_be64(b + OFF_BLOCK, blk);
+	put_be64(b + OFF_GEN, gen);
+	put_be32(b + OFF_WRITER, writer);
+	for (unsigned i = HEADER; i < BLOCK; i += 8)
+		put_be64(b + i, splitmix64(&s));
+	put_be32(b + OFF_CRC, block_crc(b));
+}
+
+/* ---- the log ---- */
+
+struct blocks {
+	uint64_t n;
+	uint64_t *issued; /* last generation sent */
+	uint64_t *acked;  /* last generation acknowledged */
+	bool *logged;
+};
+
+static void blocks_init(struct blocks *bl, uint64_t n)
+{
+	bl->n = n;
+	bl->issued = calloc(n, sizeof(*bl->issued));
+	bl->acked = calloc(n, sizeof(*bl->acked));
+	bl->logged = calloc(n, sizeof(*bl->logged));
+	if (!bl->issued || !bl->acked || !bl->logged)
+		die("out of memory for %" PRIu64 " blocks", n);
+}
+
+/* Reads an existing log into bl (sized from its header); returns false if there is none. */
+static bool log_load(const char *path, struct blocks *bl, uint32_t *writer)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return false;
+		die("%s: %s", path, strerror(errno));
+	}
+	uint64_t n;
+	if (fscanf(f, "# twinload blocks=%" SCNu64 " writer=%" SCNu32 "\n", &n, writer) != 2 || n == 0)
+		die("%s: not a twinload log (no header line)", path);
+	blocks_init(bl, n);
+	char kind;
+	uint64_t blk, gen;
+	unsigned long line = 1;
+	int got;
+	while ((got = fscanf(f, " %c %" SCNu64 " %" SCNu64, &kind, &blk, &gen)) == 3) {
+		line++;
+		if (blk >= n)
+			die("%s:%lu: block %" PRIu64 " beyond %" PRIu64, path, line, blk, n);
+		bl->logged[blk] = true;
+		if (kind == 'I' || kind == 'X')
+			bl->issued[blk] = MAX(bl->issued[blk], gen);
+		else if (kind == 'A')
+			bl->acked[blk] = MAX(bl->acked[blk], gen);
+		else
+			die("%s:%lu: unknown record '%c'", path, line, kind);
+	}
+	/* A torn last line (the writer was killed) is harmless: it only ever loses the
+	 * record of a write the verifier then checks less strictly. */
+	fclose(f);
+	return true;
+}
+
+/* ---- paths ---- */
+
+enum path_state { PATH_DOWN, PATH_CONNECTING, PATH_UP };
+
+struct path {
+	const char *url_text;
+	struct iscsi_url *url;
+	struct iscsi_context *ctx;
+	enum path_state state;
+	bool broken;           /* destroy the context after iscsi_service() returns */
+	uint64_t retry_at_ms;  /* next connection attempt while down */
+	unsigned index;
+	struct load *load;
+};
+
+enum cmd_state { CMD_FREE, CMD_QUEUED, CMD_SENT };
+
+struct cmd {
+	enum cmd_state state;
+	uint64_t blk, gen;
+	uint64_t not_before_ms, deadline_ms;
+	bool unknown_outcome;  /* an attempt timed out or lost its connection */
+	struct path *path;
+	uint8_t *buf;
+	struct load *load;
+};
+
+struct load {
+	struct path paths[MAX_PATHS];
+	unsigned n_paths, rr;
+	struct cmd cmds[MAX_DEPTH];
+	unsigned depth;
+	struct blocks bl;
+	bool *busy;
+	bool *quarantined;
+	uint64_t rng;
+	uint32_t writer;
+	uint32_t lba_per_block, block_size;
+	int timeout_s;
+	unsigned retry_s;
+	unsigned rate;         /* writes started per second; 0: as fast as the paths go */
+	uint64_t started;      /* writes started, for the rate */
+	uint64_t start_ms;
+	FILE *log;
+	char initiator[96];
+	/* tallies */
+	uint64_t acked, indeterminate, retried, path_errors;
+};
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+static void path_connected(struct iscsi_context *ctx, int status, void *data, void *arg)
+{
+	struct path *p = arg;
+	(void)ctx;
+	(void)data;
+	if (status == SCSI_STATUS_GOOD && p->state == PATH_CONNECTING) {
+		p->state = PATH_UP;
+		fprintf(stderr, "twinload: path %u up (%s)\n", p->index, p->url_text);
+	} else {
+		/* A failed login, or (second call) the established session died. */
+		p->broken = true;
+	}
+}
+
+/* A fresh session context for the path's URL. */
+static void path_new_context(struct path *p)
+{
+	p->ctx = iscsi_create_context(p->load->initiator);
+	if (!p->ctx)
+		die("cannot create an iSCSI context");
+	iscsi_set_targetname(p->ctx, p->url->target);
+	iscsi_set_session_type(p->ctx, ISCSI_SESSION_NORMAL);
+	iscsi_set_header_digest(p->ctx, ISCSI_HEADER_DIGEST_NONE);
+	/* libiscsi's own reconnect would resend the commands of a dead session behind our
+	 * back; this tool decides itself where a command goes next. */
+	iscsi_set_noautoreconnect(p->ctx, 1);
+	iscsi_set_timeout(p->ctx, p->load->timeout_s);
+	if (p->url->user[0] != '\0')
+		iscsi_set_initiator_username_pwd(p->ctx, p->url->user, p->url->passwd);
+}
+
+static void path_connect(struct path *p)
+{
+	path_new_context(p);
+	p->state = PATH_CONNECTING;
+	if (iscsi_full_connect_async(p->ctx, p->url->portal, p->url->lun, path_connected, p) != 0)
+		p->broken = true;
+}
+
+static void path_reset(struct path *p, uint64_t now)
+{
+	if (p->state == PATH_UP)
+		fprintf(stderr, "twinload: path %u down (%s)\n", p->index, p->url_text);
+	p->state = PATH_DOWN;
+	p->retry_at_ms = now + 500;
+	struct iscsi_context *ctx = p->ctx;
+	p->ctx = NULL;
+	if (ctx)
+		iscsi_destroy_context(ctx); /* in-flight commands come back CANCELLED */
+	p->broken = false;
+}
+
+/* ---- write mode ---- */
+
+static void log_record(struct load *l, char kind, uint64_t blk, uint64_t gen)
+{
+	if (fprintf(l->log, "%c %" PRIu64 " %" PRIu64 "\n", kind, blk, gen) < 0)
+		die("writing the log: %s", strerror(errno));
+}
+
+static void cmd_finish(struct cmd *c, bool acked)
+{
+	struct load *l = c->load;
+	if (acked) {
+		log_record(l, 'A', c->blk, c->gen);
+		l->bl.acked[c->blk] = c->gen;
+		l->acked++;
+	} else {
+		log_record(l, 'X', c->blk, c->gen);
+		l->indeterminate++;
+	}
+	/* A write whose fate is unknown may still land later, from a session we gave up
+	 * on; writing the block again could then be overtaken by it. */
+	if (!acked || c->unknown_outcome)
+		l->quarantined[c->blk] = true;
+	l->busy[c->blk] = false;
+	c->state = CMD_FREE;
+}
+
+static void cmd_retry(struct cmd *c, uint64_t delay_ms)
+{
+	c->state = CMD_QUEUED;
+	c->path = NULL;
+	c->not_before_ms = now_ms() + delay_ms;
+	c->load->retried++;
+}
+
+static void write_done(struct iscsi_context *ctx, int status, void *data, void *arg)
+{
+	struct cmd *c = arg;
+	struct scsi_task *task = data;
+	(void)ctx;
+	if (status == SCSI_STATUS_GOOD) {
+		cmd_finish(c, true);
+	} else if (status == SCSI_STATUS_CHECK_CONDITION && task->sense.key == SCSI_SENSE_UNIT_ATTENTION) {
+		cmd_retry(c, 0); /* not executed; say it again */
+	} else if (status == SCSI_STATUS_CHECK_CONDITION || status == SCSI_STATUS_BUSY ||
+	           status == SCSI_STATUS_TASK_SET_FULL) {
+		/* Answered, so the command is over on that node: NOT READY while the replica
+		 * is not in sync, or an I/O error.  The next path may do better. */
+		if (status == SCSI_STATUS_CHECK_CONDITION)
+			fprintf(stderr, "twinload: block %" PRIu64 " via path %u: %s (asc/ascq 0x%04x)\n", c->blk,
+			        c->path->index, scsi_sense_key_str(task->sense.key), task->sense.ascq);
+		cmd_retry(c, 100);
+	} else {
+		/* Timed out, cancelled with its session, or an error on the connection. */
+		c->unknown_outcome = true;
+		c->path->broken = true;
+		c->load->path_errors++;
+		cmd_retry(c, 100);
+	}
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+static struct path *pick_path(struct load *l)
+{
+	for (unsigned i = 0; i < l->n_paths; i++) {
+		struct path *p = &l->paths[(l->rr + i) % l->n_paths];
+		if (p->state == PATH_UP && !p->broken) {
+			l->rr = (l->rr + i + 1) % l->n_paths;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* A random block that no write is pending on and that is not quarantined. */
+static bool pick_block(struct load *l, uint64_t *blk)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint64_t b = splitmix64(&l->rng) % l->bl.n;
+		if (!l->busy[b] && !l->quarantined[b]) {
+			*blk = b;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void start_writes(struct load *l, uint64_t now)
+{
+	for (unsigned i = 0; i < l->depth; i++) {
+		struct cmd *c = &l->cmds[i];
+		if (l->rate && l->started >= (now - l->start_ms) * l->rate / 1000)
+			break;
+		if (c->state != CMD_FREE || !pick_block(l, &c->blk))
+			continue;
+		l->started++;
+		c->gen = ++l->bl.issued[c->blk];
+		l->busy[c->blk] = true;
+		c->unknown_outcome = false;
+		c->state = CMD_QUEUED;
+		c->not_before_ms = now;
+		c->deadline_ms = now + (uint64_t)l->retry_s * 1000;
+		block_fill(c->buf, c->blk, c->gen, l->writer);
+		log_record(l, 'I', c->blk, c->gen);
+	}
+	/* The issue records reach the kernel before the writes leave, so a verifier never
+	 * sees a generation the log does not know, even if this process is killed. */
+	if (fflush(l->log) != 0)
+		die("writing the log: %s", strerror(errno));
+}
+
+static void send_writes(struct load *l, uint64_t now)
+{
+	for (unsigned i = 0; i < l->depth; i++) {
+		struct cmd *c = &l->cmds[i];
+		if (c->state != CMD_QUEUED || c->not_before_ms > now)
+			continue;
+		if (now >= c->deadline_ms) {
+			cmd_finish(c, false);
+			continue;
+		}
+		struct path *p = pick_path(l);
+		if (!p)
+			return;
+		struct scsi_task *t = iscsi_write16_task(p->ctx, p->url->lun, c->blk * l->lba_per_block, c->buf,
+		                                         BLOCK, (int)l->block_size, 0, 0, 0, 0, 0, write_done, c);
+		if (!t) {
+			p->broken = true;
+			continue;
+		}
+		c->state = CMD_SENT;
+		c->path = p;
+	}
+}
+
+static unsigned busy_cmds(const struct load *l)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->depth; i++)
+		n += l->cmds[i].state != CMD_FREE;
+	return n;
+}
+
+/* One turn: connect paths that are down, wait for events, serve them. */
+static void service_paths(struct load *l, uint64_t now)
+{
+	struct pollfd pfd[MAX_PATHS];
+	struct path *pp[MAX_PATHS];
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->n_paths; i++) {
+		struct path *p = &l->paths[i];
+		if (p->state == PATH_DOWN && now >= p->retry_at_ms)
+			path_connect(p);
+		if (p->ctx && !p->broken) {
+			pfd[n] = (struct pollfd){ .fd = iscsi_get_fd(p->ctx), .events = (short)iscsi_which_events(p->ctx) };
+			pp[n++] = p;
+		}
+	}
+	if (poll(pfd, n, 50) < 0 && errno != EINTR)
+		die("poll: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		/* Called also without events, so that libiscsi notices timeouts. */
+		if (iscsi_service(pp[i]->ctx, pfd[i].revents) < 0)
+			pp[i]->broken = true;
+	}
+	for (unsigned i = 0; i < l->n_paths; i++)
+		if (l->paths[i].broken)
+			path_reset(&l->paths[i], now);
+}
+
+static void log_sync(FILE *log)
+{
+	if (fflush(log) != 0 || fsync(fileno(log)) != 0)
+		die("writing the log: %s", strerror(errno));
+}
+
+static int run_write(struct load *l, unsigned seconds)
+{
+	uint64_t start = now_ms(), last_sync = start;
+	l->start_ms = start;
+	for (;;) {
+		uint64_t now = now_ms();
+		bool running = !stop_requested && (seconds == 0 || now - start < (uint64_t)seconds * 1000);
+		if (running)
+			start_writes(l, now);
+		else if (busy_cmds(l) == 0)
+			break;
+		send_writes(l, now);
+		service_paths(l, now);
+		if (now - last_sync >= 1000) {
+			log_sync(l->log);
+			last_sync = now;
+		}
+	}
+	log_sync(l->log);
+	printf("write: acked=%" PRIu64 " indeterminate=%" PRIu64 " retried=%" PRIu64 " path_errors=%" PRIu64 "\n",
+	       l->acked, l->indeterminate, l->retried, l->path_errors);
+	return l->indeterminate ? 1 : 0;
+}
+
+/* ---- verify mode ---- */
+
+struct verdict {
+	uint64_t blocks, lost, corrupt;
+};
+
+static void verify_block(const struct blocks *bl, uint32_t writer, uint64_t blk, const uint8_t *b, struct verdict *v)
+{
+	static const uint8_t zero[BLOCK];
+	uint64_t acked = bl->acked[blk], issued = MAX(bl->issued[blk], acked);
+	v->blocks++;
+	if (memcmp(b, zero, BLOCK) == 0) {
+		if (acked > 0) {
+			v->lost++;
+			printf("lost: block %" PRIu64 " reads as zeros, generation %" PRIu64 " was acknowledged\n", blk,
+			       acked);
+		}
+		return;
+	}
+	uint64_t gen = get_be64(b + OFF_GEN);
+	const char *bad = NULL;
+	if (memcmp(b, MAGIC, 8) != 0)
+		bad = "no header";
+	else if (get_be32(b + OFF_CRC) != block_crc(b))
+		bad = "checksum mismatch";
+	else if (get_be64(b + OFF_BLOCK) != blk)
+		bad = "header names another block";
+	else if (get_be32(b + OFF_WRITER) != writer)
+		bad = "another writer's block";
+	else if (gen > issued)
+		bad = "generation never issued";
+	if (bad) {
+		v->corrupt++;
+		printf("corrupt: block %" PRIu64 ": %s (generation %" PRIu64 ", last issued %" PRIu64 ")\n", blk, bad,
+		       gen, issued);
+	} else if (gen < acked) {
+		v->lost++;
+		printf("lost: block %" PRIu64 " holds generation %" PRIu64 ", %" PRIu64 " was acknowledged\n", blk, gen,
+		       acked);
+	}
+}
+
+/* Reads the logged blocks in runs of up to 256 blocks. */
+static int run_verify(struct load *l)
+{
+	struct path *p = &l->paths[0];
+	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
+	struct verdict v = { 0 };
+	const uint64_t run = 256;
+	for (uint64_t first = 0; first < l->bl.n; first += run) {
+		uint64_t n = MIN(run, l->bl.n - first), any = 0;
+		for (uint64_t i = 0; i < n; i++)
+			any |= l->bl.logged[first + i];
+		if (!any)
+			continue;
+		struct scsi_task *t;
+		for (;;) {
+			t = iscsi_read16_sync(p->ctx, p->url->lun, first * l->lba_per_block, (uint32_t)(n * BLOCK),
+			                      (int)l->block_size, 0, 0, 0, 0, 0);
+			if (t && t->status == SCSI_STATUS_GOOD)
+				break;
+			/* NOT READY while a node settles: wait, up to the retry time. */
+			if (now_ms() >= deadline)
+				die("verify: reading block %" PRIu64 " failed: %s", first,
+				    t ? scsi_sense_key_str(t->sense.key) : iscsi_get_error(p->ctx));
+			if (t)
+				scsi_free_scsi_task(t);
+			else
+				die("verify: reading block %" PRIu64 ": %s", first, iscsi_get_error(p->ctx));
+			usleep(200 * 1000);
+		}
+		if (t->datain.size < (int)(n * BLOCK))
+			die("verify: short read at block %" PRIu64, first);
+		for (uint64_t i = 0; i < n; i++)
+			if (l->bl.logged[first + i])
+				verify_block(&l->bl, l->writer, first + i, t->datain.data + i * BLOCK, &v);
+		scsi_free_scsi_task(t);
+	}
+	printf("verify: blocks=%" PRIu64 " lost_writes=%" PRIu64 " corrupt=%" PRIu64 "\n", v.blocks, v.lost, v.corrupt);
+	return v.lost || v.corrupt ? 1 : 0;
+}
+
+/* ---- setup ---- */
+
+/* A synchronous session on path 0 for verify mode and to learn the geometry. */
+static void connect_sync(struct load *l, struct path *p)
+{
+	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
+	for (;;) {
+		path_new_context(p);
+		if (iscsi_full_connect_sync(p->ctx, p->url->portal, p->url->lun) == 0)
+			return;
+		if (now_ms() >= deadline)
+			die("%s: %s", p->url_text, iscsi_get_error(p->ctx));
+		iscsi_destroy_context(p->ctx);
+		p->ctx = NULL;
+		usleep(500 * 1000);
+	}
+}
+
+static uint64_t read_geometry(struct load *l, struct path *p)
+{
+	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
+	for (;;) {
+		struct scsi_task *t = iscsi_readcapacity16_sync(p->ctx, p->url->lun);
+		if (!t)
+			die("%s: READ CAPACITY: %s", p->url_text, iscsi_get_error(p->ctx));
+		struct scsi_readcapacity16 *rc = t->status == SCSI_STATUS_GOOD ? scsi_datain_unmarshall(t) : NULL;
+		if (rc) {
+			if (rc->block_length == 0 || BLOCK % rc->block_length != 0)
+				die("%s: block size %" PRIu32 " does not divide 4096", p->url_text, rc->block_length);
+			l->block_size = rc->block_length;
+			l->lba_per_block = BLOCK / rc->block_length;
+			uint64_t bytes = (rc->returned_lba + 1) * rc->block_length;
+			scsi_free_scsi_task(t);
+			return bytes / BLOCK;
+		}
+		scsi_free_scsi_task(t);
+		if (now_ms() >= deadline)
+			die("%s: READ CAPACITY keeps failing", p->url_text);
+		usleep(200 * 1000);
+	}
+}
+
+static void usage(void)
+{
+	fputs("usage: twinload write --url URL [--url URL ...] --log FILE [--seconds T] [--seed S]\n"
+	      "                      [--blocks N] [--depth Q] [--writer ID] [--retry-seconds R]\n"
+	      "                      [--timeout S] [--rate IOPS]\n"
+	      "       twinload verify --url URL --log FILE [--retry-seconds R]\n"
+	      "  write   writes for T seconds (0: until SIGINT/SIGTERM), logging every write;\n"
+	      "          exits 1 if some write stayed indeterminate after R seconds of retries\n"
+	      "  verify  reads every logged block and checks it; exits 1 on a lost or corrupt one\n"
+	      "  --blocks  4 KiB blocks to use from the start of the LU (default: all; a log\n"
+	      "            fixes it for later runs)\n",
+	      stderr);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	const char *mode = argv[1];
+	bool write_mode = strcmp(mode, "write") == 0;
+	if (!write_mode && strcmp(mode, "verify") != 0)
+		usage();
+	struct load *l = calloc(1, sizeof(*l));
+	if (!l)
+		die("out of memory");
+	const char *log_path = NULL;
+	unsigned seconds = 0;
+	uint64_t seed = 1, want_blocks = 0;
+	l->depth = 16;
+	l->writer = 1;
+	l->retry_s = 30;
+	l->timeout_s = 15;
+	static const struct option opts[] = {
+		{ "url", required_argument, NULL, 'u' },     { "log", required_argument, NULL, 'l' },
+		{ "seconds", required_argument, NULL, 't' }, { "seed", required_argument, NULL, 's' },
+		{ "blocks", required_argument, NULL, 'b' },  { "depth", required_argument, NULL, 'q' },
+		{ "writer", required_argument, NULL, 'w' },  { "retry-seconds", required_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 'T' }, { "rate", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'u':
+			if (l->n_paths == MAX_PATHS)
+				die("at most %d URLs", MAX_PATHS);
+			l->paths[l->n_paths++].url_text = optarg;
+			break;
+		case 'l': log_path = optarg; break;
+		case 't': seconds = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'b': want_blocks = strtoull(optarg, NULL, 10); break;
+		case 'q': l->depth = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'w': l->writer = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'r': l->retry_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'T': l->timeout_s = atoi(optarg); break;
+		case 'R': l->rate = (unsigned)strtoul(optarg, NULL, 10); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || l->n_paths == 0 || !log_path || l->depth == 0 || l->depth > MAX_DEPTH)
+		usage();
+	if (!write_mode && l->n_paths != 1)
+		die("verify reads through one URL");
+
+	snprintf(l->initiator, sizeof(l->initiator), "iqn.2026-11.org.twinsan.test:twinload-%" PRIu32, l->writer);
+	l->rng = seed;
+	for (unsigned i = 0; i < l->n_paths; i++) {
+		struct path *p = &l->paths[i];
+		p->index = i;
+		p->load = l;
+		struct iscsi_context *tmp = iscsi_create_context(l->initiator);
+		p->url = tmp ? iscsi_parse_full_url(tmp, p->url_text) : NULL;
+		if (!p->url)
+			die("%s: not an iSCSI URL (iscsi://HOST:PORT/IQN/LUN)", p->url_text);
+		iscsi_destroy_context(tmp);
+	}
+
+	/* Geometry from the first path that answers; the log fixes the block count. */
+	connect_sync(l, &l->paths[0]);
+	uint64_t lu_blocks = read_geometry(l, &l->paths[0]);
+	uint32_t log_writer = l->writer;
+	bool had_log = log_load(log_path, &l->bl, &log_writer);
+	if (had_log) {
+		if (want_blocks && want_blocks != l->bl.n)
+			die("%s was written with --blocks %" PRIu64, log_path, l->bl.n);
+		if (write_mode && log_writer != l->writer)
+			die("%s belongs to writer %" PRIu32, log_path, log_writer);
+		l->writer = log_writer;
+	} else {
+		if (!write_mode)
+			die("%s: %s", log_path, strerror(ENOENT));
+		blocks_init(&l->bl, want_blocks ? want_blocks : lu_blocks);
+	}
+	if (l->bl.n > lu_blocks)
+		die("%" PRIu64 " blocks do not fit the LU's %" PRIu64, l->bl.n, lu_blocks);
+
+	if (!write_mode)
+		return run_verify(l);
+
+	/* Write mode runs every path asynchronously, the first one too. */
+	iscsi_destroy_context(l->paths[0].ctx);
+	l->paths[0].ctx = NULL;
+	l->log = fopen(log_path, "a");
+	if (!l->log)
+		die("%s: %s", log_path, strerror(errno));
+	if (!had_log)
+		fprintf(l->log, "# twinload blocks=%" PRIu64 " writer=%" PRIu32 "\n", l->bl.n, l->writer);
+	l->busy = calloc(l->bl.n, sizeof(*l->busy));
+	l->quarantined = calloc(l->bl.n, sizeof(*l->quarantined));
+	if (!l->busy || !l->quarantined)
+		die("out of memory");
+	for (unsigned i = 0; i < l->depth; i++) {
+		l->cmds[i].load = l;
+		l->cmds[i].buf = malloc(BLOCK);
+		if (!l->cmds[i].buf)
+			die("out of memory");
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int rc = run_write(l, seconds);
+	for (unsigned i = 0; i < l->n_paths; i++)
+		if (l->paths[i].ctx)
+			iscsi_destroy_context(l->paths[i].ctx);
+	fclose(l->log);
+	return rc;
+}
