@@ -488,6 +488,10 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path,
 		};
 
+		if (l->uses_ha) {
+			log_err("%s:%u: HA devices are not served by this build yet", path, l->line);
+			return -1;
+		}
 		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
 		         (unsigned long long)l->lun);
 		if (add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)

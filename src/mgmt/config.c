@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "ha/activemap.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 #define CONFIG_SECTIONS_MAX 4096 /* bounds memory for hostile input */
@@ -24,11 +25,19 @@
 
 struct parser;
 
+/* Plain values need no handler of their own: the type says how to parse them, and
+ * off/len where they go in the section's object. */
+enum key_type { KEY_CUSTOM, KEY_PATH, KEY_SIZE, KEY_BOOL, KEY_DURATION };
+
 struct key_desc {
 	const char *name;
-	int (*set)(struct parser *p, void *obj, const char *value);
+	int (*set)(struct parser *p, void *obj, const char *value); /* KEY_CUSTOM */
 	bool repeatable;
+	enum key_type type;
+	size_t off, len;
 };
+
+#define FIELD(type, field) .off = offsetof(type, field), .len = sizeof(((type *)0)->field)
 
 struct section_desc {
 	const char *kind;
@@ -206,6 +215,44 @@ static void *append(struct parser *p, void *array, size_t *count, size_t size)
 	return n + (*count)++ * size;
 }
 
+/* Sets an absolute path. */
+static int set_path(struct parser *p, char *dst, size_t len, const char *key, const char *value)
+{
+	if (!absolute_path(value)) {
+		fail(p, p->lineno, "%s '%s' is not an absolute path; start it with /", key, value);
+		return -1;
+	}
+	return copy_value(p, dst, len, key, value);
+}
+
+static int set_size(struct parser *p, const char *key, const char *value, uint64_t *out)
+{
+	if (parse_size(value, out) < 0) {
+		fail(p, p->lineno, "%s '%s' is not a positive number of bytes with an optional "
+		     "K, M, G or T suffix", key, value);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_bool(struct parser *p, const char *key, const char *value, bool *out)
+{
+	if (parse_bool(value, out) < 0) {
+		fail(p, p->lineno, "%s '%s' is not yes or no", key, value);
+		return -1;
+	}
+	return 0;
+}
+
+/* True if the current section has set `key`. */
+static bool key_seen(const struct parser *p, const char *key)
+{
+	for (size_t i = 0; i < p->section->n_keys; i++)
+		if (strcmp(p->section->keys[i].name, key) == 0)
+			return p->seen & (1u << i);
+	return false;
+}
+
 /* ---- [daemon] ---- */
 
 static int daemon_log_level(struct parser *p, void *obj, const char *value)
@@ -215,15 +262,6 @@ static int daemon_log_level(struct parser *p, void *obj, const char *value)
 		return -1;
 	}
 	return 0;
-}
-
-static int daemon_state_dir(struct parser *p, void *obj, const char *value)
-{
-	if (!absolute_path(value)) {
-		fail(p, p->lineno, "state-dir '%s' is not an absolute path; start it with /", value);
-		return -1;
-	}
-	return copy_value(p, p->cfg->state_dir, sizeof(p->cfg->state_dir), "state-dir", value);
 }
 
 static int daemon_queue_depth(struct parser *p, void *obj, const char *value)
@@ -238,10 +276,21 @@ static int daemon_queue_depth(struct parser *p, void *obj, const char *value)
 	return 0;
 }
 
+static int daemon_node_id(struct parser *p, void *obj, const char *value)
+{
+	if (parse_uint(value, 1, UINT64_MAX, &p->cfg->node_id) < 0) {
+		fail(p, p->lineno, "node-id '%s' is not a number from 1 to %llu", value,
+		     (unsigned long long)UINT64_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct key_desc daemon_keys[] = {
-	{ "log-level", daemon_log_level, false },
-	{ "state-dir", daemon_state_dir, false },
-	{ "queue-depth", daemon_queue_depth, false },
+	{ .name = "log-level", .set = daemon_log_level },
+	{ .name = "state-dir", .type = KEY_PATH, FIELD(struct config, state_dir) },
+	{ .name = "queue-depth", .set = daemon_queue_depth },
+	{ .name = "node-id", .set = daemon_node_id },
 };
 
 /* ---- [portal NAME] ---- */
@@ -285,9 +334,9 @@ static int portal_tpgt(struct parser *p, void *obj, const char *value)
 }
 
 static const struct key_desc portal_keys[] = {
-	{ "address", portal_address, false },
-	{ "port", portal_port, false },
-	{ "tpgt", portal_tpgt, false },
+	{ .name = "address", .set = portal_address },
+	{ .name = "port", .set = portal_port },
+	{ .name = "tpgt", .set = portal_tpgt },
 };
 
 static int portal_finish(struct parser *p, void *obj)
@@ -386,16 +435,6 @@ static int set_chap_secret(struct parser *p, struct iscsi_chap_creds *c, const c
 	return 0;
 }
 
-static int set_secret_file(struct parser *p, char *dst, size_t len, const char *key,
-                           const char *value)
-{
-	if (!absolute_path(value)) {
-		fail(p, p->lineno, "%s '%s' is not an absolute path; start it with /", key, value);
-		return -1;
-	}
-	return copy_value(p, dst, len, key, value);
-}
-
 static int target_chap_user(struct parser *p, void *obj, const char *value)
 {
 	return set_chap_user(p, &((struct config_target *)obj)->auth.initiator, "chap-user", value);
@@ -404,14 +443,6 @@ static int target_chap_user(struct parser *p, void *obj, const char *value)
 static int target_chap_secret(struct parser *p, void *obj, const char *value)
 {
 	return set_chap_secret(p, &((struct config_target *)obj)->auth.initiator, "chap-secret", value);
-}
-
-static int target_chap_secret_file(struct parser *p, void *obj, const char *value)
-{
-	struct config_target *t = obj;
-
-	return set_secret_file(p, t->chap_secret_file, sizeof(t->chap_secret_file),
-	                       "chap-secret-file", value);
 }
 
 static int target_mutual_user(struct parser *p, void *obj, const char *value)
@@ -425,24 +456,18 @@ static int target_mutual_secret(struct parser *p, void *obj, const char *value)
 	                       value);
 }
 
-static int target_mutual_secret_file(struct parser *p, void *obj, const char *value)
-{
-	struct config_target *t = obj;
-
-	return set_secret_file(p, t->mutual_secret_file, sizeof(t->mutual_secret_file),
-	                       "mutual-chap-secret-file", value);
-}
-
 static const struct key_desc target_keys[] = {
-	{ "alias", target_alias, false },
-	{ "portals", target_portals, false },
-	{ "allow", target_allow, true },
-	{ "chap-user", target_chap_user, false },
-	{ "chap-secret", target_chap_secret, false },
-	{ "chap-secret-file", target_chap_secret_file, false },
-	{ "mutual-chap-user", target_mutual_user, false },
-	{ "mutual-chap-secret", target_mutual_secret, false },
-	{ "mutual-chap-secret-file", target_mutual_secret_file, false },
+	{ .name = "alias", .set = target_alias },
+	{ .name = "portals", .set = target_portals },
+	{ .name = "allow", .set = target_allow, .repeatable = true },
+	{ .name = "chap-user", .set = target_chap_user },
+	{ .name = "chap-secret", .set = target_chap_secret },
+	{ .name = "chap-secret-file", .type = KEY_PATH,
+	  FIELD(struct config_target, chap_secret_file) },
+	{ .name = "mutual-chap-user", .set = target_mutual_user },
+	{ .name = "mutual-chap-secret", .set = target_mutual_secret },
+	{ .name = "mutual-chap-secret-file", .type = KEY_PATH,
+	  FIELD(struct config_target, mutual_secret_file) },
 };
 
 /* A user needs exactly one of secret and secret file, and a secret needs a user. */
@@ -489,41 +514,328 @@ static int target_finish(struct parser *p, void *obj)
 	return 0;
 }
 
+/* ---- [ha NAME] ---- */
+
+/* "ADDR:PORT", IPv6 as "[ADDR]:PORT". */
+static int parse_endpoint(const char *s, struct config_endpoint *ep)
+{
+	const char *colon, *addr = s;
+	size_t len;
+	uint64_t port;
+	unsigned char buf[sizeof(struct in6_addr)];
+	int family = AF_INET;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (end == NULL || end[1] != ':')
+			return -1;
+		addr = s + 1;
+		len = (size_t)(end - addr);
+		colon = end + 1;
+		family = AF_INET6;
+	} else {
+		colon = strchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		len = (size_t)(colon - s);
+	}
+	if (len == 0 || len >= sizeof(ep->address) || parse_uint(colon + 1, 1, 65535, &port) < 0)
+		return -1;
+	memcpy(ep->address, addr, len);
+	ep->address[len] = '\0';
+	if (inet_pton(family, ep->address, buf) != 1)
+		return -1;
+	ep->port = (uint16_t)port;
+	return 0;
+}
+
+static bool endpoint_equal(const struct config_endpoint *a, const struct config_endpoint *b)
+{
+	return a->port == b->port && strcmp(a->address, b->address) == 0;
+}
+
+static bool endpoint_v6(const struct config_endpoint *ep)
+{
+	return strchr(ep->address, ':') != NULL;
+}
+
+/* One of a fixed set of words, each standing for a number. */
+struct word {
+	const char *name;
+	int value;
+};
+
+static int set_word(struct parser *p, const char *key, const char *value, const struct word *words,
+                    size_t n, const char *choices, int *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(words[i].name, value) == 0) {
+			*out = words[i].value;
+			return 0;
+		}
+	}
+	fail(p, p->lineno, "%s '%s' is unknown; use %s", key, value, choices);
+	return -1;
+}
+
+/* "<digits>ms" or "<digits>s", 10 ms to 10 minutes. */
+static int set_duration(struct parser *p, const char *key, const char *value, unsigned *out)
+{
+	char digits[16];
+	size_t n = strlen(value);
+	unsigned scale = 0;
+	uint64_t v;
+
+	if (n > 2 && strcmp(value + n - 2, "ms") == 0) {
+		scale = 1;
+		n -= 2;
+	} else if (n > 1 && value[n - 1] == 's') {
+		scale = 1000;
+		n -= 1;
+	}
+	if (scale == 0 || n >= sizeof(digits)) {
+		fail(p, p->lineno, "%s '%s' is not a duration such as 200ms or 2s", key, value);
+		return -1;
+	}
+	memcpy(digits, value, n);
+	digits[n] = '\0';
+	if (parse_uint(digits, 1, 600000, &v) < 0 || v * scale < 10 || v * scale > 600000) {
+		fail(p, p->lineno, "%s '%s' is not a duration from 10ms to 600s", key, value);
+		return -1;
+	}
+	*out = (unsigned)(v * scale);
+	return 0;
+}
+
+static int ha_uuid(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+	static const uint8_t zero[16];
+
+	if (parse_uuid(value, ha->uuid) < 0 || memcmp(ha->uuid, zero, sizeof(zero)) == 0) {
+		memset(ha->uuid, 0, sizeof(ha->uuid));
+		fail(p, p->lineno, "uuid '%s' is not of the form 01234567-89ab-cdef-0123-456789abcdef "
+		     "(not all zeros); generate one with uuidgen and use it on both nodes", value);
+		return -1;
+	}
+	return 0;
+}
+
+static int ha_priority(struct parser *p, void *obj, const char *value)
+{
+	static const struct word words[] = {
+		{ "primary", HA_ROLE_PRIMARY }, { "secondary", HA_ROLE_SECONDARY },
+	};
+	int v;
+
+	if (set_word(p, "priority", value, words, ARRAY_SIZE(words),
+	             "primary on one node and secondary on the other", &v) < 0)
+		return -1;
+	((struct config_ha *)obj)->role = (enum ha_role)v;
+	return 0;
+}
+
+static int ha_initial_sync(struct parser *p, void *obj, const char *value)
+{
+	static const struct word words[] = {
+		{ "clear", HA_INITIAL_CLEAR }, { "copy", HA_INITIAL_COPY }, { "none", HA_INITIAL_NONE },
+	};
+	int v;
+
+	if (set_word(p, "initial-sync", value, words, ARRAY_SIZE(words), "clear, copy or none", &v) < 0)
+		return -1;
+	((struct config_ha *)obj)->initial_sync = (enum ha_initial_sync)v;
+	return 0;
+}
+
+static int ha_failover(struct parser *p, void *obj, const char *value)
+{
+	static const struct word words[] = {
+		{ "heartbeat", HA_FAILOVER_HEARTBEAT },
+		{ "majority", HA_FAILOVER_MAJORITY },
+		{ "node-majority", HA_FAILOVER_MAJORITY },
+	};
+	int v;
+
+	if (set_word(p, "failover", value, words, ARRAY_SIZE(words), "heartbeat or majority", &v) < 0)
+		return -1;
+	((struct config_ha *)obj)->failover = (enum ha_failover)v;
+	return 0;
+}
+
+static int set_endpoint(struct parser *p, const char *key, const char *value, struct config_endpoint *ep)
+{
+	if (parse_endpoint(value, ep) < 0) {
+		fail(p, p->lineno, "%s '%s' is not a numeric ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)",
+		     key, value);
+		return -1;
+	}
+	return 0;
+}
+
+static int ha_witness(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+
+	if (set_endpoint(p, "witness", value, &ha->witness) < 0)
+		return -1;
+	ha->has_witness = true;
+	return 0;
+}
+
+static int ha_secret(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+
+	if (copy_value(p, (char *)ha->secret, sizeof(ha->secret), "secret", value) < 0)
+		return -1;
+	ha->secret_len = strlen(value);
+	return 0;
+}
+
+/* "LOCAL-ADDR:PORT PARTNER-ADDR:PORT" */
+static int add_link(struct parser *p, const char *key, const char *value, struct config_ha_link *links,
+                    unsigned *n)
+{
+	char local[CONFIG_ADDRESS_MAX + 16];
+	const char *partner = value + strcspn(value, " \t");
+	size_t len = (size_t)(partner - value);
+	struct config_ha_link *l = &links[*n];
+
+	if (*n == HA_MAX_LINKS) {
+		fail(p, p->lineno, "more than %d %s links; remove one", HA_MAX_LINKS, key);
+		return -1;
+	}
+	partner += strspn(partner, " \t");
+	if (len >= sizeof(local) || *partner == '\0' || partner[strcspn(partner, " \t")] != '\0') {
+		fail(p, p->lineno, "%s '%s' must be 'LOCAL-ADDRESS:PORT PARTNER-ADDRESS:PORT'", key, value);
+		return -1;
+	}
+	memcpy(local, value, len);
+	local[len] = '\0';
+	if (set_endpoint(p, key, local, &l->local) < 0 || set_endpoint(p, key, partner, &l->partner) < 0)
+		return -1;
+	if (endpoint_v6(&l->local) != endpoint_v6(&l->partner)) {
+		fail(p, p->lineno, "%s '%s' mixes IPv4 and IPv6; use one family for both ends", key, value);
+		return -1;
+	}
+	l->line = p->lineno;
+	(*n)++;
+	return 0;
+}
+
+static int ha_sync(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+
+	return add_link(p, "sync", value, ha->sync, &ha->n_sync);
+}
+
+static int ha_heartbeat(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+
+	return add_link(p, "heartbeat", value, ha->heartbeat, &ha->n_heartbeat);
+}
+
+static int ha_extent_size(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+	uint64_t v;
+
+	if (parse_size(value, &v) < 0 || v < ACTIVEMAP_MIN_EXTENT || v > (1u << 30) || (v & (v - 1))) {
+		fail(p, p->lineno, "extent-size '%s' is not a power of two from 4K to 1G", value);
+		return -1;
+	}
+	ha->extent_size = (uint32_t)v;
+	return 0;
+}
+
+static const struct key_desc ha_keys[] = {
+	{ .name = "uuid", .set = ha_uuid },
+	{ .name = "path", .type = KEY_PATH, FIELD(struct config_ha, path) },
+	{ .name = "size", .type = KEY_SIZE, FIELD(struct config_ha, size) },
+	{ .name = "direct", .type = KEY_BOOL, FIELD(struct config_ha, direct) },
+	{ .name = "meta", .type = KEY_PATH, FIELD(struct config_ha, meta_path) },
+	{ .name = "priority", .set = ha_priority },
+	{ .name = "initial-sync", .set = ha_initial_sync },
+	{ .name = "failover", .set = ha_failover },
+	{ .name = "witness", .set = ha_witness },
+	{ .name = "witness-secret-file", .type = KEY_PATH,
+	  FIELD(struct config_ha, witness_secret_file) },
+	{ .name = "secret", .set = ha_secret },
+	{ .name = "secret-file", .type = KEY_PATH, FIELD(struct config_ha, secret_file) },
+	{ .name = "sync", .set = ha_sync, .repeatable = true },
+	{ .name = "heartbeat", .set = ha_heartbeat, .repeatable = true },
+	{ .name = "extent-size", .set = ha_extent_size },
+	{ .name = "ping-interval", .type = KEY_DURATION, FIELD(struct config_ha, ping_interval_ms) },
+	{ .name = "timeout", .type = KEY_DURATION, FIELD(struct config_ha, timeout_ms) },
+};
+
+/* The keys an HA section cannot do without, and what to write. */
+static const struct {
+	const char *key, *example;
+} ha_required[] = {
+	{ "uuid", "uuid = <the output of uuidgen>, the same on both nodes" },
+	{ "path", "path = /srv/twinsan/<alias>.img" },
+	{ "priority", "priority = primary (secondary on the partner)" },
+	{ "initial-sync", "initial-sync = clear, copy or none" },
+	{ "sync", "sync = LOCAL-ADDRESS:PORT PARTNER-ADDRESS:PORT" },
+};
+
+static int ha_finish(struct parser *p, void *obj)
+{
+	struct config_ha *ha = obj;
+	unsigned ping = ha->ping_interval_ms ? ha->ping_interval_ms : 200;
+	unsigned timeout = ha->timeout_ms ? ha->timeout_ms : 2000;
+
+	for (size_t i = 0; i < ARRAY_SIZE(ha_required); i++) {
+		if (!key_seen(p, ha_required[i].key)) {
+			fail(p, ha->line, "[ha %s] has no %s; add '%s'", ha->name, ha_required[i].key,
+			     ha_required[i].example);
+			return -1;
+		}
+	}
+	if (ha->secret_len > 0 && ha->secret_file[0] != '\0') {
+		fail(p, ha->line, "[ha %s] has both secret and secret-file; keep one", ha->name);
+		return -1;
+	}
+	if (ha->secret_len == 0 && ha->secret_file[0] == '\0') {
+		fail(p, ha->line, "[ha %s] has no secret; add 'secret-file = /etc/twinsan/%s.secret' "
+		     "(mode 600, the same secret on both nodes)", ha->name, ha->name);
+		return -1;
+	}
+	if (ha->failover == HA_FAILOVER_MAJORITY && (!ha->has_witness || ha->witness_secret_file[0] == '\0')) {
+		fail(p, ha->line, "[ha %s] has failover = majority without a witness; add 'witness = "
+		     "ADDRESS:PORT' and 'witness-secret-file = /path'", ha->name);
+		return -1;
+	}
+	if (ha->has_witness != (ha->witness_secret_file[0] != '\0')) {
+		fail(p, ha->line, "[ha %s] needs witness and witness-secret-file together", ha->name);
+		return -1;
+	}
+	if (timeout <= ping) {
+		fail(p, ha->line, "[ha %s] timeout %u ms is not longer than ping-interval %u ms; make "
+		     "it several intervals", ha->name, timeout, ping);
+		return -1;
+	}
+	if (ha->size % 4096 != 0) {
+		fail(p, ha->line, "[ha %s] size %llu is not a multiple of 4096", ha->name,
+		     (unsigned long long)ha->size);
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < p->cfg->n_has; i++) {
+		if (memcmp(p->cfg->has[i].uuid, ha->uuid, sizeof(ha->uuid)) == 0) {
+			fail(p, ha->line, "[ha %s] has the uuid of [ha %s] (line %u); each HA device needs "
+			     "its own", ha->name, p->cfg->has[i].name, p->cfg->has[i].line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- [lun TARGET:N] ---- */
-
-static int lun_path(struct parser *p, void *obj, const char *value)
-{
-	struct config_lun *lun = obj;
-
-	if (!absolute_path(value)) {
-		fail(p, p->lineno, "path '%s' is not an absolute path; start it with /", value);
-		return -1;
-	}
-	return copy_value(p, lun->path, sizeof(lun->path), "path", value);
-}
-
-static int lun_size(struct parser *p, void *obj, const char *value)
-{
-	struct config_lun *lun = obj;
-
-	if (parse_size(value, &lun->size) < 0) {
-		fail(p, p->lineno, "size '%s' is not a positive number of bytes with an optional "
-		     "K, M, G or T suffix", value);
-		return -1;
-	}
-	return 0;
-}
-
-static int lun_direct(struct parser *p, void *obj, const char *value)
-{
-	struct config_lun *lun = obj;
-
-	if (parse_bool(value, &lun->direct) < 0) {
-		fail(p, p->lineno, "direct '%s' is not yes or no", value);
-		return -1;
-	}
-	return 0;
-}
 
 static int lun_block_size(struct parser *p, void *obj, const char *value)
 {
@@ -565,22 +877,71 @@ static int lun_uuid(struct parser *p, void *obj, const char *value)
 	return 0;
 }
 
+static int lun_ha(struct parser *p, void *obj, const char *value)
+{
+	struct config_lun *lun = obj;
+
+	for (size_t i = 0; i < p->cfg->n_has; i++) {
+		if (strcmp(p->cfg->has[i].name, value) == 0) {
+			lun->uses_ha = true;
+			lun->ha = i;
+			return 0;
+		}
+	}
+	fail(p, p->lineno, "ha '%s' names no [ha %s] section above this LUN; define it before the LUN",
+	     value, value);
+	return -1;
+}
+
 static const struct key_desc lun_keys[] = {
-	{ "path", lun_path, false },
-	{ "size", lun_size, false },
-	{ "direct", lun_direct, false },
-	{ "block-size", lun_block_size, false },
-	{ "serial", lun_serial, false },
-	{ "uuid", lun_uuid, false },
+	{ .name = "path", .type = KEY_PATH, FIELD(struct config_lun, path) },
+	{ .name = "size", .type = KEY_SIZE, FIELD(struct config_lun, size) },
+	{ .name = "direct", .type = KEY_BOOL, FIELD(struct config_lun, direct) },
+	{ .name = "block-size", .set = lun_block_size },
+	{ .name = "serial", .set = lun_serial },
+	{ .name = "uuid", .set = lun_uuid },
+	{ .name = "ha", .set = lun_ha },
 };
+
+/* A LUN serving an HA device takes its data and identity from the [ha] section. */
+static int lun_ha_finish(struct parser *p, const struct config_lun *lun)
+{
+	static const char *const own[] = { "path", "size", "direct", "uuid", "serial" };
+	const struct config_ha *ha = &p->cfg->has[lun->ha];
+
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		if (key_seen(p, own[i])) {
+			fail(p, lun->line, "[lun %s:%llu] has both ha and %s; the HA device's %s comes from "
+			     "[ha %s], remove it here", p->cfg->targets[lun->target].name,
+			     (unsigned long long)lun->lun, own[i], own[i], ha->name);
+			return -1;
+		}
+	}
+	if (ha->size % lun->block_size != 0) {
+		fail(p, lun->line, "[lun %s:%llu] block size %u does not divide the size of [ha %s]",
+		     p->cfg->targets[lun->target].name, (unsigned long long)lun->lun, lun->block_size,
+		     ha->name);
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < p->cfg->n_luns; i++) {
+		if (p->cfg->luns[i].uses_ha && p->cfg->luns[i].ha == lun->ha) {
+			fail(p, lun->line, "[ha %s] is already served by the LUN of line %u; an HA device "
+			     "is one LUN", ha->name, p->cfg->luns[i].line);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int lun_finish(struct parser *p, void *obj)
 {
 	struct config_lun *lun = obj;
 
+	if (lun->uses_ha)
+		return lun_ha_finish(p, lun);
 	if (lun->path[0] == '\0') {
 		fail(p, lun->line, "[lun %s:%llu] has no path; add 'path = /srv/twinsan/disk.img' or "
-		     "similar", p->cfg->targets[lun->target].name, (unsigned long long)lun->lun);
+		     "'ha = ALIAS'", p->cfg->targets[lun->target].name, (unsigned long long)lun->lun);
 		return -1;
 	}
 	if (lun->size % lun->block_size != 0) {
@@ -604,23 +965,34 @@ static const struct section_desc sections[] = {
 	{ "portal", true, portal_keys, ARRAY_SIZE(portal_keys), portal_finish },
 	{ "target", true, target_keys, ARRAY_SIZE(target_keys), target_finish },
 	{ "lun", true, lun_keys, ARRAY_SIZE(lun_keys), lun_finish },
+	{ "ha", true, ha_keys, ARRAY_SIZE(ha_keys), ha_finish },
 };
 
+#define SECTION_LIST "[daemon], [portal NAME], [target NAME], [ha NAME] and [lun TARGET:N]"
+
 /* ---- sections ---- */
+
+/* Portal and HA names: letters, digits, '-', '.', '_'. */
+static bool plain_name(struct parser *p, const char *kind, const char *name)
+{
+	for (const char *c = name; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || strchr("-._", *c))) {
+			fail(p, p->lineno, "%s name '%s' may hold only letters, digits, '-', '.', '_'",
+			     kind, name);
+			return false;
+		}
+	}
+	return true;
+}
 
 static void *open_portal(struct parser *p, const char *name)
 {
 	struct config *cfg = p->cfg;
 	struct config_portal *portal;
 
-	for (const char *c = name; *c; c++) {
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || strchr("-._", *c))) {
-			fail(p, p->lineno, "portal name '%s' may hold only letters, digits, '-', '.', '_'",
-			     name);
-			return NULL;
-		}
-	}
+	if (!plain_name(p, "portal", name))
+		return NULL;
 	for (size_t i = 0; i < cfg->n_portals; i++) {
 		if (strcmp(cfg->portals[i].name, name) == 0) {
 			fail(p, p->lineno, "[portal %s] is defined twice (first at line %u); rename one",
@@ -709,6 +1081,29 @@ static void *open_lun(struct parser *p, const char *name)
 	return lun;
 }
 
+static void *open_ha(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	struct config_ha *ha;
+
+	if (!plain_name(p, "HA device", name))
+		return NULL;
+	for (size_t i = 0; i < cfg->n_has; i++) {
+		if (strcmp(cfg->has[i].name, name) == 0) {
+			fail(p, p->lineno, "[ha %s] is defined twice (first at line %u); rename one", name,
+			     cfg->has[i].line);
+			return NULL;
+		}
+	}
+	ha = append(p, &cfg->has, &cfg->n_has, sizeof(*cfg->has));
+	if (ha == NULL)
+		return NULL;
+	str_copy(ha->name, sizeof(ha->name), name);
+	ha->failover = HA_FAILOVER_HEARTBEAT;
+	ha->line = p->lineno;
+	return ha;
+}
+
 static void finish_section(struct parser *p)
 {
 	if (p->section != NULL && p->section->finish != NULL && !p->failed)
@@ -752,8 +1147,8 @@ static void open_section(struct parser *p, const char *line)
 				desc = &sections[i];
 	}
 	if (desc == NULL) {
-		fail(p, p->lineno, "unknown section [%.*s]; sections are [daemon], [portal NAME], "
-		     "[target NAME] and [lun TARGET:N]", (int)(end - line), line);
+		fail(p, p->lineno, "unknown section [%.*s]; sections are " SECTION_LIST,
+		     (int)(end - line), line);
 		return;
 	}
 	while (sp && sp < end && *sp == ' ')
@@ -784,6 +1179,8 @@ static void open_section(struct parser *p, const char *line)
 		p->obj = open_portal(p, name);
 	} else if (strcmp(kind, "target") == 0) {
 		p->obj = open_target(p, name);
+	} else if (strcmp(kind, "ha") == 0) {
+		p->obj = open_ha(p, name);
 	} else {
 		p->obj = open_lun(p, name);
 	}
@@ -861,6 +1258,29 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
+static void set_key(struct parser *p, const struct key_desc *key, const char *value)
+{
+	void *field = (char *)p->obj + key->off;
+
+	switch (key->type) {
+	case KEY_PATH:
+		set_path(p, field, key->len, key->name, value);
+		break;
+	case KEY_SIZE:
+		set_size(p, key->name, value, field);
+		break;
+	case KEY_BOOL:
+		set_bool(p, key->name, value, field);
+		break;
+	case KEY_DURATION:
+		set_duration(p, key->name, value, field);
+		break;
+	case KEY_CUSTOM:
+		key->set(p, p->obj, value);
+		break;
+	}
+}
+
 static int handle_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parser *p = user;
@@ -868,8 +1288,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 
 	if (desc == NULL) {
 		/* After a bad header this is moot: the header's earlier error is the one kept. */
-		fail(p, p->lineno, "'%s' is outside any section; put it under [daemon], "
-		     "[portal NAME], [target NAME] or [lun TARGET:N]", name);
+		fail(p, p->lineno, "'%s' is outside any section; put it under one of " SECTION_LIST,
+		     name);
 		return 1;
 	}
 	for (size_t i = 0; i < desc->n_keys; i++) {
@@ -882,7 +1302,7 @@ static int handle_key(void *user, const char *section, const char *name, const c
 			return 1;
 		}
 		p->seen |= 1u << i;
-		key->set(p, p->obj, value);
+		set_key(p, key, value);
 		return 1;
 	}
 	{
@@ -894,6 +1314,94 @@ static int handle_key(void *user, const char *section, const char *name, const c
 		fail(p, p->lineno, "unknown key '%s' in [%s]; valid keys: %s", name, desc->kind, valid);
 	}
 	return 1;
+}
+
+/* Every listening or dialing end of the HA links must be distinct: two links on one local
+ * address would fight over it, and an iSCSI portal there would take the partner's calls. */
+static const struct config_ha_link *ha_link(const struct config_ha *ha, unsigned k)
+{
+	return k < ha->n_sync ? &ha->sync[k] : &ha->heartbeat[k - ha->n_sync];
+}
+
+static int check_ha_links(struct parser *p)
+{
+	const struct config *cfg = p->cfg;
+
+	for (size_t i = 0; i < cfg->n_has; i++) {
+		const struct config_ha *a = &cfg->has[i];
+
+		for (unsigned k = 0; k < a->n_sync + a->n_heartbeat; k++) {
+			const struct config_ha_link *la = ha_link(a, k);
+
+			for (size_t j = 0; j < cfg->n_portals; j++) {
+				if (cfg->portals[j].port == la->local.port &&
+				    strcmp(cfg->portals[j].address, la->local.address) == 0) {
+					fail(p, la->line, "[ha %s] link address %s:%u is also [portal %s] (line %u); "
+					     "give the link another port", a->name, la->local.address, la->local.port,
+					     cfg->portals[j].name, cfg->portals[j].line);
+					return -1;
+				}
+			}
+			for (size_t i2 = i; i2 < cfg->n_has; i2++) {
+				const struct config_ha *b = &cfg->has[i2];
+
+				for (unsigned m = i2 == i ? k + 1 : 0; m < b->n_sync + b->n_heartbeat; m++) {
+					const struct config_ha_link *lb = ha_link(b, m);
+
+					if (endpoint_equal(&la->local, &lb->local) ||
+					    endpoint_equal(&la->partner, &lb->partner)) {
+						fail(p, lb->line, "[ha %s] link %s uses the same address as the link "
+						     "of line %u; give each sync and heartbeat link its own port",
+						     b->name, endpoint_equal(&la->local, &lb->local) ? "local end"
+						     : "partner end", la->line);
+						return -1;
+					}
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* Paths of the HA replicas and their metadata, once the state dir is known. */
+static int check_ha_files(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+
+	for (size_t i = 0; i < cfg->n_has; i++) {
+		struct config_ha *ha = &cfg->has[i];
+
+		if (ha->meta_path[0] == '\0' &&
+		    snprintf(ha->meta_path, sizeof(ha->meta_path), "%s/ha-%s.meta", cfg->state_dir,
+		             ha->name) >= (int)sizeof(ha->meta_path)) {
+			fail(p, ha->line, "[ha %s] metadata path in state-dir is too long; set meta", ha->name);
+			return -1;
+		}
+		for (size_t j = 0; j < cfg->n_luns; j++) {
+			if (strcmp(cfg->luns[j].path, ha->path) == 0) {
+				fail(p, cfg->luns[j].line, "path %s is already the replica of [ha %s] (line %u); "
+				     "serve the HA device with 'ha = %s' instead", ha->path, ha->name, ha->line,
+				     ha->name);
+				return -1;
+			}
+		}
+		for (size_t j = 0; j < i; j++) {
+			const struct config_ha *o = &cfg->has[j];
+
+			if (strcmp(o->path, ha->path) == 0 || strcmp(o->meta_path, ha->meta_path) == 0 ||
+			    strcmp(o->path, ha->meta_path) == 0 || strcmp(o->meta_path, ha->path) == 0) {
+				fail(p, ha->line, "[ha %s] shares a replica or metadata file with [ha %s] (line %u); "
+				     "give each its own", ha->name, o->name, o->line);
+				return -1;
+			}
+		}
+		if (strcmp(ha->path, ha->meta_path) == 0) {
+			fail(p, ha->line, "[ha %s] meta is its replica path; give the metadata its own file",
+			     ha->name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int check_whole(struct parser *p)
@@ -921,7 +1429,19 @@ static int check_whole(struct parser *p)
 			return -1;
 		}
 	}
-	return 0;
+	for (size_t h = 0; h < cfg->n_has; h++) {
+		size_t i;
+
+		for (i = 0; i < cfg->n_luns; i++)
+			if (cfg->luns[i].uses_ha && cfg->luns[i].ha == h)
+				break;
+		if (i == cfg->n_luns) {
+			fail(p, cfg->has[h].line, "[ha %s] is served by no LUN; add 'ha = %s' to a [lun] "
+			     "section below it", cfg->has[h].name, cfg->has[h].name);
+			return -1;
+		}
+	}
+	return check_ha_files(p) < 0 ? -1 : check_ha_links(p);
 }
 
 int config_parse(const char *text, size_t len, const char *file, struct config **out,
@@ -1001,34 +1521,68 @@ static int read_file(const char *path, size_t max, char **text, size_t *len, str
 	return 0;
 }
 
-/* A secret file holds the secret on its first line. */
-static int load_secret(const char *config_path, const struct config_target *t, const char *path,
-                       struct iscsi_chap_creds *c, char *err, size_t errlen)
+/* A secret file holds the secret on its first line; `section` ("[target t]") and `line`
+ * say where the configuration names it, `what` what the secret is for. */
+static int load_secret(const char *config_path, unsigned line, const char *section, const char *what,
+                       const char *path, char *buf, size_t size, size_t *len, char *err, size_t errlen)
 {
 	char msg[256];
 	struct stat st;
 	char *text;
-	size_t len;
+	size_t n;
 
-	if (read_file(path, sizeof(c->secret) + 2, &text, &len, &st, msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "%s:%u: [target %s] secret file %s; create it (mode 600) "
-		         "with the secret on one line", config_path, t->line, t->name, msg);
+	if (read_file(path, size + 1, &text, &n, &st, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s:%u: %s secret file %s; create it (mode 600) with the secret on "
+		         "one line", config_path, line, section, msg);
 		return -1;
 	}
-	len = strcspn(text, "\r\n");
-	if (len == 0 || len >= sizeof(c->secret)) {
-		snprintf(err, errlen, "%s:%u: [target %s] secret file %s must hold 1 to %zu "
-		         "characters on its first line", config_path, t->line, t->name, path,
-		         sizeof(c->secret) - 1);
+	n = strcspn(text, "\r\n");
+	if (n == 0 || n >= size) {
+		snprintf(err, errlen, "%s:%u: %s secret file %s must hold 1 to %zu characters on its "
+		         "first line", config_path, line, section, path, size - 1);
 		free(text);
 		return -1;
 	}
-	memcpy(c->secret, text, len);
-	c->secret[len] = '\0';
-	c->secret_len = len;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	*len = n;
+	explicit_bzero(text, n);
 	free(text);
 	if (st.st_mode & S_IROTH)
-		log_warn("%s: CHAP secret is readable by everyone; chmod 600 it", path);
+		log_warn("%s: %s secret is readable by everyone; chmod 600 it", path, what);
+	return 0;
+}
+
+static int load_target_secrets(const char *path, struct config_target *t, char *err, size_t errlen)
+{
+	char section[CONFIG_NAME_MAX + 16];
+
+	snprintf(section, sizeof(section), "[target %s]", t->name);
+	if (t->chap_secret_file[0] != '\0' &&
+	    load_secret(path, t->line, section, "CHAP", t->chap_secret_file, t->auth.initiator.secret,
+	                sizeof(t->auth.initiator.secret), &t->auth.initiator.secret_len, err, errlen) < 0)
+		return -1;
+	if (t->mutual_secret_file[0] != '\0' &&
+	    load_secret(path, t->line, section, "CHAP", t->mutual_secret_file, t->auth.target.secret,
+	                sizeof(t->auth.target.secret), &t->auth.target.secret_len, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_ha_secrets(const char *path, struct config_ha *ha, char *err, size_t errlen)
+{
+	char section[CONFIG_NAME_MAX + 16];
+
+	snprintf(section, sizeof(section), "[ha %s]", ha->name);
+	if (ha->secret_file[0] != '\0' &&
+	    load_secret(path, ha->line, section, "HA link", ha->secret_file, (char *)ha->secret,
+	                sizeof(ha->secret), &ha->secret_len, err, errlen) < 0)
+		return -1;
+	if (ha->witness_secret_file[0] != '\0' &&
+	    load_secret(path, ha->line, section, "witness", ha->witness_secret_file,
+	                (char *)ha->witness_secret, sizeof(ha->witness_secret), &ha->witness_secret_len,
+	                err, errlen) < 0)
+		return -1;
 	return 0;
 }
 
@@ -1050,19 +1604,23 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->n_targets; i++) {
 		struct config_target *t = &cfg->targets[i];
 
-		if ((t->chap_secret_file[0] != '\0' &&
-		     load_secret(path, t, t->chap_secret_file, &t->auth.initiator, err, errlen) < 0) ||
-		    (t->mutual_secret_file[0] != '\0' &&
-		     load_secret(path, t, t->mutual_secret_file, &t->auth.target, err, errlen) < 0)) {
+		if (load_target_secrets(path, t, err, errlen) < 0) {
 			config_free(cfg);
 			return -1;
 		}
 		inline_secrets |= (t->auth.chap_required && t->chap_secret_file[0] == '\0') ||
 		                  (t->auth.mutual && t->mutual_secret_file[0] == '\0');
 	}
+	for (size_t i = 0; i < cfg->n_has; i++) {
+		if (load_ha_secrets(path, &cfg->has[i], err, errlen) < 0) {
+			config_free(cfg);
+			return -1;
+		}
+		inline_secrets |= cfg->has[i].secret_file[0] == '\0';
+	}
 	if (inline_secrets && (st.st_mode & S_IROTH))
-		log_warn("%s: holds CHAP secrets but is readable by everyone; chmod 600 it or move "
-		         "the secrets to chap-secret-file", path);
+		log_warn("%s: holds secrets but is readable by everyone; chmod 600 it or move the "
+		         "secrets to secret files", path);
 	*out = cfg;
 	return 0;
 }
@@ -1078,5 +1636,8 @@ void config_free(struct config *cfg)
 	free(cfg->portals);
 	free(cfg->targets);
 	free(cfg->luns);
+	if (cfg->has != NULL)
+		explicit_bzero(cfg->has, cfg->n_has * sizeof(*cfg->has));
+	free(cfg->has);
 	free(cfg);
 }

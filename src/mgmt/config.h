@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "ha/device.h"
+#include "ha/handshake.h"
 #include "iscsi/target.h"
 
 #define CONFIG_NAME_MAX 128     /* section names: portal and target names */
@@ -43,9 +45,54 @@ struct config_target {
 	unsigned line;
 };
 
+/* A numeric address and port: "127.0.0.1:3401" or "[::1]:3401". */
+struct config_endpoint {
+	char address[CONFIG_ADDRESS_MAX];
+	uint16_t port;
+};
+
+/* One sync or heartbeat link: the secondary listens on `local`, the primary dials
+ * `partner` from `local`'s address. */
+struct config_ha_link {
+	struct config_endpoint local, partner;
+	unsigned line;
+};
+
+struct config_ha {
+	char name[CONFIG_NAME_MAX];   /* the alias, as written in [ha NAME] */
+	uint8_t uuid[16];             /* the device identity, the same on both nodes */
+	char path[CONFIG_PATH_MAX];   /* this node's replica */
+	uint64_t size;                /* create the file with this size if missing; 0: must exist */
+	bool direct;
+	char meta_path[CONFIG_PATH_MAX]; /* default <state-dir>/ha-<alias>.meta */
+	enum ha_role role;
+	enum ha_initial_sync initial_sync;
+	enum ha_failover failover;
+	uint32_t extent_size;         /* 0: the device's default */
+	unsigned ping_interval_ms;    /* 0: the device's default */
+	unsigned timeout_ms;          /* 0: the device's default */
+	/* The link secret; secret_file is read into it by config_load(). */
+	uint8_t secret[HANDSHAKE_SECRET_MAX];
+	size_t secret_len;
+	char secret_file[CONFIG_PATH_MAX];
+	/* The witness of failover = majority (also kept for a later switch to it). */
+	bool has_witness;
+	struct config_endpoint witness;
+	char witness_secret_file[CONFIG_PATH_MAX];
+	uint8_t witness_secret[HANDSHAKE_SECRET_MAX]; /* read by config_load() */
+	size_t witness_secret_len;
+	struct config_ha_link sync[HA_MAX_LINKS];
+	unsigned n_sync;
+	struct config_ha_link heartbeat[HA_MAX_LINKS];
+	unsigned n_heartbeat;
+	unsigned line;
+};
+
 struct config_lun {
 	size_t target;                /* index into config.targets */
 	uint64_t lun;
+	bool uses_ha;                 /* serves config.has[ha] instead of a path */
+	size_t ha;
 	char path[CONFIG_PATH_MAX];
 	uint64_t size;                /* create the file with this size if missing; 0: must exist */
 	bool direct;
@@ -60,12 +107,15 @@ struct config {
 	enum log_level log_level;
 	char state_dir[CONFIG_PATH_MAX];
 	unsigned queue_depth;
+	uint64_t node_id;             /* 0: not set (the daemon keeps one in the state dir) */
 	struct config_portal *portals;
 	size_t n_portals;
 	struct config_target *targets;
 	size_t n_targets;
 	struct config_lun *luns;
 	size_t n_luns;
+	struct config_ha *has;
+	size_t n_has;
 };
 
 /* Defaults of the [daemon] section. */

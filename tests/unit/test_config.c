@@ -218,19 +218,211 @@ static const struct bad_case {
 #undef OK_TAIL
 };
 
-static void bad_lines_name_file_and_line(void **state)
+static const char good_ha[] =
+	"[daemon]\n"
+	"state-dir = /var/lib/tw\n"
+	"node-id = 7\n"
+	"[portal p]\n"
+	"address = 127.0.0.1\n"
+	"[ha HA1]\n"
+	"uuid = 6f1c0000-0000-4000-8000-0000000000a1\n"
+	"path = /srv/ha1.img\n"
+	"size = 1G\n"
+	"priority = primary\n"
+	"initial-sync = clear\n"
+	"secret = ha1-link-secret\n"
+	"sync = 127.0.0.1:3401 127.0.0.2:3401\n"
+	"sync = [::1]:3403 [::1]:3404\n"
+	"heartbeat = 127.0.0.1:3402 127.0.0.2:3402\n"
+	"[ha quorum]\n"
+	"uuid = 6f1c000000004000-8000-0000000000a2\n"
+	"path = /dev/vg/quorum\n"
+	"meta = /var/lib/tw/q.meta\n"
+	"priority = secondary\n"
+	"initial-sync = none\n"
+	"failover = majority\n"
+	"witness = 127.0.0.3:3500\n"
+	"witness-secret-file = /etc/tw/witness\n"
+	"secret-file = /etc/tw/quorum\n"
+	"sync = 127.0.0.1:3411 127.0.0.2:3411\n"
+	"direct = yes\n"
+	"extent-size = 4M\n"
+	"ping-interval = 100ms\n"
+	"timeout = 3s\n"
+	"[target vmstore]\n"
+	"[lun vmstore:0]\n"
+	"ha = HA1\n"
+	"[lun vmstore:1]\n"
+	"ha = quorum\n"
+	"block-size = 4096\n";
+
+static void ha_sections_parse(void **state)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+	struct config *cfg = parse_ok(good_ha);
+	const struct config_ha *a, *b;
+
+	assert_int_equal(cfg->node_id, 7);
+	assert_int_equal(cfg->n_has, 2);
+	a = &cfg->has[0];
+	b = &cfg->has[1];
+	assert_string_equal(a->name, "HA1");
+	assert_int_equal(a->uuid[0], 0x6f);
+	assert_int_equal(a->uuid[15], 0xa1);
+	assert_string_equal(a->path, "/srv/ha1.img");
+	assert_int_equal(a->size, 1ull << 30);
+	assert_string_equal(a->meta_path, "/var/lib/tw/ha-HA1.meta");
+	assert_int_equal(a->role, HA_ROLE_PRIMARY);
+	assert_int_equal(a->initial_sync, HA_INITIAL_CLEAR);
+	assert_int_equal(a->failover, HA_FAILOVER_HEARTBEAT);
+	assert_false(a->has_witness);
+	assert_int_equal(a->secret_len, 15);
+	assert_memory_equal(a->secret, "ha1-link-secret", 15);
+	assert_int_equal(a->n_sync, 2);
+	assert_string_equal(a->sync[0].local.address, "127.0.0.1");
+	assert_int_equal(a->sync[0].local.port, 3401);
+	assert_string_equal(a->sync[0].partner.address, "127.0.0.2");
+	assert_string_equal(a->sync[1].local.address, "::1");
+	assert_int_equal(a->sync[1].partner.port, 3404);
+	assert_int_equal(a->n_heartbeat, 1);
+	assert_int_equal(a->heartbeat[0].line, 15);
+	assert_int_equal(a->extent_size, 0);
+	assert_int_equal(a->ping_interval_ms, 0);
+
+	assert_string_equal(b->meta_path, "/var/lib/tw/q.meta");
+	assert_int_equal(b->size, 0);
+	assert_true(b->direct);
+	assert_int_equal(b->role, HA_ROLE_SECONDARY);
+	assert_int_equal(b->initial_sync, HA_INITIAL_NONE);
+	assert_int_equal(b->failover, HA_FAILOVER_MAJORITY);
+	assert_true(b->has_witness);
+	assert_string_equal(b->witness.address, "127.0.0.3");
+	assert_int_equal(b->witness.port, 3500);
+	assert_string_equal(b->witness_secret_file, "/etc/tw/witness");
+	assert_string_equal(b->secret_file, "/etc/tw/quorum");
+	assert_int_equal(b->secret_len, 0);
+	assert_int_equal(b->extent_size, 4u << 20);
+	assert_int_equal(b->ping_interval_ms, 100);
+	assert_int_equal(b->timeout_ms, 3000);
+
+	assert_int_equal(cfg->n_luns, 2);
+	assert_true(cfg->luns[0].uses_ha);
+	assert_int_equal(cfg->luns[0].ha, 0);
+	assert_string_equal(cfg->luns[0].path, "");
+	assert_int_equal(cfg->luns[1].ha, 1);
+	assert_int_equal(cfg->luns[1].block_size, 4096);
+	config_free(cfg);
+}
+
+/* An HA file with one line replaced: HA_HEAD then the [ha H] keys, then HA_TAIL. */
+#define HA_HEAD "[portal p]\naddress = 127.0.0.1\n[ha H]\n"
+#define HA_KEYS_NO_SYNC "uuid = 01234567-89ab-cdef-0123-456789abcdef\npath = /h\npriority = primary\n" \
+	"initial-sync = clear\nsecret = s3cret\n"
+#define HA_KEYS HA_KEYS_NO_SYNC "sync = 127.0.0.1:3401 127.0.0.2:3401\n"
+#define HA_TAIL "[target t]\n[lun t:0]\nha = H\n"
+
+static const struct bad_case ha_bad_cases[] = {
+	{ HA_HEAD HA_KEYS HA_TAIL "[ha H]\n", "t.conf:13: [ha H] is defined twice (first at line 3)" },
+	{ "[portal p]\naddress = 127.0.0.1\n[ha H/1]\n", "t.conf:3: HA device name 'H/1'" },
+	{ HA_HEAD "path = /h\npriority = primary\ninitial-sync = clear\nsecret = s\n"
+	  "sync = 127.0.0.1:1 127.0.0.2:1\n" HA_TAIL, "t.conf:3: [ha H] has no uuid; add" },
+	{ HA_HEAD "uuid = 01234567-89ab-cdef-0123-456789abcdef\npriority = primary\n"
+	  "initial-sync = clear\nsecret = s\nsync = 127.0.0.1:1 127.0.0.2:1\n" HA_TAIL,
+	  "t.conf:3: [ha H] has no path" },
+	{ HA_HEAD "uuid = 01234567-89ab-cdef-0123-456789abcdef\npath = /h\n"
+	  "initial-sync = clear\nsecret = s\nsync = 127.0.0.1:1 127.0.0.2:1\n" HA_TAIL,
+	  "t.conf:3: [ha H] has no priority" },
+	{ HA_HEAD "uuid = 01234567-89ab-cdef-0123-456789abcdef\npath = /h\npriority = primary\n"
+	  "secret = s\nsync = 127.0.0.1:1 127.0.0.2:1\n" HA_TAIL, "t.conf:3: [ha H] has no initial-sync" },
+	{ HA_HEAD HA_KEYS_NO_SYNC HA_TAIL, "t.conf:3: [ha H] has no sync; add 'sync = LOCAL-ADDRESS:PORT" },
+	{ HA_HEAD "uuid = 01234567-89ab-cdef-0123-456789abcdef\npath = /h\npriority = primary\n"
+	  "initial-sync = clear\nsync = 127.0.0.1:1 127.0.0.2:1\n" HA_TAIL, "t.conf:3: [ha H] has no secret" },
+	{ HA_HEAD HA_KEYS "secret-file = /s\n" HA_TAIL, "t.conf:3: [ha H] has both secret and secret-file" },
+	{ HA_HEAD HA_KEYS "uuid = 1\n" HA_TAIL, "t.conf:10: 'uuid' is set twice" },
+	{ HA_HEAD "uuid = 00000000-0000-0000-0000-000000000000\n", "t.conf:4: uuid '00000000-0000-0000-" },
+	{ HA_HEAD "uuid = 0123\n", "t.conf:4: uuid '0123' is not" },
+	{ HA_HEAD "uuid = 01234567-89ab-cdef-0123 456789abcdef\n", "t.conf:4: uuid '01234567-89ab-cdef-0123 4" },
+	{ HA_HEAD "path = h\n", "t.conf:4: path 'h' is not an absolute path" },
+	{ HA_HEAD "priority = first\n", "t.conf:4: priority 'first' is unknown; use primary on one node" },
+	{ HA_HEAD "initial-sync = zero\n", "t.conf:4: initial-sync 'zero' is unknown; use clear, copy or none" },
+	{ HA_HEAD "failover = vote\n", "t.conf:4: failover 'vote' is unknown; use heartbeat or majority" },
+	{ HA_HEAD "size = 1x\n", "t.conf:4: size '1x'" },
+	{ HA_HEAD HA_KEYS "size = 1000\n" HA_TAIL, "t.conf:3: [ha H] size 1000 is not a multiple of 4096" },
+	{ HA_HEAD "direct = perhaps\n", "t.conf:4: direct 'perhaps' is not yes or no" },
+	{ HA_HEAD "sync = 127.0.0.1:3401\n", "t.conf:4: sync '127.0.0.1:3401' must be 'LOCAL-ADDRESS:PORT" },
+	{ HA_HEAD "sync = 127.0.0.1:1 127.0.0.2:1 127.0.0.3:1\n", "t.conf:4: sync '127.0.0.1:1 127.0.0.2:1 127" },
+	{ HA_HEAD "sync = 127.0.0.1 127.0.0.2:3401\n", "t.conf:4: sync '127.0.0.1' is not a numeric ADDRESS:PORT" },
+	{ HA_HEAD "sync = host:1 127.0.0.2:3401\n", "t.conf:4: sync 'host:1' is not a numeric" },
+	{ HA_HEAD "sync = 127.0.0.1:0 127.0.0.2:3401\n", "t.conf:4: sync '127.0.0.1:0'" },
+	{ HA_HEAD "sync = 127.0.0.1:1 127.0.0.2:65536\n", "t.conf:4: sync '127.0.0.2:65536'" },
+	{ HA_HEAD "heartbeat = ::1:5 [::1]:5\n", "t.conf:4: heartbeat '::1:5' is not a numeric" },
+	{ HA_HEAD "heartbeat = 127.0.0.1:5 [::1]:5\n", "t.conf:4: heartbeat '127.0.0.1:5 [::1]:5' mixes IPv4" },
+	{ HA_HEAD "sync = 127.0.0.1:1 127.0.0.2:1\nsync = 127.0.0.1:2 127.0.0.2:2\n"
+	  "sync = 127.0.0.1:3 127.0.0.2:3\nsync = 127.0.0.1:4 127.0.0.2:4\nsync = 127.0.0.1:5 127.0.0.2:5\n",
+	  "t.conf:8: more than 4 sync links" },
+	{ HA_HEAD HA_KEYS "heartbeat = 127.0.0.1:3401 127.0.0.2:3402\n" HA_TAIL,
+	  "t.conf:10: [ha H] link local end uses the same address as the link of line 9" },
+	{ HA_HEAD HA_KEYS "heartbeat = 127.0.0.1:3402 127.0.0.2:3401\n" HA_TAIL,
+	  "t.conf:10: [ha H] link partner end uses the same address as the link of line 9" },
+	{ "[portal p]\naddress = 127.0.0.1\nport = 3401\n[ha H]\n" HA_KEYS HA_TAIL,
+	  "t.conf:10: [ha H] link address 127.0.0.1:3401 is also [portal p] (line 1)" },
+	{ HA_HEAD HA_KEYS "failover = majority\n" HA_TAIL, "t.conf:3: [ha H] has failover = majority without a witness" },
+	{ HA_HEAD HA_KEYS "failover = majority\nwitness = 127.0.0.3:3500\n" HA_TAIL,
+	  "t.conf:3: [ha H] has failover = majority without a witness" },
+	{ HA_HEAD HA_KEYS "witness = 127.0.0.3:3500\n" HA_TAIL,
+	  "t.conf:3: [ha H] needs witness and witness-secret-file together" },
+	{ HA_HEAD "witness = 127.0.0.3\n", "t.conf:4: witness '127.0.0.3' is not a numeric" },
+	{ HA_HEAD "extent-size = 3K\n", "t.conf:4: extent-size '3K' is not a power of two" },
+	{ HA_HEAD "extent-size = 2K\n", "t.conf:4: extent-size '2K' is not a power of two" },
+	{ HA_HEAD "ping-interval = 200\n", "t.conf:4: ping-interval '200' is not a duration" },
+	{ HA_HEAD "timeout = 5ms\n", "t.conf:4: timeout '5ms' is not a duration from 10ms" },
+	{ HA_HEAD HA_KEYS "ping-interval = 2s\n" HA_TAIL,
+	  "t.conf:3: [ha H] timeout 2000 ms is not longer than ping-interval 2000 ms" },
+	{ HA_HEAD HA_KEYS "[target t]\n[lun t:0]\npath = /x\n", "t.conf:3: [ha H] is served by no LUN" },
+	{ HA_HEAD HA_KEYS "[target t]\n[lun t:0]\nha = G\n", "t.conf:12: ha 'G' names no [ha G] section above" },
+	{ "[portal p]\naddress = 127.0.0.1\n[target t]\n[lun t:0]\nha = H\n[ha H]\n" HA_KEYS,
+	  "t.conf:5: ha 'H' names no [ha H] section above" },
+	{ HA_HEAD HA_KEYS HA_TAIL "path = /x\n", "t.conf:11: [lun t:0] has both ha and path" },
+	{ HA_HEAD HA_KEYS HA_TAIL "size = 1M\n", "t.conf:11: [lun t:0] has both ha and size" },
+	{ HA_HEAD HA_KEYS HA_TAIL "uuid = 01234567-89ab-cdef-0123-456789abcdef\n",
+	  "t.conf:11: [lun t:0] has both ha and uuid" },
+	{ HA_HEAD HA_KEYS "size = 4K\n" HA_TAIL "block-size = 4096\n[lun t:1]\nha = H\n",
+	  "t.conf:15: [ha H] is already served by the LUN of line 12" },
+	{ HA_HEAD HA_KEYS HA_TAIL "[lun t:1]\npath = /h\n", "t.conf:13: path /h is already the replica of [ha H]" },
+	{ HA_HEAD HA_KEYS "[ha G]\nuuid = 01234567-89ab-cdef-0123-456789abcdef\n",
+	  "t.conf:10: [ha G] has no path" },
+	{ HA_HEAD HA_KEYS "[ha G]\nuuid = 01234567-89ab-cdef-0123-456789abcdef\npath = /g\npriority = primary\n"
+	  "initial-sync = clear\nsecret = s\nsync = 127.0.0.1:9 127.0.0.2:9\n" HA_TAIL,
+	  "t.conf:10: [ha G] has the uuid of [ha H] (line 3)" },
+	{ HA_HEAD HA_KEYS "[ha G]\nuuid = 11234567-89ab-cdef-0123-456789abcdef\npath = /g\npriority = primary\n"
+	  "initial-sync = clear\nsecret = s\nsync = 127.0.0.1:3401 127.0.0.2:9\n" HA_TAIL "[lun t:1]\nha = G\n",
+	  "t.conf:16: [ha G] link local end uses the same address as the link of line 9" },
+	{ HA_HEAD HA_KEYS "meta = /h\n" HA_TAIL, "t.conf:3: [ha H] meta is its replica path" },
+	{ "[daemon]\nnode-id = 0\n" HA_HEAD, "t.conf:2: node-id '0' is not a number" },
+	{ "[ha]\n", "t.conf:1: [ha] needs a name" },
+};
+
+static void check_bad_cases(const struct bad_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
 		struct config *cfg = NULL;
 		char err[512] = "";
-		int rc = config_parse(bad_cases[i].text, strlen(bad_cases[i].text), "t.conf", &cfg,
-		                      err, sizeof(err));
+		int rc = config_parse(cases[i].text, strlen(cases[i].text), "t.conf", &cfg, err, sizeof(err));
 
 		if (rc != -1 || cfg != NULL)
-			fail_msg("case %zu accepted: %s", i, bad_cases[i].text);
-		if (strncmp(err, bad_cases[i].message, strlen(bad_cases[i].message)) != 0)
-			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err, bad_cases[i].message);
+			fail_msg("case %zu accepted: %s", i, cases[i].text);
+		if (strncmp(err, cases[i].message, strlen(cases[i].message)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err, cases[i].message);
 	}
+}
+
+static void bad_lines_name_file_and_line(void **state)
+{
+	check_bad_cases(bad_cases, ARRAY_SIZE(bad_cases));
+}
+
+static void bad_ha_lines_name_file_and_line(void **state)
+{
+	check_bad_cases(ha_bad_cases, ARRAY_SIZE(ha_bad_cases));
 }
 
 static void long_and_binary_lines_are_refused(void **state)
@@ -277,6 +469,16 @@ static int remove_tmpdir(void **state)
 	return system(cmd);
 }
 
+/* Writes text to tmpdir/name and loads it: config_load()'s result. */
+static int load(const char *name, const char *text, struct config **cfg, char *err, size_t errlen)
+{
+	char path[128];
+
+	write_file(name, text, 0600);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return config_load(path, cfg, err, errlen);
+}
+
 static void load_reads_secret_files(void **state)
 {
 	char text[1024], path[128], err[512];
@@ -296,6 +498,36 @@ static void load_reads_secret_files(void **state)
 	assert_int_equal(cfg->targets[0].auth.initiator.secret_len, 13);
 	assert_string_equal(cfg->targets[0].auth.target.secret, "file-secret-2");
 	config_free(cfg);
+}
+
+static void load_reads_ha_secrets(void **state)
+{
+	char text[1024], err[512];
+	struct config *cfg = NULL;
+
+	write_file("ha.secret", "ha-secret-0123\n", 0600);
+	write_file("w.secret", "witness-secret", 0600);
+	snprintf(text, sizeof(text),
+	         "[portal p]\naddress = 127.0.0.1\n[ha H]\nuuid = 01234567-89ab-cdef-0123-456789abcdef\n"
+	         "path = /h\npriority = secondary\ninitial-sync = copy\nsecret-file = %s/ha.secret\n"
+	         "failover = node-majority\nwitness = 127.0.0.9:3500\nwitness-secret-file = %s/w.secret\n"
+	         "sync = 127.0.0.1:3401 127.0.0.2:3401\n[target t]\n[lun t:0]\nha = H\n", tmpdir, tmpdir);
+	if (load("ha.conf", text, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->has[0].secret_len, 14);
+	assert_memory_equal(cfg->has[0].secret, "ha-secret-0123", 14);
+	assert_int_equal(cfg->has[0].witness_secret_len, 14);
+	assert_memory_equal(cfg->has[0].witness_secret, "witness-secret", 14);
+	assert_string_equal(cfg->has[0].meta_path, CONFIG_DEFAULT_STATE_DIR "/ha-H.meta");
+	config_free(cfg);
+
+	snprintf(text, sizeof(text),
+	         "[portal p]\naddress = 127.0.0.1\n[ha H]\nuuid = 01234567-89ab-cdef-0123-456789abcdef\n"
+	         "path = /h\npriority = secondary\ninitial-sync = copy\nsecret-file = %s/none\n"
+	         "sync = 127.0.0.1:3401 127.0.0.2:3401\n[target t]\n[lun t:0]\nha = H\n", tmpdir);
+	assert_int_equal(load("ha2.conf", text, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "ha2.conf:3: [ha H] secret file"));
+	assert_non_null(strstr(err, "No such file"));
 }
 
 static void load_names_missing_files(void **state)
@@ -330,6 +562,9 @@ int main(void)
 		cmocka_unit_test(good_file_parses_every_key),
 		cmocka_unit_test(daemon_section_is_optional),
 		cmocka_unit_test(bad_lines_name_file_and_line),
+		cmocka_unit_test(ha_sections_parse),
+		cmocka_unit_test(bad_ha_lines_name_file_and_line),
+		cmocka_unit_test(load_reads_ha_secrets),
 		cmocka_unit_test(long_and_binary_lines_are_refused),
 		cmocka_unit_test(load_reads_secret_files),
 		cmocka_unit_test(load_names_missing_files),
