@@ -21,6 +21,9 @@
 #define CONNECT_TIMEOUT_MS 3000
 /* After a failed accept (out of descriptors): not in a loop. */
 #define ACCEPT_PAUSE_MS 100
+/* A link the device drops sooner than this after connecting (a partner that refuses our
+ * secret) counts as a failure: the next dial waits out the backoff. */
+#define STABLE_MS 5000
 
 struct peer_link {
 	struct ha_peer *peer;
@@ -36,7 +39,8 @@ struct peer_link {
 	struct reactor_timer timer;
 	unsigned backoff_ms;
 	int last_error;               /* of the last logged failure; 0 after a success */
-	bool was_connected;           /* for the "lost, dialing" line */
+	bool was_connected;           /* handed a socket to the device and not dialed since */
+	uint64_t connected_ms;        /* when */
 	struct sockaddr_storage from; /* of the accepted peer */
 	socklen_t fromlen;
 };
@@ -160,10 +164,11 @@ static void connected(struct reactor_op *op, int res)
 		return;
 	}
 	tune_socket(fd);
-	log_info("%s: connected", l->label);
+	/* The device logs the link once it is authenticated. */
+	log_debug("%s: connected", l->label);
 	l->last_error = 0;
 	l->was_connected = true;
-	l->backoff_ms = RETRY_FIRST_MS;
+	l->connected_ms = now_ms();
 	ha_device_add_link(p->device, fd, l->kind, l->index);
 	reactor_timer_start(p->reactor, &l->timer, CHECK_MS, dial);
 }
@@ -181,8 +186,14 @@ static void dial(struct reactor_timer *t)
 		return;
 	}
 	if (l->was_connected) {
-		log_info("%s: not connected, dialing", l->label);
 		l->was_connected = false;
+		if (now_ms() - l->connected_ms < STABLE_MS) {
+			log_debug("%s: dropped at once, dialing again in %u ms", l->label, l->backoff_ms);
+			retry_later(l);
+			return;
+		}
+		log_debug("%s: not connected, dialing", l->label);
+		l->backoff_ms = RETRY_FIRST_MS;
 	}
 	/* Any source port: a fixed one would wait out TIME_WAIT after each reconnect. */
 	if (from.ss_family == AF_INET6)
@@ -236,7 +247,7 @@ static void accepted(struct reactor_op *op, int res)
 	}
 	tune_socket(res);
 	format_addr(&l->from, from, sizeof(from));
-	log_info("%s: connection from %s", l->label, from);
+	log_debug("%s: connection from %s", l->label, from);
 	l->last_error = 0;
 	ha_device_add_link(p->device, res, l->kind, l->index);
 	accept_next(l);

@@ -10,7 +10,8 @@
  *   replaces a stale link in that slot (the partner restarted).
  * Both set TCP_NODELAY and keepalive.  Everything runs on the reactor; failures are
  * logged once per change ("HA1: sync link 0 to 127.0.0.2:3401: connection refused,
- * retrying"), not once per attempt. */
+ * retrying"), not once per attempt.  A link the device drops right after it was handed
+ * over (the partner refused our secret) is dialed again only after the backoff. */
 #ifndef TWINSAN_HA_PEER_H
 #define TWINSAN_HA_PEER_H
 
