@@ -8,6 +8,8 @@
  *   down PATTERN      partition: nothing is forwarded any more and new connections are
  *                     held unanswered, and neither side learns of it (like a cut cable:
  *                     only the endpoints' own timeouts notice)
+ *   refuse PATTERN    every connection is reset, and new ones too (a node whose
+ *                     address answers with RST: the fast way to fail an iSCSI path)
  *   up PATTERN        the partition heals; held data and connections move on
  *   reset PATTERN     every connection of the route is reset now (both ends see it)
  *   delay PATTERN MS  data is forwarded MS milliseconds after it arrived (0: at once)
@@ -49,7 +51,7 @@ struct route {
 	struct sockaddr_in listen, target, source;
 	bool has_source;
 	int lfd;
-	bool down;
+	bool down, refuse;
 	unsigned delay_ms;
 };
 
@@ -187,6 +189,12 @@ static void route_accept(struct proxy *px, struct route *r)
 	int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (r->refuse) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+		return;
+	}
 	unsigned i;
 	for (i = 0; i < MAX_PAIRS && px->pairs[i]; i++)
 		;
@@ -289,9 +297,9 @@ static void command(struct proxy *px, char *line)
 	unsigned ms = 0;
 	int n = sscanf(line, "%15s %31s %u", cmd, pattern, &ms);
 	bool down = strcmp(cmd, "down") == 0, up = strcmp(cmd, "up") == 0, reset = strcmp(cmd, "reset") == 0;
-	bool delay = strcmp(cmd, "delay") == 0;
-	if (n < 2 || !(down || up || reset || delay) || (delay && n != 3)) {
-		printf("error: '%s': want down|up|reset PATTERN or delay PATTERN MS\n", line);
+	bool delay = strcmp(cmd, "delay") == 0, refuse = strcmp(cmd, "refuse") == 0;
+	if (n < 2 || !(down || up || reset || delay || refuse) || (delay && n != 3)) {
+		printf("error: '%s': want down|up|reset|refuse PATTERN or delay PATTERN MS\n", line);
 		fflush(stdout);
 		return;
 	}
@@ -303,13 +311,15 @@ static void command(struct proxy *px, char *line)
 		matched++;
 		if (down || up)
 			r->down = down;
+		if (refuse || up)
+			r->refuse = refuse;
 		if (delay)
 			r->delay_ms = ms;
 		for (unsigned j = 0; j < MAX_PAIRS; j++) {
 			struct pair *p = px->pairs[j];
 			if (!p || p->route != r)
 				continue;
-			if (reset)
+			if (reset || refuse)
 				pair_close(px, j, true);
 			else if (up && p->fd[1] < 0)
 				pair_dial(p); /* held while the route was down */
@@ -433,7 +443,7 @@ int main(int argc, char **argv)
 	if (!px || argc < 4 || strcmp(argv[1], "--control") != 0) {
 		fputs("usage: faultproxy --control FIFO ROUTE...\n"
 		      "  ROUTE: NAME,LISTEN_IP:PORT,TARGET_IP:PORT[,SOURCE_IP]\n"
-		      "  commands on FIFO: down|up|reset PATTERN, delay PATTERN MS\n",
+		      "  commands on FIFO: down|up|reset|refuse PATTERN, delay PATTERN MS\n",
 		      stderr);
 		return 2;
 	}

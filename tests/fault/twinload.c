@@ -586,6 +586,11 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
+	/* From the start: a driver may stop a run before it has connected. */
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	const char *mode = argv[1];
 	bool write_mode = strcmp(mode, "write") == 0;
 	if (!write_mode && strcmp(mode, "verify") != 0)
@@ -687,10 +692,6 @@ int main(int argc, char **argv)
 		if (!l->cmds[i].buf)
 			die("out of memory");
 	}
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	int rc = run_write(l, seconds);
 	for (unsigned i = 0; i < l->n_paths; i++)
 		if (l->paths[i].ctx)
