@@ -1,0 +1,49 @@
+#!/bin/bash
+# HA configuration mistakes stop the daemon before it serves or dials anything, with a
+# message naming the file, the line and what to do.
+. "$(dirname "$0")/../lib/twinsand.sh"
+. "$TOP/tests/lib/ha.sh"
+
+ha_setup 16M
+CONF=$SCRATCH/A/twinsand.conf
+GOOD=$SCRATCH/good.conf
+cp "$CONF" "$GOOD"
+
+# expect_refusal MESSAGE: node A's configuration must be refused with it.
+expect_refusal()
+{
+	timeout 20 "$TWINSAND" --config "$CONF" >"$SCRATCH/out" 2>&1 && fail "bad config accepted"
+	grep -qF "$1" "$SCRATCH/out" || fail "expected \"$1\", got: $(cat "$SCRATCH/out")"
+	_sanitizer_report "$SCRATCH/out" && fail "sanitizer report: $(cat "$SCRATCH/out")"
+	ss -Htan "( sport = :$HA_PORT or dport = :$HA_SYNC_PORT or dport = :$HA_HB_PORT )" | grep -q . &&
+		fail "something listens or dials"
+	return 0
+}
+# edit SED-SCRIPT: the good configuration changed; prints the line number of the match.
+edit() { sed "$1" "$GOOD" >"$CONF"; }
+line_of() { grep -n "$1" "$CONF" | head -n 1 | cut -d: -f1; }
+ha_line=$(grep -n '^\[ha HA1\]' "$GOOD" | cut -d: -f1)
+
+edit 's/^ha = HA1/ha = HA2/'
+expect_refusal "$CONF:$(line_of '^ha = HA2'): ha 'HA2' names no [ha HA2] section above this LUN"
+
+edit 's/^priority = primary/priority = first/'
+expect_refusal "$CONF:$(line_of '^priority'): priority 'first' is unknown; use primary on one node and secondary"
+
+edit '/^secret-file/d'
+expect_refusal "$CONF:$ha_line: [ha HA1] has no secret; add 'secret-file = "
+
+edit "s/^sync = .*/sync = 127.0.0.1:$HA_SYNC_PORT/"
+expect_refusal "$CONF:$(line_of '^sync'): sync '127.0.0.1:$HA_SYNC_PORT' must be 'LOCAL-ADDRESS:PORT PARTNER-ADDRESS:PORT'"
+
+edit "s/^heartbeat = .*/heartbeat = 127.0.0.1:$HA_SYNC_PORT 127.0.0.2:$HA_HB_PORT/"
+expect_refusal "$CONF:$(line_of '^heartbeat'): [ha HA1] link local end uses the same address as the link of line $(line_of '^sync')"
+
+edit 's/^initial-sync = clear/failover = majority\ninitial-sync = clear/'
+expect_refusal "$CONF:$ha_line: [ha HA1] has failover = majority without a witness"
+
+edit "s|^secret-file = .*|secret-file = $SCRATCH/absent.secret|"
+expect_refusal "$CONF:$ha_line: [ha HA1] secret file $SCRATCH/absent.secret: No such file or directory"
+
+edit 's/^ha = HA1/ha = HA1\npath = \/srv\/x.img/'
+expect_refusal "$CONF:$(line_of '^\[lun ha:0\]'): [lun ha:0] has both ha and path"
