@@ -158,7 +158,9 @@ static uint32_t enc_generations(const struct proto_msg *m, uint8_t *p, const uin
 
 	generation_encode(&g->gen, p);
 	p[40] = g->sync_state;
-	p[41] = p[42] = p[43] = 0;
+	p[41] = g->initial_sync;
+	p[42] = g->failover;
+	p[43] = g->flags;
 	put_be32(p + 44, g->extent_size);
 	put_be64(p + 48, g->device_size);
 	return 0;
@@ -171,12 +173,19 @@ static const char *dec_generations(struct proto_msg *m, const uint8_t *p, const 
 	if (generation_decode(p, &g->gen) != 0)
 		return "generation flags";
 	g->sync_state = p[40];
+	g->initial_sync = p[41];
+	g->failover = p[42];
+	g->flags = p[43];
 	g->extent_size = get_be32(p + 44);
 	g->device_size = get_be64(p + 48);
 	if (g->sync_state < PROTO_SYNC_IN_SYNC || g->sync_state > PROTO_SYNC_ALONE)
 		return "sync state";
-	if ((p[41] | p[42] | p[43]) != 0)
-		return "reserved";
+	if (g->initial_sync < 1 || g->initial_sync > 3)
+		return "initial sync mode";
+	if (g->failover < 1 || g->failover > 2)
+		return "failover strategy";
+	if ((g->flags & ~PROTO_GEN_FLAGS_KNOWN) != 0)
+		return "generations flags";
 	if (!is_pow2_between(g->extent_size, 4096, 1u << 30))
 		return "extent size";
 	if (g->device_size == 0)
@@ -215,6 +224,8 @@ static uint32_t enc_write(const struct proto_msg *m, uint8_t *p, const uint8_t *
 	put_be64(p + 8, w->offset);
 	put_be32(p + 16, w->length);
 	put_be32(p + 20, w->flags);
+	if (m->type == PROTO_WRITE && (w->flags & PROTO_WRITE_DISCARD))
+		return 0;
 	*var = w->data;
 	return w->length;
 }
@@ -228,8 +239,13 @@ static const char *dec_write(struct proto_msg *m, const uint8_t *p, const uint8_
 	w->length = get_be32(p + 16);
 	w->flags = get_be32(p + 20);
 	w->data = var;
-	if (!range_ok(w->offset, w->length) || w->length != var_len)
+	if (m->type == PROTO_WRITE && (w->flags & PROTO_WRITE_DISCARD)) {
+		if (w->length == 0 || w->length > PROTO_MAX_DISCARD || w->offset > UINT64_MAX - w->length ||
+		    var_len != 0)
+			return "discard range";
+	} else if (!range_ok(w->offset, w->length) || w->length != var_len) {
 		return "data range";
+	}
 	if ((w->flags & ~(m->type == PROTO_WRITE ? PROTO_WRITE_FLAGS_KNOWN : 0u)) != 0)
 		return "write flags";
 	return NULL;

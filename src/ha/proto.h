@@ -94,9 +94,18 @@ struct proto_auth {
 };
 
 enum proto_sync_state { PROTO_SYNC_IN_SYNC = 1, PROTO_SYNC_SOURCE, PROTO_SYNC_TARGET, PROTO_SYNC_ALONE };
+/* GENERATIONS flags. */
+#define PROTO_GEN_SERVING 0x1u /* the sender serves the device now (alone, or in sync) */
+#define PROTO_GEN_FLAGS_KNOWN PROTO_GEN_SERVING
+/* GENERATIONS opens every meeting of two nodes, followed by the sender's whole BITMAP.
+ * The creator's initial sync mode travels with it because a blank replica follows the
+ * mode of the node that created the device, not its own configuration. */
 struct proto_generations {
 	struct generation gen;
 	uint8_t sync_state;   /* enum proto_sync_state */
+	uint8_t initial_sync; /* the sender's mode: 1 clear, 2 none, 3 copy (enum ha_initial_sync) */
+	uint8_t failover;     /* the sender's strategy: 1 heartbeat, 2 majority (enum ha_failover) */
+	uint8_t flags;        /* PROTO_GEN_* */
 	uint64_t device_size; /* bytes, nonzero */
 	uint32_t extent_size; /* bytes, a power of two, 4 KiB..1 GiB */
 };
@@ -109,12 +118,15 @@ struct proto_bitmap {
 };
 
 #define PROTO_WRITE_FUA 0x1u
-#define PROTO_WRITE_FLAGS_KNOWN PROTO_WRITE_FUA
+/* A discard: `length` bytes (up to PROTO_MAX_DISCARD) read back as zeros; no data. */
+#define PROTO_WRITE_DISCARD 0x2u
+#define PROTO_WRITE_FLAGS_KNOWN (PROTO_WRITE_FUA | PROTO_WRITE_DISCARD)
+#define PROTO_MAX_DISCARD (1u << 30)
 /* WRITE and RESYNC_DATA: `length` bytes of device data at byte `offset`. */
 struct proto_write {
 	uint64_t request_id;
 	uint64_t offset;
-	uint32_t length; /* 1..PROTO_MAX_DATA, offset + length does not wrap */
+	uint32_t length; /* 1..PROTO_MAX_DATA (DISCARD: ..PROTO_MAX_DISCARD), no wrap */
 	uint32_t flags;  /* PROTO_WRITE_*; always 0 in RESYNC_DATA */
 	const uint8_t *data;
 };
@@ -157,7 +169,11 @@ struct proto_ping {
 	uint64_t echo_ms; /* PONG: the PING's sent_ms; 0 in PING */
 };
 
-/* STATE: whether the sender serves the device and why; kind SCSI is the envelope for the
+/* STATE: whether the sender serves the device and why.  Between the nodes of an HA device
+ * two NODE states are commands: {serving 1, reason NONE} after a resync says the sender
+ * finished its side of it; {reason OPERATOR} ends a split brain, serving 1 meaning the
+ * sender keeps its data (the receiver discards its own), serving 0 that the sender
+ * discarded its own.  Kind kind SCSI is the envelope for the
  * SCSI state replication to come (reservations, unit attentions), its body opaque here. */
 enum proto_state_kind { PROTO_STATE_NODE = 1, PROTO_STATE_SCSI = 2 };
 enum proto_state_reason { PROTO_REASON_NONE = 0, PROTO_REASON_STARTING, PROTO_REASON_SYNCING,

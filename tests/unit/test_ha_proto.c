@@ -42,6 +42,9 @@ static struct proto_msg sample(enum proto_type type)
 	case PROTO_GENERATIONS:
 		m.u.generations.gen = (struct generation){11, 22, {33, 44}, GENERATION_INCONSISTENT};
 		m.u.generations.sync_state = PROTO_SYNC_TARGET;
+		m.u.generations.initial_sync = 3;
+		m.u.generations.failover = 2;
+		m.u.generations.flags = PROTO_GEN_SERVING;
 		m.u.generations.device_size = 1ull << 40;
 		m.u.generations.extent_size = 1u << 22;
 		break;
@@ -345,6 +348,19 @@ static void test_encoder_refuses_invalid_messages(void **state)
 	m = sample(PROTO_GENERATIONS);
 	m.u.generations.extent_size = 5000;
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_GENERATIONS);
+	m.u.generations.initial_sync = 4;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_GENERATIONS);
+	m.u.generations.failover = 0;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_GENERATIONS);
+	m.u.generations.flags = 0x80;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_WRITE);
+	m.u.write.flags = PROTO_WRITE_DISCARD;
+	m.u.write.length = PROTO_MAX_DISCARD + 1;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
 	m = sample(PROTO_VERIFY);
 	m.u.range.length = 4097;
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
@@ -364,6 +380,27 @@ static void test_encoder_refuses_invalid_messages(void **state)
 	assert_int_equal(proto_encode(tx, &m, &f), 0);
 	assert_int_equal(get_be64(f.head + 8), 0);
 	proto_tx_free(tx);
+}
+
+static void test_discard_carries_no_data_and_may_exceed_the_data_limit(void **state)
+{
+	struct proto_tx *tx = proto_tx_new();
+	struct proto_rx *rx = proto_rx_new(PROTO_MAX_PAYLOAD);
+	struct proto_msg m = sample(PROTO_WRITE), got;
+	struct proto_frame f;
+	uint8_t buf[PROTO_HEAD_MAX];
+	size_t n, used;
+
+	m.u.write.flags = PROTO_WRITE_DISCARD;
+	m.u.write.length = PROTO_MAX_DISCARD;
+	assert_int_equal(proto_encode(tx, &m, &f), 0);
+	assert_int_equal(f.data_len, 0);
+	n = proto_frame_flatten(&f, buf, sizeof(buf));
+	assert_int_equal(proto_rx_feed(rx, buf, n, &used, &got), PROTO_OK);
+	assert_int_equal(got.u.write.length, PROTO_MAX_DISCARD);
+	assert_int_equal(got.u.write.flags, PROTO_WRITE_DISCARD);
+	proto_tx_free(tx);
+	proto_rx_free(rx);
 }
 
 static void test_byte_at_a_time_stream_of_many_frames(void **state)
@@ -465,6 +502,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_message_type_round_trips_plain),
+		cmocka_unit_test(test_discard_carries_no_data_and_may_exceed_the_data_limit),
 		cmocka_unit_test(test_every_message_type_round_trips_with_mac),
 		cmocka_unit_test(test_header_bit_flip_is_a_header_crc_error),
 		cmocka_unit_test(test_payload_bit_flip_is_a_payload_crc_error),

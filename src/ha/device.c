@@ -1,0 +1,2262 @@
+/* The HA device: a store mirrored on two nodes (see device.h for the design).
+ *
+ * Every piece of work that touches the replicas is a struct xfer.  Mutations (initiator
+ * writes and discards, the partner's writes, resync copies) and verify reads take the
+ * node's order lock (order.h) on their bytes: on the primary that lock is the sequencer,
+ * on the secondary it applies mutations in the order they arrived from the primary.
+ *
+ * The mode says what the node does with its partner:
+ *   WAITING     no partner, no failover decision yet: serves nothing new
+ *   ALONE       the failover strategy let this node go on alone
+ *   STOPPED     the failover strategy (or the replica's state) forbids serving
+ *   MEETING     a sync link is up; generations and bitmaps are being exchanged
+ *   REPLICATING in sync or resyncing: mutations go to both replicas
+ *   PARKED      met, but refused to replicate (split brain, unrelated data, no source)
+ * A node serving while ALONE or PARKED writes only locally; its activemap records it. */
+#include "ha/device.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/crc32c.h"
+#include "common/iobuf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ha/activemap.h"
+#include "ha/link.h"
+#include "ha/order.h"
+
+#define HA_DEFAULT_PING_MS 200
+#define HA_DEFAULT_TIMEOUT_MS 2000
+#define HA_HEARTBEAT_MAX_PAYLOAD 4096
+/* Replicated bytes queued on the sync link above which new writes wait. */
+#define HA_FLOW_MAX_QUEUED (16u << 20)
+#define HA_FLOW_RETRY_MS 1
+#define HA_RESYNC_DEPTH 8
+#define HA_VERIFY_BLOCK 4096u
+#define HA_VERIFY_CHUNK (1u << 20)
+#define HA_LAZY_PAGES_MS 500
+#define HA_RATE_WINDOW_MS 2000
+
+enum mode { MODE_WAITING, MODE_ALONE, MODE_STOPPED, MODE_MEETING, MODE_REPLICATING, MODE_PARKED };
+
+static const char *const mode_names[] = {
+	[MODE_WAITING] = "waiting", [MODE_ALONE] = "alone", [MODE_STOPPED] = "stopped",
+	[MODE_MEETING] = "meeting", [MODE_REPLICATING] = "replicating", [MODE_PARKED] = "parked",
+};
+
+/* One configured link slot. */
+struct dlink {
+	struct ha_device *d;
+	struct link *l;
+	enum proto_link_kind kind;
+	unsigned index;
+	bool up;
+};
+
+/* An initiator request, split into xfers of at most one message each. */
+struct op {
+	struct ha_device *d;
+	struct store_io *io;
+	struct reactor_op done_op;
+	unsigned remaining;
+	int err;
+};
+
+enum xkind {
+	X_MUTATE,     /* initiator write or discard */
+	X_FLUSH,      /* initiator flush */
+	X_PEER_WRITE, /* the partner's WRITE or RESYNC_DATA, applied here */
+	X_PEER_READ,  /* the partner's RESYNC_READ or VERIFY, read here */
+	X_PEER_FLUSH, /* the partner's FLUSH */
+	X_RESYNC,     /* a resync copy driven by this node (the primary) */
+	X_VERIFY,     /* a verify chunk driven by this node (the primary) */
+	X_ZERO,       /* initial sync "clear": zero the whole replica */
+};
+
+struct xfer {
+	struct ha_device *d;
+	struct xfer *prev, *next;
+	enum xkind kind;
+	struct op *parent;
+	struct order_req ord;
+	struct store_io io;
+	void (*after_local)(struct xfer *x);
+	uint64_t id;          /* ours, or the partner's to echo */
+	uint32_t epoch;       /* the session it belongs to */
+	enum proto_type reply; /* X_PEER_*: what the answer is */
+	uint64_t offset;
+	uint32_t length;
+	uint32_t block_size;  /* verify */
+	uint8_t *buf;
+	bool fua, discard;
+	bool forwarded;       /* secondary: sent to the primary, waiting for its ACK */
+	bool wait_remote;     /* waiting for the partner's answer */
+	bool orphan;          /* the partner went away while we waited */
+	bool local_done, remote_done, locked, marked;
+	int local_err, remote_err;
+};
+
+struct ha_device {
+	struct reactor *r;
+	struct ha_device_params p;
+	char name[64];
+	uint8_t *secret;
+	struct store *backing, *front;
+	struct ha_meta *meta;
+	struct ha_meta_super sb;
+	struct activemap *am;
+	struct order *order;
+	struct dlink sync[HA_MAX_LINKS], hb[HA_MAX_LINKS];
+	enum mode mode;
+	bool serving;
+	bool alone_gen_done;  /* the generation for writing alone is persisted */
+	bool closing;
+
+	/* the session: the one sync link carrying ordered traffic */
+	struct dlink *sess;
+	uint32_t epoch;       /* counts sessions: answers never cross into a later one */
+	bool got_gens;
+	struct proto_generations remote;
+	uint8_t *rbitmap;
+	size_t rbitmap_got;
+
+	/* resync (driven by the primary) */
+	bool resyncing, sync_source, finishing;
+	unsigned resync_inflight;
+	uint64_t sync_total, sync_done, sync_start_ms;
+	uint64_t rate_mark_ms, rate_mark_bytes, rate_bps;
+	uint64_t sent_bytes, received_bytes;
+
+	/* verify (driven by the primary) */
+	bool verify_running, verify_done;
+	uint64_t verify_cursor, verify_done_bytes, verify_diff;
+	unsigned verify_inflight;
+
+	/* failover */
+	bool claim_pending, granted;
+	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer;
+
+	struct xfer *xfers;           /* every xfer alive */
+	struct xfer *waitq_head, *waitq_tail; /* initiator mutations not started yet */
+	uint64_t next_id;
+};
+
+static const struct store_ops ha_store_ops;
+
+/* ---- names ------------------------------------------------------------------------ */
+
+const char *ha_failover_name(enum ha_failover f)
+{
+	return f == HA_FAILOVER_HEARTBEAT ? "heartbeat" : f == HA_FAILOVER_MAJORITY ? "majority" : "?";
+}
+
+int ha_failover_parse(const char *s, enum ha_failover *out)
+{
+	if (strcmp(s, "heartbeat") == 0)
+		*out = HA_FAILOVER_HEARTBEAT;
+	else if (strcmp(s, "majority") == 0 || strcmp(s, "node-majority") == 0)
+		*out = HA_FAILOVER_MAJORITY;
+	else
+		return -1;
+	return 0;
+}
+
+const char *ha_event_name(enum ha_event e)
+{
+	static const char *const names[] = {
+		[HA_EVENT_STATE] = "state", [HA_EVENT_LINK_UP] = "link-up", [HA_EVENT_LINK_DOWN] = "link-down",
+		[HA_EVENT_PARTNER_CONNECTED] = "partner-connected", [HA_EVENT_PARTNER_LOST] = "partner-lost",
+		[HA_EVENT_SYNC_STARTED] = "sync-started", [HA_EVENT_SYNC_FINISHED] = "sync-finished",
+		[HA_EVENT_SPLIT_BRAIN] = "split-brain", [HA_EVENT_VERIFY_FINISHED] = "verify-finished",
+	};
+	return (unsigned)e < ARRAY_SIZE(names) && names[e] ? names[e] : "?";
+}
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static uint64_t rng_u64(void *ctx)
+{
+	uint64_t v = 0;
+
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+		abort(); /* no randomness: identifiers would collide; nothing safe to do */
+	return v;
+}
+
+static bool is_primary(const struct ha_device *d)
+{
+	return d->p.role == HA_ROLE_PRIMARY;
+}
+
+static void emit(struct ha_device *d, enum ha_event ev, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void emit(struct ha_device *d, enum ha_event ev, const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (d->p.event)
+		d->p.event(d->p.arg, d, ev, detail);
+}
+
+/* Superblock changes are rare and must be durable before we act on them. */
+static int save_sb(struct ha_device *d)
+{
+	char err[256];
+
+	if (ha_meta_update(d->meta, &d->sb, err, sizeof(err)) != 0) {
+		log_err("ha %s: cannot persist metadata: %s", d->name, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes every stale bitmap page (synchronous: a page costs one small write). */
+static int save_pages(struct ha_device *d)
+{
+	uint32_t page = 0;
+	char err[256];
+
+	while (activemap_stale_page(d->am, page, &page)) {
+		uint64_t version;
+		const uint8_t *img = activemap_page(d->am, page, &version);
+
+		if (ha_meta_write_page(d->meta, page, img, err, sizeof(err)) != 0) {
+			log_err("ha %s: cannot persist the activemap: %s", d->name, err);
+			return -1;
+		}
+		activemap_page_written(d->am, page, version);
+		page++;
+	}
+	return 0;
+}
+
+static void on_pages_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, pages_timer);
+
+	save_pages(d);
+}
+
+/* A clear left a page stale: write it when convenient. */
+static void lazy_pages(struct ha_device *d, bool stale)
+{
+	if (stale && !reactor_timer_armed(&d->pages_timer))
+		reactor_timer_start(d->r, &d->pages_timer, HA_LAZY_PAGES_MS, on_pages_timer);
+}
+
+static enum store_access access_now(const struct ha_device *d)
+{
+	if (d->serving)
+		return STORE_ACCESS_OK;
+	if (d->mode == MODE_STOPPED || d->mode == MODE_PARKED)
+		return STORE_ACCESS_UNAVAILABLE;
+	return STORE_ACCESS_TRANSITIONING;
+}
+
+/* Sets the replica's state, persisted first, logged and announced when it changes. */
+static void set_state(struct ha_device *d, enum ha_sync_state st, enum ha_sync_reason why)
+{
+	struct ha_meta_super old = d->sb;
+
+	d->sb.state = st;
+	d->sb.reason = st == HA_SYNC_NOT_SYNCHRONIZED ? why : HA_REASON_NONE;
+	if (ha_meta_super_same(&old, &d->sb))
+		return;
+	save_sb(d);
+	log_info("ha %s: %s%s%s (%s)", d->name, ha_sync_state_name(st), d->sb.reason ? ", " : "",
+	         d->sb.reason ? ha_sync_reason_name(d->sb.reason) : "", d->serving ? "serving" : "not serving");
+	emit(d, HA_EVENT_STATE, "%s %s", ha_sync_state_name(st), ha_sync_reason_name(d->sb.reason));
+}
+
+static void set_serving(struct ha_device *d, bool serving)
+{
+	if (d->serving == serving)
+		return;
+	d->serving = serving;
+	log_info("ha %s: %s serving (%s)", d->name, serving ? "now" : "no longer", mode_names[d->mode]);
+	emit(d, HA_EVENT_STATE, "%s", serving ? "serving" : "not serving");
+}
+
+static void set_mode(struct ha_device *d, enum mode m)
+{
+	if (d->mode != m)
+		log_debug("ha %s: mode %s -> %s", d->name, mode_names[d->mode], mode_names[m]);
+	d->mode = m;
+}
+
+static struct link *sess_link(const struct ha_device *d)
+{
+	return d->sess != NULL ? d->sess->l : NULL;
+}
+
+static int send_msg(struct ha_device *d, const struct proto_msg *m)
+{
+	struct link *l = sess_link(d);
+
+	return l != NULL ? link_send(l, m) : -1;
+}
+
+/* Answers and requests of an xfer go only to the session it was made in. */
+static int send_for(const struct xfer *x, const struct proto_msg *m)
+{
+	return x->epoch == x->d->epoch ? send_msg(x->d, m) : -1;
+}
+
+static int status_errno(uint32_t status)
+{
+	switch (status) {
+	case PROTO_STATUS_OK: return 0;
+	case PROTO_STATUS_NO_SPACE: return -ENOSPC;
+	case PROTO_STATUS_NOT_SERVING: return -ENOTCONN;
+	default: return -EIO;
+	}
+}
+
+static uint32_t errno_status(int err)
+{
+	if (err == 0)
+		return PROTO_STATUS_OK;
+	if (err == -ENOSPC)
+		return PROTO_STATUS_NO_SPACE;
+	if (err == -ENOTCONN)
+		return PROTO_STATUS_NOT_SERVING;
+	return PROTO_STATUS_IO_ERROR;
+}
+
+/* ---- xfers -------------------------------------------------------------------------- */
+
+static struct xfer *xfer_new(struct ha_device *d, enum xkind kind, uint64_t offset, uint32_t length)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+
+	if (x == NULL)
+		return NULL;
+	x->d = d;
+	x->kind = kind;
+	x->offset = offset;
+	x->length = length;
+	x->id = ++d->next_id;
+	x->epoch = d->epoch;
+	x->next = d->xfers;
+	if (d->xfers)
+		d->xfers->prev = x;
+	d->xfers = x;
+	return x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+
+	if (x->locked)
+		order_release(d->order, &x->ord);
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (d->xfers == x)
+		d->xfers = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	free(x->buf);
+	free(x);
+}
+
+static struct xfer *find_waiting(struct ha_device *d, uint64_t id)
+{
+	for (struct xfer *x = d->xfers; x != NULL; x = x->next) {
+		if (x->id == id && x->wait_remote)
+			return x;
+	}
+	return NULL;
+}
+
+static void op_fire(struct reactor_op *rop, int res)
+{
+	struct op *o = container_of(rop, struct op, done_op);
+	struct store_io *io = o->io;
+	int err = o->err;
+
+	free(o);
+	io->done(io, err);
+}
+
+/* A part of an initiator request ended; the request completes from the loop. */
+static void op_part_done(struct op *o, int err)
+{
+	if (err != 0 && o->err == 0)
+		o->err = err;
+	if (--o->remaining == 0)
+		reactor_defer(o->d->r, &o->done_op, op_fire);
+}
+
+static void fail_fire(struct reactor_op *rop, int res)
+{
+	struct store_io *io = container_of(rop, struct store_io, op);
+
+	io->done(io, io->sync_result);
+}
+
+/* Never completes inside the call: the io's own op carries the deferral. */
+static void fail_io(struct ha_device *d, struct store_io *io, int err)
+{
+	io->sync_result = err;
+	reactor_defer(d->r, &io->op, fail_fire);
+}
+
+/* Ends an initiator xfer with err (first error wins) and frees it. */
+static void finish_initiator(struct xfer *x, int err)
+{
+	struct op *o = x->parent;
+
+	xfer_free(x);
+	if (o)
+		op_part_done(o, err);
+}
+
+static void on_local_done(struct store_io *io, int err)
+{
+	struct xfer *x = container_of(io, struct xfer, io);
+
+	x->local_done = true;
+	x->local_err = err;
+	x->after_local(x);
+}
+
+static void local_io(struct xfer *x, void (*after)(struct xfer *x))
+{
+	struct ha_device *d = x->d;
+
+	x->after_local = after;
+	x->local_done = false;
+	x->io.done = on_local_done;
+	switch (x->kind) {
+	case X_FLUSH:
+	case X_PEER_FLUSH:
+		store_flush(d->backing, d->r, &x->io);
+		break;
+	case X_PEER_READ:
+	case X_VERIFY:
+		store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
+		break;
+	case X_RESYNC:
+		if (d->sync_source)
+			store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
+		else
+			store_write(d->backing, d->r, &x->io, x->buf, x->length, x->offset, false);
+		break;
+	default:
+		if (x->discard)
+			store_discard(d->backing, d->r, &x->io, x->offset, x->length);
+		else
+			store_write(d->backing, d->r, &x->io, x->buf, x->length, x->offset, x->fua);
+	}
+}
+
+static void lock(struct xfer *x, void (*granted)(struct order_req *req))
+{
+	x->ord.offset = x->offset;
+	x->ord.length = x->length;
+	x->ord.granted = granted;
+	x->locked = true;
+	order_lock(x->d->order, &x->ord);
+}
+
+static void unlock(struct xfer *x)
+{
+	if (x->locked) {
+		x->locked = false;
+		order_release(x->d->order, &x->ord);
+	}
+}
+
+/* Marks the xfer's extents in the activemap, persisted before the data moves. */
+static int mark(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+
+	x->marked = true;
+	if (activemap_write_start(d->am, x->offset, x->length) && save_pages(d) != 0)
+		return -EIO;
+	return 0;
+}
+
+static void unmark(struct xfer *x)
+{
+	if (x->marked) {
+		x->marked = false;
+		lazy_pages(x->d, activemap_write_complete(x->d->am, x->offset, x->length));
+	}
+}
+
+/* The first write accepted alone starts a new generation, persisted before it. */
+static int ensure_alone_gen(struct ha_device *d)
+{
+	if (d->alone_gen_done)
+		return 0;
+	if (generation_partner_lost_write(&d->sb.gen, rng_u64, NULL) != 0) {
+		log_err("ha %s: an incomplete replica may not accept writes alone", d->name);
+		return -ENOTCONN;
+	}
+	if (save_sb(d) != 0)
+		return -EIO;
+	d->alone_gen_done = true;
+	log_info("ha %s: writing without the partner, new generation %016llx", d->name,
+	         (unsigned long long)d->sb.gen.current);
+	return 0;
+}
+
+/* ---- initiator mutations ------------------------------------------------------------ */
+
+static void pump(struct ha_device *d);
+static void resync_pump(struct ha_device *d);
+static void verify_pump(struct ha_device *d);
+
+static void mutate_try_finish(struct xfer *x)
+{
+	if (!x->local_done || !x->remote_done)
+		return;
+	unmark(x);
+	unlock(x);
+	finish_initiator(x, x->local_err ? x->local_err : x->remote_err);
+}
+
+static void mutate_local_done(struct xfer *x)
+{
+	mutate_try_finish(x);
+}
+
+static void send_write(struct xfer *x, uint64_t id, bool peer_reply)
+{
+	struct proto_msg m = {.type = PROTO_WRITE};
+
+	m.u.write.request_id = id;
+	m.u.write.offset = x->offset;
+	m.u.write.length = x->length;
+	m.u.write.flags = (x->fua ? PROTO_WRITE_FUA : 0) | (x->discard ? PROTO_WRITE_DISCARD : 0);
+	m.u.write.data = x->buf;
+	(void)peer_reply;
+	x->wait_remote = true;
+	if (send_msg(x->d, &m) != 0)
+		x->orphan = true; /* the session is ending: the failover decision resolves it */
+}
+
+/* Primary (or a node alone): the range is ours; mark, write locally, replicate. */
+static void mutate_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+	struct ha_device *d = x->d;
+	int err = mark(x);
+
+	if (err != 0) {
+		unmark(x);
+		unlock(x);
+		finish_initiator(x, err);
+		return;
+	}
+	x->remote_done = true;
+	if (d->mode == MODE_REPLICATING) {
+		x->remote_done = false;
+		send_write(x, x->id, false);
+	}
+	local_io(x, mutate_local_done);
+}
+
+/* Secondary: the primary ordered it; apply locally in acknowledgement order. */
+static void forward_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+
+	local_io(x, mutate_local_done);
+}
+
+static void start_mutation(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	int err;
+
+	if (d->mode == MODE_REPLICATING && !is_primary(d)) {
+		/* Marked before it leaves: if both nodes crash after the primary wrote it, our
+		 * bitmap still names the extent. */
+		if ((err = mark(x)) != 0) {
+			unmark(x);
+			finish_initiator(x, err);
+			return;
+		}
+		x->forwarded = true;
+		x->remote_done = true;
+		send_write(x, x->id, false);
+		return;
+	}
+	if ((err = ensure_alone_gen(d)) != 0 && d->mode != MODE_REPLICATING) {
+		finish_initiator(x, err);
+		return;
+	}
+	lock(x, mutate_granted);
+}
+
+static bool flow_ok(struct ha_device *d)
+{
+	struct link *l = sess_link(d);
+
+	return l == NULL || link_queued_bytes(l) < HA_FLOW_MAX_QUEUED;
+}
+
+static void on_flow_timer(struct reactor_timer *t)
+{
+	pump(container_of(t, struct ha_device, flow_timer));
+}
+
+static struct xfer *waitq_pop(struct ha_device *d)
+{
+	struct xfer *x = d->waitq_head;
+
+	if (x != NULL) {
+		d->waitq_head = x->next;
+		if (d->waitq_head == NULL)
+			d->waitq_tail = NULL;
+		x->next = NULL;
+	}
+	return x;
+}
+
+/* Queued xfers are kept off the xfers list (next links the queue) until they start. */
+static void xfer_link(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+
+	x->prev = NULL;
+	x->next = d->xfers;
+	if (d->xfers)
+		d->xfers->prev = x;
+	d->xfers = x;
+}
+
+/* Starts queued initiator requests while the mode allows; fails them if it never will. */
+static void pump(struct ha_device *d)
+{
+	while (d->waitq_head != NULL) {
+		bool go = d->serving && (d->mode == MODE_ALONE || d->mode == MODE_PARKED ||
+		                         (d->mode == MODE_REPLICATING && flow_ok(d)));
+
+		if (!go) {
+			if (!d->serving && d->mode != MODE_WAITING && d->mode != MODE_MEETING) {
+				struct xfer *x = waitq_pop(d);
+
+				xfer_link(x);
+				finish_initiator(x, -ENOTCONN);
+				continue;
+			}
+			if (d->mode == MODE_REPLICATING && !reactor_timer_armed(&d->flow_timer))
+				reactor_timer_start(d->r, &d->flow_timer, HA_FLOW_RETRY_MS, on_flow_timer);
+			return;
+		}
+		struct xfer *x = waitq_pop(d);
+
+		xfer_link(x);
+		start_mutation(x);
+	}
+}
+
+static void enqueue(struct ha_device *d, struct xfer *x)
+{
+	/* xfer_new linked it on the xfers list; the queue holds it until it starts. */
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		d->xfers = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	if (d->waitq_tail)
+		d->waitq_tail->next = x;
+	else
+		d->waitq_head = x;
+	d->waitq_tail = x;
+}
+
+/* ---- the store interface -------------------------------------------------------------- */
+
+static bool can_serve(const struct ha_device *d)
+{
+	return d->serving && !d->closing;
+}
+
+static void copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, uint8_t *dst, size_t len)
+{
+	for (int i = 0; i < iovcnt && len > 0; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t n = MIN(iov[i].iov_len - skip, len);
+
+		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, n);
+		dst += n;
+		len -= n;
+		skip = 0;
+	}
+}
+
+/* Splits a write or discard into xfers of at most one message each and queues them. */
+static void submit_mutation(struct ha_device *d, struct store_io *io, const struct iovec *iov, int iovcnt,
+                            uint64_t offset, uint64_t length, bool fua, bool discard)
+{
+	uint64_t piece = discard ? PROTO_MAX_DISCARD : PROTO_MAX_DATA;
+	struct op *o;
+
+	if (!can_serve(d)) {
+		fail_io(d, io, -ENOTCONN);
+		return;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		fail_io(d, io, -ENOMEM);
+		return;
+	}
+	o->d = d;
+	o->io = io;
+	o->remaining = 1; /* held until every piece is queued */
+	for (uint64_t done = 0; done < length;) {
+		uint32_t n = (uint32_t)MIN(piece, length - done);
+		struct xfer *x = xfer_new(d, X_MUTATE, offset + done, n);
+
+		if (x == NULL || (!discard && (x->buf = iobuf_alloc(n)) == NULL)) {
+			if (x)
+				xfer_free(x);
+			o->err = -ENOMEM;
+			break;
+		}
+		x->parent = o;
+		x->fua = fua;
+		x->discard = discard;
+		if (!discard)
+			copy_from_iov(iov, iovcnt, done, x->buf, n);
+		o->remaining++;
+		enqueue(d, x);
+		done += n;
+	}
+	pump(d);
+	op_part_done(o, 0);
+}
+
+static void ha_readv(void *impl, struct reactor *r, struct store_io *io, const struct iovec *iov, int iovcnt,
+                     uint64_t offset)
+{
+	struct ha_device *d = impl;
+
+	if (!can_serve(d)) {
+		fail_io(d, io, -ENOTCONN);
+		return;
+	}
+	store_readv(d->backing, r, io, iov, iovcnt, offset);
+}
+
+static void ha_writev(void *impl, struct reactor *r, struct store_io *io, const struct iovec *iov, int iovcnt,
+                      uint64_t offset, bool fua)
+{
+	uint64_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	submit_mutation(impl, io, iov, iovcnt, offset, len, fua, false);
+}
+
+static void ha_discard(void *impl, struct reactor *r, struct store_io *io, uint64_t offset, uint64_t length)
+{
+	submit_mutation(impl, io, NULL, 0, offset, length, false, true);
+}
+
+static void flush_local_done(struct xfer *x)
+{
+	mutate_try_finish(x);
+}
+
+static void ha_flush(void *impl, struct reactor *r, struct store_io *io)
+{
+	struct ha_device *d = impl;
+	struct op *o;
+	struct xfer *x;
+
+	if (!can_serve(d)) {
+		fail_io(d, io, -ENOTCONN);
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	x = o ? xfer_new(d, X_FLUSH, 0, 0) : NULL;
+	if (x == NULL) {
+		free(o);
+		fail_io(d, io, -ENOMEM);
+		return;
+	}
+	o->d = d;
+	o->io = io;
+	o->remaining = 1;
+	x->parent = o;
+	x->remote_done = true;
+	if (d->mode == MODE_REPLICATING) {
+		struct proto_msg m = {.type = PROTO_FLUSH, .u.flush.request_id = x->id};
+
+		x->remote_done = false;
+		x->wait_remote = true;
+		if (send_msg(d, &m) != 0)
+			x->orphan = true;
+	}
+	local_io(x, flush_local_done);
+}
+
+static int ha_map_status(void *impl, uint64_t offset, bool *mapped, uint64_t *length)
+{
+	struct ha_device *d = impl;
+
+	return store_map_status(d->backing, offset, mapped, length);
+}
+
+static enum store_access ha_access(const void *impl)
+{
+	return access_now(impl);
+}
+
+/* ---- the partner's requests ------------------------------------------------------------ */
+
+static void send_ack(struct ha_device *d, enum proto_type type, uint64_t id, int err)
+{
+	struct proto_msg m = {.type = type};
+
+	m.u.ack.request_id = id;
+	m.u.ack.status = errno_status(err);
+	send_msg(d, &m);
+}
+
+static void send_xfer_ack(struct xfer *x, enum proto_type type)
+{
+	if (x->epoch == x->d->epoch)
+		send_ack(x->d, type, x->id, x->local_err);
+}
+
+static void peer_write_done(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+
+	if (x->local_err)
+		log_err("ha %s: replicated write at %llu+%u failed: %s", d->name, (unsigned long long)x->offset,
+		        x->length, strerror(-x->local_err));
+	send_xfer_ack(x, PROTO_WRITE_ACK);
+	unmark(x);
+	unlock(x);
+	xfer_free(x);
+}
+
+static void peer_write_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+	int err = x->reply == PROTO_RESYNC_DATA ? 0 : mark(x);
+
+	if (err != 0) {
+		x->local_err = err;
+		peer_write_done(x);
+		return;
+	}
+	local_io(x, peer_write_done);
+}
+
+/* WRITE (either way) or RESYNC_DATA (to a secondary resync target): applied in arrival order. */
+static void on_peer_write(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_write *w = &m->u.write;
+	bool discard = m->type == PROTO_WRITE && (w->flags & PROTO_WRITE_DISCARD);
+	struct xfer *x;
+
+	if (w->offset >= d->sb.size || w->length > d->sb.size - w->offset) {
+		send_ack(d, PROTO_WRITE_ACK, w->request_id, -ERANGE);
+		return;
+	}
+	if (d->mode != MODE_REPLICATING) {
+		send_ack(d, PROTO_WRITE_ACK, w->request_id, -ENOTCONN);
+		return;
+	}
+	x = xfer_new(d, X_PEER_WRITE, w->offset, w->length);
+	if (x == NULL || (!discard && (x->buf = iobuf_alloc(w->length)) == NULL)) {
+		if (x)
+			xfer_free(x);
+		send_ack(d, PROTO_WRITE_ACK, w->request_id, -ENOMEM);
+		return;
+	}
+	x->id = w->request_id;
+	x->reply = m->type;
+	x->fua = w->flags & PROTO_WRITE_FUA;
+	x->discard = discard;
+	if (!discard)
+		memcpy(x->buf, w->data, w->length);
+	if (m->type == PROTO_RESYNC_DATA)
+		d->received_bytes += w->length;
+	lock(x, peer_write_granted);
+}
+
+static void peer_read_done(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	struct proto_msg m = {.type = x->reply};
+
+	if (x->local_err) {
+		log_err("ha %s: reading %llu+%u for the partner failed: %s", d->name, (unsigned long long)x->offset,
+		        x->length, strerror(-x->local_err));
+		/* The partner waits for this answer; without it the link must go. */
+		if (x->epoch == d->epoch && sess_link(d) != NULL)
+			link_close(sess_link(d), "local read failed");
+		xfer_free(x);
+		return;
+	}
+	if (x->reply == PROTO_RESYNC_DATA) {
+		m.u.write = (struct proto_write){x->id, x->offset, x->length, 0, x->buf};
+		if (send_for(x, &m) == 0)
+			d->sent_bytes += x->length;
+	} else {
+		uint32_t count = x->length / x->block_size;
+		uint8_t *dig = malloc((size_t)count * 4);
+
+		if (dig != NULL) {
+			for (uint32_t i = 0; i < count; i++)
+				put_be32(dig + 4 * i, crc32c(x->buf + (size_t)i * x->block_size, x->block_size));
+			m.u.digest = (struct proto_verify_digest){x->id, x->offset, x->block_size, count, dig};
+			send_for(x, &m);
+			free(dig);
+		}
+	}
+	unlock(x);
+	xfer_free(x);
+}
+
+static void peer_read_granted(struct order_req *req)
+{
+	local_io(container_of(req, struct xfer, ord), peer_read_done);
+}
+
+/* RESYNC_READ (to a secondary resync source) or VERIFY: read in arrival order. */
+static void on_peer_read(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_range *rg = &m->u.range;
+	struct xfer *x;
+
+	if (rg->offset >= d->sb.size || rg->length > d->sb.size - rg->offset || d->mode != MODE_REPLICATING ||
+	    (x = xfer_new(d, X_PEER_READ, rg->offset, rg->length)) == NULL) {
+		link_close(sess_link(d), "cannot serve the partner's read");
+		return;
+	}
+	if ((x->buf = iobuf_alloc(rg->length)) == NULL) {
+		xfer_free(x);
+		link_close(sess_link(d), "out of memory");
+		return;
+	}
+	x->id = rg->request_id;
+	x->reply = m->type == PROTO_RESYNC_READ ? PROTO_RESYNC_DATA : PROTO_VERIFY_DIGEST;
+	x->block_size = rg->block_size;
+	lock(x, peer_read_granted);
+}
+
+static void peer_flush_done(struct xfer *x)
+{
+	send_xfer_ack(x, PROTO_FLUSH_ACK);
+	xfer_free(x);
+}
+
+static void on_peer_flush(struct ha_device *d, const struct proto_msg *m)
+{
+	struct xfer *x = xfer_new(d, X_PEER_FLUSH, 0, 0);
+
+	if (x == NULL) {
+		send_ack(d, PROTO_FLUSH_ACK, m->u.flush.request_id, -ENOMEM);
+		return;
+	}
+	x->id = m->u.flush.request_id;
+	local_io(x, peer_flush_done);
+}
+
+static void on_ack(struct ha_device *d, const struct proto_msg *m)
+{
+	struct xfer *x = find_waiting(d, m->u.ack.request_id);
+	int err = status_errno(m->u.ack.status);
+
+	if (x == NULL) {
+		log_warn("ha %s: %s for unknown request %llu", d->name, proto_type_name(m->type),
+		         (unsigned long long)m->u.ack.request_id);
+		return;
+	}
+	x->wait_remote = false;
+	if (x->kind == X_RESYNC) {
+		/* the target wrote our RESYNC_DATA */
+		if (err == 0) {
+			d->sync_done += x->length;
+			lazy_pages(d, activemap_sync_complete(d->am, x->offset, x->length));
+		}
+		xfer_free(x);
+		d->resync_inflight--;
+		resync_pump(d);
+		return;
+	}
+	if (x->forwarded) {
+		/* The primary ordered and wrote it: apply here in the order acks arrive. */
+		if (err != 0) {
+			unmark(x);
+			finish_initiator(x, err);
+			return;
+		}
+		lock(x, forward_granted);
+		return;
+	}
+	x->remote_done = true;
+	x->remote_err = err;
+	mutate_try_finish(x);
+}
+
+/* ---- resync (driven by the primary) ---------------------------------------------------- */
+
+static void in_sync_reached(struct ha_device *d);
+
+/* A resync or verify xfer whose session ended: its counters were reset with it. */
+static bool stale_xfer(struct xfer *x)
+{
+	if (x->epoch == x->d->epoch)
+		return false;
+	xfer_free(x);
+	return true;
+}
+
+static void resync_written(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+
+	if (stale_xfer(x))
+		return;
+	if (x->local_err == 0) {
+		d->sync_done += x->length;
+		lazy_pages(d, activemap_sync_complete(d->am, x->offset, x->length));
+	} else {
+		log_err("ha %s: resync write at %llu failed: %s", d->name, (unsigned long long)x->offset,
+		        strerror(-x->local_err));
+	}
+	xfer_free(x);
+	d->resync_inflight--;
+	resync_pump(d);
+}
+
+static void resync_read_done(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	struct proto_msg m = {.type = PROTO_RESYNC_DATA};
+
+	if (stale_xfer(x))
+		return;
+	if (x->local_err != 0) {
+		if (x->local_err)
+			log_err("ha %s: resync read at %llu failed: %s", d->name, (unsigned long long)x->offset,
+			        strerror(-x->local_err));
+		xfer_free(x);
+		d->resync_inflight--;
+		resync_pump(d);
+		return;
+	}
+	m.u.write = (struct proto_write){x->id, x->offset, x->length, 0, x->buf};
+	d->sent_bytes += x->length;
+	x->wait_remote = true;
+	send_msg(d, &m);
+	/* The stream orders it before any later write to the extent: the lock can go. */
+	unlock(x);
+}
+
+static void resync_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+	struct ha_device *d = x->d;
+
+	if (stale_xfer(x))
+		return;
+	if (d->sync_source) {
+		local_io(x, resync_read_done);
+	} else {
+		struct proto_msg m = {.type = PROTO_RESYNC_READ};
+
+		/* Held until the data is written here: no write to the extent overtakes it. */
+		m.u.range = (struct proto_range){x->id, x->offset, x->length, 0};
+		x->wait_remote = true;
+		send_msg(d, &m);
+	}
+}
+
+static void on_resync_data_reply(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_write *w = &m->u.write;
+	struct xfer *x = find_waiting(d, w->request_id);
+
+	if (x == NULL || x->kind != X_RESYNC || w->offset != x->offset || w->length != x->length) {
+		link_close(sess_link(d), "RESYNC_DATA answers no request");
+		return;
+	}
+	x->wait_remote = false;
+	memcpy(x->buf, w->data, w->length);
+	d->received_bytes += w->length;
+	local_io(x, resync_written);
+}
+
+static void send_node_state(struct ha_device *d, bool serving, enum proto_state_reason why)
+{
+	struct proto_msg m = {.type = PROTO_STATE};
+
+	m.u.state = (struct proto_state){PROTO_STATE_NODE, serving, (uint8_t)why, 0, NULL};
+	send_msg(d, &m);
+}
+
+static void resync_pump(struct ha_device *d)
+{
+	uint64_t off, len;
+
+	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
+		return;
+	while (d->resync_inflight < HA_RESYNC_DEPTH && activemap_sync_next(d->am, &off, &len)) {
+		struct xfer *x = xfer_new(d, X_RESYNC, off, (uint32_t)len);
+
+		if (x == NULL || (x->buf = iobuf_alloc(len)) == NULL) {
+			if (x)
+				xfer_free(x);
+			break; /* retried when a copy in flight completes */
+		}
+		d->resync_inflight++;
+		lock(x, resync_granted);
+	}
+	if (d->resync_inflight > 0 || activemap_dirty_count(d->am) > 0)
+		return;
+	d->finishing = true;
+	if (!d->sync_source) {
+		/* We were the target: adopt the source's finished identifiers, then tell it. */
+		struct generation g = d->remote.gen;
+
+		generation_sync_source_done(&g);
+		generation_sync_target_done(&d->sb.gen, &g);
+		save_sb(d);
+		send_node_state(d, true, PROTO_REASON_NONE);
+		in_sync_reached(d);
+	} else {
+		/* The target persists first; its answer lets us finish. */
+		send_node_state(d, true, PROTO_REASON_NONE);
+	}
+}
+
+static void in_sync_reached(struct ha_device *d)
+{
+	uint64_t secs = (now_ms() - d->sync_start_ms) / 1000;
+
+	if (d->resyncing) {
+		log_info("ha %s: resync finished as %s: %llu bytes in %llu s", d->name,
+		         d->sync_source ? "source" : "target", (unsigned long long)d->sync_done, (unsigned long long)secs);
+		emit(d, HA_EVENT_SYNC_FINISHED, "%llu bytes in %llu s", (unsigned long long)d->sync_done,
+		     (unsigned long long)secs);
+	}
+	d->resyncing = false;
+	d->finishing = false;
+	d->sync_source = false;
+	activemap_clear_all(d->am);
+	save_pages(d);
+	set_serving(d, true);
+	set_state(d, HA_SYNC_SYNCHRONIZED, HA_REASON_NONE);
+	if (d->granted && d->p.arbiter) {
+		d->p.arbiter->release(d->p.arbiter->ctx, d->p.uuid);
+		d->granted = false;
+	}
+	pump(d);
+}
+
+/* STATE {serving, NONE}: the partner finished its side of the resync. */
+static void on_sync_done(struct ha_device *d)
+{
+	if (!d->resyncing) {
+		log_warn("ha %s: the partner reports a resync finished, but none runs", d->name);
+		return;
+	}
+	if (is_primary(d)) {
+		if (d->sync_source && d->finishing) {
+			generation_sync_source_done(&d->sb.gen);
+			save_sb(d);
+			in_sync_reached(d);
+		}
+		return;
+	}
+	if (d->sync_source) {
+		generation_sync_source_done(&d->sb.gen);
+		save_sb(d);
+	} else {
+		struct generation g = d->remote.gen;
+
+		generation_sync_source_done(&g);
+		generation_sync_target_done(&d->sb.gen, &g);
+		save_sb(d);
+		send_node_state(d, true, PROTO_REASON_NONE);
+	}
+	in_sync_reached(d);
+}
+
+static void start_resync(struct ha_device *d, bool source)
+{
+	d->resyncing = true;
+	d->finishing = false;
+	d->sync_source = source;
+	d->sync_total = activemap_dirty_bytes(d->am);
+	d->sync_done = 0;
+	d->sync_start_ms = d->rate_mark_ms = now_ms();
+	d->rate_mark_bytes = 0;
+	d->rate_bps = 0;
+	if (!source) {
+		/* Inconsistent from the first copy on, durably. */
+		generation_sync_target_start(&d->sb.gen);
+		set_serving(d, false);
+	} else {
+		set_serving(d, true);
+	}
+	set_state(d, HA_SYNC_SYNCHRONIZING, HA_REASON_NONE);
+	save_sb(d);
+	log_info("ha %s: resync started as %s, %llu bytes", d->name, source ? "source" : "target",
+	         (unsigned long long)d->sync_total);
+	emit(d, HA_EVENT_SYNC_STARTED, "%s, %llu bytes", source ? "source" : "target",
+	     (unsigned long long)d->sync_total);
+	resync_pump(d);
+}
+
+/* ---- verify (driven by the primary) ---------------------------------------------------- */
+
+static void verify_end(struct ha_device *d, const char *how)
+{
+	uint64_t blocks = d->verify_done_bytes / HA_VERIFY_BLOCK;
+
+	d->verify_running = false;
+	d->verify_done = true;
+	log_info("ha %s: verify %s: %llu bytes compared, %llu blocks differ", d->name, how,
+	         (unsigned long long)d->verify_done_bytes, (unsigned long long)d->verify_diff);
+	emit(d, HA_EVENT_VERIFY_FINISHED, "%s: %llu blocks compared, %llu differ", how, (unsigned long long)blocks,
+	     (unsigned long long)d->verify_diff);
+}
+
+static void verify_read_done(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	struct proto_msg m = {.type = PROTO_VERIFY};
+
+	if (stale_xfer(x))
+		return;
+	if (x->local_err != 0) {
+		xfer_free(x);
+		d->verify_inflight--;
+		if (d->verify_running)
+			verify_end(d, "failed");
+		return;
+	}
+	m.u.range = (struct proto_range){x->id, x->offset, x->length, x->block_size};
+	x->wait_remote = true;
+	send_msg(d, &m);
+}
+
+static void verify_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+
+	if (!stale_xfer(x))
+		local_io(x, verify_read_done);
+}
+
+static void on_verify_digest(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_verify_digest *g = &m->u.digest;
+	struct xfer *x = find_waiting(d, g->request_id);
+
+	if (x == NULL || x->kind != X_VERIFY || g->offset != x->offset || g->block_size != x->block_size ||
+	    (uint64_t)g->count * g->block_size != x->length) {
+		link_close(sess_link(d), "VERIFY_DIGEST answers no request");
+		return;
+	}
+	for (uint32_t i = 0; i < g->count; i++) {
+		if (crc32c(x->buf + (size_t)i * g->block_size, g->block_size) != proto_digest_at(g, i)) {
+			d->verify_diff++;
+			log_warn("ha %s: verify: block at byte %llu (%u bytes) differs from the partner's", d->name,
+			         (unsigned long long)(x->offset + (uint64_t)i * g->block_size), g->block_size);
+		}
+	}
+	d->verify_done_bytes += x->length;
+	xfer_free(x);
+	d->verify_inflight--;
+	verify_pump(d);
+}
+
+static void verify_pump(struct ha_device *d)
+{
+	while (d->verify_running && d->verify_inflight < 2 && d->verify_cursor < d->sb.size) {
+		uint32_t len = (uint32_t)MIN((uint64_t)HA_VERIFY_CHUNK, d->sb.size - d->verify_cursor);
+		uint32_t bs = len % HA_VERIFY_BLOCK == 0 ? HA_VERIFY_BLOCK : 512;
+		struct xfer *x;
+
+		if (len % bs != 0) {
+			d->verify_cursor = d->sb.size; /* a tail smaller than a sector: nothing to compare */
+			break;
+		}
+		if ((x = xfer_new(d, X_VERIFY, d->verify_cursor, len)) == NULL || (x->buf = iobuf_alloc(len)) == NULL) {
+			if (x)
+				xfer_free(x);
+			verify_end(d, "failed (out of memory)");
+			return;
+		}
+		x->block_size = bs;
+		d->verify_cursor += len;
+		d->verify_inflight++;
+		lock(x, verify_granted);
+	}
+	if (d->verify_running && d->verify_inflight == 0 && d->verify_cursor >= d->sb.size)
+		verify_end(d, "finished");
+}
+
+/* ---- meeting the partner ------------------------------------------------------------------ */
+
+static void decide_failover(struct ha_device *d);
+
+static void send_meeting(struct ha_device *d)
+{
+	struct proto_msg m = {.type = PROTO_GENERATIONS};
+	struct proto_generations *g = &m.u.generations;
+
+	g->gen = d->sb.gen;
+	g->sync_state = d->serving && d->mode != MODE_REPLICATING ? PROTO_SYNC_ALONE : PROTO_SYNC_IN_SYNC;
+	g->initial_sync = (uint8_t)d->sb.initial_sync;
+	g->failover = (uint8_t)d->p.failover;
+	g->flags = d->serving ? PROTO_GEN_SERVING : 0;
+	g->device_size = d->sb.size;
+	g->extent_size = d->sb.extent_size;
+	send_msg(d, &m);
+	for (uint32_t p = 0; p < activemap_page_count(d->am); p++) {
+		uint64_t version;
+		struct proto_msg b = {.type = PROTO_BITMAP};
+
+		b.u.bitmap = (struct proto_bitmap){(uint64_t)p * ACTIVEMAP_PAGE_SIZE, ACTIVEMAP_PAGE_SIZE,
+		                                   activemap_page(d->am, p, &version)};
+		send_msg(d, &b);
+	}
+}
+
+static void start_session(struct ha_device *d, struct dlink *s)
+{
+	d->sess = s;
+	d->got_gens = false;
+	d->rbitmap_got = 0;
+	reactor_timer_cancel(d->r, &d->claim_timer);
+	set_mode(d, MODE_MEETING);
+	log_info("ha %s: meeting the partner on sync link %u", d->name, s->index);
+	emit(d, HA_EVENT_PARTNER_CONNECTED, "sync %u", s->index);
+	send_meeting(d);
+}
+
+/* A new round of the meeting on the same link (after an operator resolved a split brain). */
+static void restart_meeting(struct ha_device *d)
+{
+	d->got_gens = false;
+	d->rbitmap_got = 0;
+	set_mode(d, MODE_MEETING);
+	send_meeting(d);
+}
+
+static bool fresh(const struct generation *g)
+{
+	return g->current != 0 && g->bitmap == 0 && g->history[0] == 0 && g->history[1] == 0 &&
+	       !(g->flags & GENERATION_INCONSISTENT);
+}
+
+static bool usable_alone(const struct ha_device *d)
+{
+	const struct ha_meta_super *sb = &d->sb;
+
+	if (sb->gen.current == 0 || (sb->gen.flags & GENERATION_INCONSISTENT))
+		return false;
+	if (sb->state != HA_SYNC_NOT_SYNCHRONIZED)
+		return true;
+	return sb->reason == HA_REASON_PARTNER_LOST || (sb->reason == HA_REASON_NEW_REPLICA && is_primary(d));
+}
+
+/* The extents this node changed that the partner may lack: for the split-brain report. */
+static void report_divergence(struct ha_device *d, const char *who)
+{
+	uint64_t from = 0, off, len, total = 0;
+	unsigned runs = 0;
+
+	while (from < d->sb.size && activemap_next_dirty(d->am, from, &off, &len)) {
+		if (runs < 32)
+			log_warn("ha %s: %s: bytes %llu..%llu may differ from the partner's", d->name, who,
+			         (unsigned long long)off, (unsigned long long)(off + len - 1));
+		runs++;
+		total += len;
+		from = off + len;
+	}
+	log_warn("ha %s: %s: %llu bytes in %u runs may differ", d->name, who, (unsigned long long)total, runs);
+}
+
+static void park(struct ha_device *d, enum ha_sync_reason why, bool keep_serving)
+{
+	set_mode(d, MODE_PARKED);
+	set_serving(d, keep_serving);
+	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
+	pump(d);
+}
+
+static void enter_replicating(struct ha_device *d)
+{
+	set_mode(d, MODE_REPLICATING);
+	d->alone_gen_done = false;
+	activemap_partner_back(d->am);
+	save_pages(d);
+}
+
+static void zero_done(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	int err = x->local_err;
+
+	xfer_free(x);
+	if (err != 0) {
+		log_err("ha %s: cannot zero the replica for initial sync: %s", d->name, strerror(-err));
+		return;
+	}
+	log_info("ha %s: replica zeroed for the initial sync", d->name);
+	if (is_primary(d))
+		return;
+	generation_new_partner(&d->remote.gen, GENERATION_SYNC_CLEAR, &d->sb.gen);
+	save_sb(d);
+	in_sync_reached(d);
+}
+
+static void zero_granted(struct order_req *req)
+{
+	local_io(container_of(req, struct xfer, ord), zero_done);
+}
+
+/* Zeroes the whole replica under the order lock: later mutations wait for it. */
+static int start_zeroing(struct ha_device *d)
+{
+	struct xfer *x = xfer_new(d, X_ZERO, 0, 0);
+
+	if (x == NULL)
+		return -1;
+	x->discard = true;
+	x->ord.offset = 0;
+	x->ord.length = d->sb.size;
+	x->ord.granted = zero_granted;
+	x->locked = true;
+	/* The device may exceed a message's length: the lock and the discard cover it all. */
+	x->offset = 0;
+	x->length = 0;
+	order_lock(d->order, &x->ord);
+	return 0;
+}
+
+/* A blank secondary meets a fresh primary: take its generation as the initial sync says. */
+static void adopt_creator(struct ha_device *d)
+{
+	enter_replicating(d);
+	activemap_clear_all(d->am);
+	if (d->remote.initial_sync == HA_INITIAL_NONE) {
+		log_info("ha %s: new replica declared identical to the partner's (initial sync none)", d->name);
+		generation_new_partner(&d->remote.gen, GENERATION_SYNC_NONE, &d->sb.gen);
+		save_sb(d);
+		in_sync_reached(d);
+		return;
+	}
+	log_info("ha %s: new replica: zeroing it (initial sync clear)", d->name);
+	set_serving(d, false);
+	set_state(d, HA_SYNC_SYNCHRONIZING, HA_REASON_NONE);
+	if (start_zeroing(d) != 0)
+		park(d, HA_REASON_NEW_REPLICA, false);
+}
+
+static void decide(struct ha_device *d)
+{
+	const struct proto_generations *rg = &d->remote;
+	bool was_serving = d->serving, source;
+	enum generation_verdict v;
+
+	if (rg->device_size != d->sb.size || rg->extent_size != d->sb.extent_size) {
+		log_err("ha %s: the partner's device is %llu bytes in %u-byte extents, ours %llu in %u: refusing",
+		        d->name, (unsigned long long)rg->device_size, rg->extent_size, (unsigned long long)d->sb.size,
+		        d->sb.extent_size);
+		park(d, HA_REASON_UNRELATED, was_serving);
+		return;
+	}
+	if (rg->failover != d->p.failover)
+		log_warn("ha %s: the partner's failover strategy is %s, ours %s: each node follows its own", d->name,
+		         ha_failover_name(rg->failover), ha_failover_name(d->p.failover));
+	if (!is_primary(d) && d->sb.gen.current == 0 && fresh(&rg->gen) && rg->initial_sync != HA_INITIAL_COPY) {
+		adopt_creator(d);
+		return;
+	}
+	if (is_primary(d) && rg->gen.current == 0 && fresh(&d->sb.gen) && d->sb.initial_sync != HA_INITIAL_COPY) {
+		log_info("ha %s: the partner's new replica adopts ours (initial sync %s)", d->name,
+		         d->sb.initial_sync == HA_INITIAL_CLEAR ? "clear" : "none");
+		enter_replicating(d);
+		in_sync_reached(d);
+		return;
+	}
+	v = generation_compare(&d->sb.gen, &rg->gen);
+	log_info("ha %s: met the partner: %s", d->name, generation_verdict_name(v));
+	switch (v) {
+	case GENERATION_SPLIT_BRAIN:
+		report_divergence(d, "split brain, changed here");
+		emit(d, HA_EVENT_SPLIT_BRAIN, "both nodes wrote while apart: %llu bytes changed here; resolve on either node",
+		     (unsigned long long)activemap_dirty_bytes(d->am));
+		/* One node serving a degraded device at most, so multipath never sees two histories. */
+		park(d, HA_REASON_SPLIT_BRAIN, was_serving && (is_primary(d) || !(rg->flags & PROTO_GEN_SERVING)));
+		return;
+	case GENERATION_UNRELATED:
+		log_err("ha %s: the partner's replica shares no history with ours: refusing to sync", d->name);
+		park(d, HA_REASON_UNRELATED, was_serving);
+		return;
+	case GENERATION_NO_SOURCE:
+		log_err("ha %s: neither replica is complete: refusing to sync", d->name);
+		park(d, HA_REASON_NO_SOURCE, was_serving);
+		return;
+	default:
+		break;
+	}
+	activemap_merge(d->am, 0, d->rbitmap, activemap_ondisk_size(d->am));
+	if (v == GENERATION_FULL_FROM_LOCAL || v == GENERATION_FULL_FROM_REMOTE)
+		activemap_mark_all(d->am);
+	enter_replicating(d);
+	if (v == GENERATION_IN_SYNC && activemap_dirty_count(d->am) == 0) {
+		generation_sync_source_done(&d->sb.gen);
+		save_sb(d);
+		in_sync_reached(d);
+		return;
+	}
+	source = v == GENERATION_LOCAL_NEWER || v == GENERATION_FULL_FROM_LOCAL ||
+	         (v == GENERATION_IN_SYNC && is_primary(d));
+	start_resync(d, source);
+}
+
+static void on_generations(struct ha_device *d, struct dlink *s, const struct proto_msg *m)
+{
+	if (d->sess == NULL && (d->mode == MODE_WAITING || d->mode == MODE_ALONE || d->mode == MODE_STOPPED)) {
+		start_session(d, s);
+	} else if (s != d->sess) {
+		log_warn("ha %s: the partner opened a meeting on sync link %u while link %u carries the session: ignored",
+		         d->name, s->index, d->sess ? d->sess->index : 0);
+		return;
+	} else if (d->mode == MODE_PARKED) {
+		restart_meeting(d);
+	} else if (d->mode != MODE_MEETING || d->got_gens) {
+		link_close(s->l, "GENERATIONS in the middle of a session");
+		return;
+	}
+	d->remote = m->u.generations;
+	d->got_gens = true;
+	d->rbitmap_got = 0;
+}
+
+static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_bitmap *b = &m->u.bitmap;
+	size_t size = activemap_ondisk_size(d->am);
+
+	if (d->mode != MODE_MEETING || !d->got_gens || b->offset > size || b->length > size - b->offset) {
+		link_close(sess_link(d), "BITMAP out of place");
+		return;
+	}
+	memcpy(d->rbitmap + b->offset, b->bytes, b->length);
+	d->rbitmap_got += b->length;
+	if (d->rbitmap_got >= size)
+		decide(d);
+}
+
+/* ---- losing the partner and failing over ----------------------------------------------- */
+
+/* Requests that waited for the partner when it went: complete them locally (alone) or
+ * fail them (stopped). */
+static void resolve_orphans(struct ha_device *d, bool alone)
+{
+	struct xfer *x;
+
+again:
+	for (x = d->xfers; x != NULL; x = x->next) {
+		if (!x->orphan)
+			continue;
+		x->orphan = false;
+		if (x->forwarded) {
+			if (alone && ensure_alone_gen(d) == 0) {
+				x->forwarded = false;
+				lock(x, forward_granted);
+			} else {
+				unmark(x);
+				finish_initiator(x, -ENOTCONN);
+			}
+		} else {
+			int err = alone ? ensure_alone_gen(d) : -ENOTCONN;
+
+			x->remote_done = true;
+			x->remote_err = err;
+			mutate_try_finish(x);
+		}
+		goto again;
+	}
+}
+
+static void go_alone(struct ha_device *d)
+{
+	set_mode(d, MODE_ALONE);
+	set_serving(d, true);
+	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, HA_REASON_PARTNER_LOST);
+	log_info("ha %s: serving alone (failover strategy %s)", d->name, ha_failover_name(d->p.failover));
+	resolve_orphans(d, true);
+	pump(d);
+}
+
+static void stop_node(struct ha_device *d, enum ha_sync_reason why)
+{
+	set_mode(d, MODE_STOPPED);
+	set_serving(d, false);
+	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
+	log_warn("ha %s: stopped serving: %s", d->name, ha_sync_reason_name(why));
+	resolve_orphans(d, false);
+	pump(d);
+}
+
+static void on_verdict(void *arg, bool granted)
+{
+	struct ha_device *d = arg;
+
+	d->claim_pending = false;
+	d->granted = granted;
+	log_info("ha %s: the witness %s this node's claim", d->name, granted ? "granted" : "refused or withdrew");
+	if (d->mode == MODE_WAITING || d->mode == MODE_ALONE) {
+		if (granted)
+			go_alone(d);
+		else
+			stop_node(d, HA_REASON_FAILOVER_STOPPED);
+	}
+}
+
+static void claim(struct ha_device *d)
+{
+	const struct ha_arbiter *a = d->p.arbiter;
+
+	if (a == NULL) {
+		log_err("ha %s: majority strategy without a witness: stopping", d->name);
+		stop_node(d, HA_REASON_FAILOVER_STOPPED);
+		return;
+	}
+	d->claim_pending = true;
+	a->claim(a->ctx, d->p.uuid, d->p.node_id, &d->sb.gen, on_verdict, d);
+}
+
+static void on_claim_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, claim_timer);
+
+	if (d->mode == MODE_WAITING && !d->claim_pending)
+		claim(d);
+}
+
+static bool any_up(const struct dlink *links, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (links[i].up)
+			return true;
+	}
+	return false;
+}
+
+static void decide_failover(struct ha_device *d)
+{
+	if (d->closing || d->sess != NULL || d->mode == MODE_STOPPED || d->mode == MODE_ALONE)
+		return;
+	for (unsigned i = 0; i < d->p.n_sync_links; i++) {
+		if (d->sync[i].up) {
+			start_session(d, &d->sync[i]);
+			return;
+		}
+	}
+	set_mode(d, MODE_WAITING);
+	if (!usable_alone(d)) {
+		stop_node(d, d->sb.state == HA_SYNC_NOT_SYNCHRONIZED ? d->sb.reason : HA_REASON_PARTNER_LOST);
+		return;
+	}
+	if (d->p.failover == HA_FAILOVER_HEARTBEAT) {
+		if (any_up(d->hb, d->p.n_heartbeat_links) && !is_primary(d))
+			stop_node(d, HA_REASON_FAILOVER_STOPPED);
+		else
+			go_alone(d);
+		return;
+	}
+	if (d->granted) {
+		go_alone(d);
+		return;
+	}
+	set_serving(d, false);
+	if (d->claim_pending || reactor_timer_armed(&d->claim_timer))
+		return;
+	/* A live primary claims first and wins the race. */
+	if (is_primary(d))
+		claim(d);
+	else
+		reactor_timer_start(d->r, &d->claim_timer, d->p.timeout_ms / 2, on_claim_timer);
+}
+
+static void session_end(struct ha_device *d, const char *why)
+{
+	struct xfer *x;
+
+	if (d->sess == NULL)
+		return;
+	log_warn("ha %s: partner lost: %s", d->name, why);
+	emit(d, HA_EVENT_PARTNER_LOST, "%s", why);
+	d->sess = NULL;
+	d->epoch++;
+	activemap_partner_lost(d->am);
+	if (d->verify_running)
+		verify_end(d, "aborted (partner lost)");
+	if (d->resyncing) {
+		log_warn("ha %s: resync interrupted at %llu of %llu bytes", d->name, (unsigned long long)d->sync_done,
+		         (unsigned long long)d->sync_total);
+		d->resyncing = false;
+		d->finishing = false;
+	}
+	/* One at a time from the head: freeing releases locks, whose grants may free others. */
+	for (;;) {
+		for (x = d->xfers; x != NULL && !x->wait_remote; x = x->next)
+			;
+		if (x == NULL)
+			break;
+		x->wait_remote = false;
+		if (x->kind == X_RESYNC || x->kind == X_VERIFY)
+			xfer_free(x);
+		else
+			x->orphan = true;
+	}
+	d->resync_inflight = 0;
+	d->verify_inflight = 0;
+	if (d->mode == MODE_PARKED && d->serving) {
+		/* It went on alone before the meeting; it still does. */
+		set_mode(d, MODE_ALONE);
+		pump(d);
+		return;
+	}
+	set_mode(d, MODE_WAITING);
+	decide_failover(d);
+}
+
+static void on_start_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, start_timer);
+
+	if (d->mode == MODE_WAITING && d->sess == NULL) {
+		log_info("ha %s: no partner within %u ms", d->name, d->p.timeout_ms);
+		decide_failover(d);
+	}
+}
+
+/* ---- links ------------------------------------------------------------------------------ */
+
+static struct dlink *slot_of(struct ha_device *d, enum proto_link_kind kind, unsigned index)
+{
+	if (kind == PROTO_LINK_SYNC && index < d->p.n_sync_links)
+		return &d->sync[index];
+	if (kind == PROTO_LINK_HEARTBEAT && index < d->p.n_heartbeat_links)
+		return &d->hb[index];
+	return NULL;
+}
+
+static const char *kind_name(enum proto_link_kind k)
+{
+	return k == PROTO_LINK_SYNC ? "sync" : "heartbeat";
+}
+
+static void on_link_up(void *arg, struct link *l)
+{
+	struct dlink *s = arg;
+	struct ha_device *d = s->d;
+
+	if (s->l != l)
+		return;
+	s->up = true;
+	emit(d, HA_EVENT_LINK_UP, "%s %u", kind_name(s->kind), s->index);
+	if (s->kind == PROTO_LINK_SYNC && d->sess == NULL &&
+	    (d->mode == MODE_WAITING || d->mode == MODE_ALONE || d->mode == MODE_STOPPED))
+		start_session(d, s);
+}
+
+static void on_link_lost(void *arg, struct link *l, const char *why)
+{
+	struct dlink *s = arg;
+	struct ha_device *d = s->d;
+
+	if (s->l != l)
+		return;
+	s->l = NULL;
+	s->up = false;
+	emit(d, HA_EVENT_LINK_DOWN, "%s %u: %s", kind_name(s->kind), s->index, why);
+	if (s == d->sess)
+		session_end(d, why);
+	else if (d->mode == MODE_WAITING && !reactor_timer_armed(&d->start_timer))
+		decide_failover(d);
+}
+
+static void on_resync_data(struct ha_device *d, const struct proto_msg *m)
+{
+	if (is_primary(d))
+		on_resync_data_reply(d, m); /* the primary is a target: the answer to its RESYNC_READ */
+	else
+		on_peer_write(d, m);
+}
+
+static void on_state(struct ha_device *d, const struct proto_msg *m)
+{
+	if (m->u.state.kind != PROTO_STATE_NODE)
+		return; /* SCSI state replication is not implemented yet */
+	if (m->u.state.reason == PROTO_REASON_NONE && m->u.state.serving)
+		on_sync_done(d);
+	else if (m->u.state.reason == PROTO_REASON_OPERATOR && m->u.state.serving)
+		ha_device_resolve_split_brain(d, false, NULL, 0);
+}
+
+/* What the session link carries once the partner is met (GENERATIONS opens it). */
+static void (*const session_handlers[PROTO_TYPE_END])(struct ha_device *d, const struct proto_msg *m) = {
+	[PROTO_BITMAP] = on_bitmap,
+	[PROTO_WRITE] = on_peer_write,
+	[PROTO_RESYNC_DATA] = on_resync_data,
+	[PROTO_WRITE_ACK] = on_ack,
+	[PROTO_FLUSH_ACK] = on_ack,
+	[PROTO_FLUSH] = on_peer_flush,
+	[PROTO_RESYNC_READ] = on_peer_read,
+	[PROTO_VERIFY] = on_peer_read,
+	[PROTO_VERIFY_DIGEST] = on_verify_digest,
+	[PROTO_STATE] = on_state,
+};
+
+static void on_link_message(void *arg, struct link *l, const struct proto_msg *m)
+{
+	struct dlink *s = arg;
+	struct ha_device *d = s->d;
+
+	if (s->l != l || s->kind != PROTO_LINK_SYNC)
+		return; /* heartbeat links carry only what the link itself answers */
+	if (m->type == PROTO_GENERATIONS) {
+		on_generations(d, s, m);
+		return;
+	}
+	if (s != d->sess) {
+		log_warn("ha %s: %s on standby sync link %u ignored", d->name, proto_type_name(m->type), s->index);
+		return;
+	}
+	if (m->type < PROTO_TYPE_END && session_handlers[m->type] != NULL)
+		session_handlers[m->type](d, m);
+	else
+		log_warn("ha %s: unexpected %s from the partner", d->name, proto_type_name(m->type));
+}
+
+static const struct link_ops dlink_ops = {
+	.up = on_link_up,
+	.message = on_link_message,
+	.lost = on_link_lost,
+};
+
+void ha_device_add_link(struct ha_device *d, int fd, enum proto_link_kind kind, unsigned index)
+{
+	struct dlink *s = slot_of(d, kind, index);
+	struct link_config cfg = {
+		.hs = {
+			.secret = d->secret, .secret_len = d->p.secret_len, .node_id = d->p.node_id,
+			.role = is_primary(d) ? PROTO_ROLE_PRIMARY : PROTO_ROLE_SECONDARY, .link_kind = (uint8_t)kind,
+			.rng = handshake_rng_openssl,
+		},
+		.max_payload = kind == PROTO_LINK_SYNC ? PROTO_MAX_PAYLOAD : HA_HEARTBEAT_MAX_PAYLOAD,
+		.ping_interval_ms = d->p.ping_interval_ms,
+		.timeout_ms = d->p.timeout_ms,
+	};
+	const char *why;
+
+	if (s == NULL || d->closing) {
+		log_err("ha %s: no %s link %u configured: connection closed", d->name, kind_name(kind), index);
+		close(fd);
+		return;
+	}
+	memcpy(cfg.hs.device_uuid, d->p.uuid, sizeof(cfg.hs.device_uuid));
+	if (s->l != NULL) {
+		struct link *old = s->l;
+
+		s->l = NULL;
+		s->up = false;
+		link_close(old, "replaced by a new connection");
+		if (s == d->sess)
+			session_end(d, "the link was replaced by a new connection");
+	}
+	s->l = link_start(d->r, fd, &cfg, &dlink_ops, s, &why);
+	if (s->l == NULL)
+		log_err("ha %s: cannot start %s link %u: %s", d->name, kind_name(kind), index, why);
+}
+
+bool ha_device_link_connected(const struct ha_device *d, enum proto_link_kind kind, unsigned index)
+{
+	const struct dlink *s = slot_of((struct ha_device *)d, kind, index);
+
+	return s != NULL && s->l != NULL;
+}
+
+/* ---- open, close, status ------------------------------------------------------------------ */
+
+static void ha_close(void *impl)
+{
+	struct ha_device *d = impl;
+	struct xfer *x;
+
+	d->closing = true;
+	reactor_timer_cancel(d->r, &d->start_timer);
+	reactor_timer_cancel(d->r, &d->claim_timer);
+	reactor_timer_cancel(d->r, &d->flow_timer);
+	reactor_timer_cancel(d->r, &d->pages_timer);
+	for (unsigned i = 0; i < HA_MAX_LINKS; i++) {
+		if (d->sync[i].l)
+			link_close(d->sync[i].l, "device closed");
+		if (d->hb[i].l)
+			link_close(d->hb[i].l, "device closed");
+		d->sync[i].l = d->hb[i].l = NULL;
+	}
+	/* In sync, the partner marks whatever it writes from now on: extents idle here need
+	 * no resync after a restart (extents with writes in flight stay set). */
+	if (d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
+		activemap_clear_all(d->am);
+	save_pages(d);
+	save_sb(d);
+	while ((x = waitq_pop(d)) != NULL) {
+		xfer_link(x);
+		finish_initiator(x, -ENOTCONN);
+	}
+	/* Nothing may be granted any more: the locks go with the device. */
+	for (x = d->xfers; x != NULL; x = x->next)
+		x->locked = false;
+	while ((x = d->xfers) != NULL) {
+		if (x->parent && !x->local_done)
+			log_warn("ha %s: closed with I/O in flight", d->name);
+		if (x->parent)
+			finish_initiator(x, -ENOTCONN);
+		else
+			xfer_free(x);
+	}
+	if (d->granted && d->p.arbiter)
+		d->p.arbiter->release(d->p.arbiter->ctx, d->p.uuid);
+	log_info("ha %s: closed (%s)", d->name, ha_sync_state_name(d->sb.state));
+	activemap_free(d->am);
+	order_free(d->order);
+	ha_meta_close(d->meta);
+	store_close(d->backing);
+	if (d->secret) {
+		OPENSSL_cleanse(d->secret, d->p.secret_len);
+		free(d->secret);
+	}
+	free(d->rbitmap);
+	free(d);
+}
+
+static const struct store_ops ha_store_ops = {
+	.readv = ha_readv,
+	.writev = ha_writev,
+	.flush = ha_flush,
+	.discard = ha_discard,
+	.map_status = ha_map_status,
+	.access = ha_access,
+	.close = ha_close,
+};
+
+static const char *check_params(const struct ha_device_params *p)
+{
+	static const uint8_t zero[16];
+
+	if (p->name == NULL || p->name[0] == '\0')
+		return "the device needs a name";
+	if (p->meta_path == NULL || p->meta_path[0] == '\0')
+		return "no metadata file";
+	if (memcmp(p->uuid, zero, sizeof(zero)) == 0)
+		return "the device uuid is all zero";
+	if (p->role != HA_ROLE_PRIMARY && p->role != HA_ROLE_SECONDARY)
+		return "role must be primary or secondary";
+	if (p->node_id == 0)
+		return "node id must not be 0";
+	if (p->initial_sync < HA_INITIAL_CLEAR || p->initial_sync > HA_INITIAL_COPY)
+		return "unknown initial sync mode";
+	if (p->failover != HA_FAILOVER_HEARTBEAT && p->failover != HA_FAILOVER_MAJORITY)
+		return "unknown failover strategy";
+	if (p->failover == HA_FAILOVER_MAJORITY && p->arbiter == NULL)
+		return "the majority strategy needs a witness";
+	if (p->secret == NULL || p->secret_len == 0 || p->secret_len > HANDSHAKE_SECRET_MAX)
+		return "the link secret must be 1..1024 bytes";
+	if (p->n_sync_links < 1 || p->n_sync_links > HA_MAX_LINKS || p->n_heartbeat_links > HA_MAX_LINKS)
+		return "1..4 sync links and 0..4 heartbeat links";
+	if (p->extent_size != 0 && (p->extent_size < ACTIVEMAP_MIN_EXTENT || p->extent_size > PROTO_MAX_DATA ||
+	                            (p->extent_size & (p->extent_size - 1)) != 0))
+		return "extent size must be a power of two from 4 KiB to 1 MiB";
+	return NULL;
+}
+
+/* Opens the metadata file, or creates it for a new replica. */
+static int open_meta(struct ha_device *d, bool *created, char *err, size_t errlen)
+{
+	struct ha_meta_super want = {
+		.size = store_size(d->backing), .extent_size = d->p.extent_size, .role = d->p.role,
+		.state = HA_SYNC_NOT_SYNCHRONIZED, .reason = HA_REASON_NEW_REPLICA, .initial_sync = d->p.initial_sync,
+	};
+
+	memcpy(want.uuid, d->p.uuid, sizeof(want.uuid));
+	*created = false;
+	if (access(d->p.meta_path, F_OK) != 0 && errno == ENOENT) {
+		if (d->p.role == HA_ROLE_PRIMARY)
+			generation_new_device(&want.gen, rng_u64, NULL);
+		if (ha_meta_create(d->p.meta_path, &want, &d->meta, err, errlen) != 0)
+			return -1;
+		d->sb = want;
+		*created = true;
+		log_info("ha %s: new replica, metadata %s created", d->name, d->p.meta_path);
+		return 0;
+	}
+	if (ha_meta_open(d->p.meta_path, &d->sb, &d->meta, err, errlen) != 0)
+		return -1;
+	if (memcmp(d->sb.uuid, want.uuid, sizeof(want.uuid)) != 0) {
+		snprintf(err, errlen, "%s: metadata of another device (uuid differs)", d->p.meta_path);
+		return -1;
+	}
+	if (d->sb.size != want.size || d->sb.extent_size != want.extent_size) {
+		snprintf(err, errlen, "%s: metadata for %llu bytes in %u-byte extents, but the device is %llu bytes in %u",
+		         d->p.meta_path, (unsigned long long)d->sb.size, d->sb.extent_size,
+		         (unsigned long long)want.size, want.extent_size);
+		return -1;
+	}
+	if (d->sb.role != d->p.role) {
+		log_warn("ha %s: role changed from %s to %s", d->name, d->sb.role == HA_ROLE_PRIMARY ? "primary" : "secondary",
+		         d->p.role == HA_ROLE_PRIMARY ? "primary" : "secondary");
+		d->sb.role = d->p.role;
+		if (save_sb(d) != 0) {
+			snprintf(err, errlen, "%s: cannot update the role", d->p.meta_path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int load_bitmap(struct ha_device *d, char *err, size_t errlen)
+{
+	size_t len;
+	uint8_t *buf;
+	int rc;
+
+	if (activemap_new(d->sb.size, d->sb.extent_size, ACTIVEMAP_DEFAULT_KEEPDIRTY, &d->am) != 0) {
+		snprintf(err, errlen, "%s: unusable geometry", d->p.meta_path);
+		return -1;
+	}
+	len = activemap_ondisk_size(d->am);
+	if ((buf = malloc(len)) == NULL || (d->rbitmap = calloc(1, len)) == NULL) {
+		free(buf);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = ha_meta_read_bitmap(d->meta, buf, len, err, errlen);
+	if (rc == 0 && activemap_load(d->am, buf, len) != 0) {
+		snprintf(err, errlen, "%s: bitmap of the wrong size", d->p.meta_path);
+		rc = -1;
+	}
+	free(buf);
+	return rc;
+}
+
+int ha_device_open(struct reactor *r, const struct ha_device_params *p, struct ha_device **out, char *err,
+                   size_t errlen)
+{
+	const char *bad = check_params(p);
+	struct ha_device *d = NULL;
+	bool created = false;
+
+	*out = NULL;
+	if (bad == NULL && (d = calloc(1, sizeof(*d))) == NULL)
+		bad = "out of memory";
+	if (bad != NULL) {
+		snprintf(err, errlen, "ha device %s: %s", p->name ? p->name : "?", bad);
+		store_close(p->backing);
+		free(d);
+		return -1;
+	}
+	d->r = r;
+	d->p = *p;
+	str_copy(d->name, sizeof(d->name), p->name);
+	d->p.name = d->name;
+	d->p.extent_size = p->extent_size ? p->extent_size : ACTIVEMAP_DEFAULT_EXTENT;
+	d->p.ping_interval_ms = p->ping_interval_ms ? p->ping_interval_ms : HA_DEFAULT_PING_MS;
+	d->p.timeout_ms = p->timeout_ms ? p->timeout_ms : HA_DEFAULT_TIMEOUT_MS;
+	d->backing = p->backing;
+	d->mode = MODE_WAITING;
+	for (unsigned i = 0; i < HA_MAX_LINKS; i++) {
+		d->sync[i] = (struct dlink){.d = d, .kind = PROTO_LINK_SYNC, .index = i};
+		d->hb[i] = (struct dlink){.d = d, .kind = PROTO_LINK_HEARTBEAT, .index = i};
+	}
+	if ((d->secret = malloc(p->secret_len)) == NULL || (d->order = order_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	memcpy(d->secret, p->secret, p->secret_len);
+	d->p.secret = d->secret;
+	if (open_meta(d, &created, err, errlen) != 0 || load_bitmap(d, err, errlen) != 0)
+		goto fail;
+	/* Until the partner is met, every extent written here needs resync. */
+	activemap_partner_lost(d->am);
+	d->front = store_new(&ha_store_ops, d, &(struct store_caps){
+		.size = d->sb.size, .alignment = store_alignment(d->backing), .can_discard = true,
+		/* the partner's cache may be volatile even where ours is not */
+		.volatile_cache = true,
+	});
+	if (d->front == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (created && is_primary(d) && d->sb.initial_sync == HA_INITIAL_CLEAR && start_zeroing(d) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	log_info("ha %s: opened as %s, %s%s%s, generation %016llx, %llu bytes to resync", d->name,
+	         is_primary(d) ? "primary" : "secondary", ha_sync_state_name(d->sb.state), d->sb.reason ? ", " : "",
+	         d->sb.reason ? ha_sync_reason_name(d->sb.reason) : "", (unsigned long long)d->sb.gen.current,
+	         (unsigned long long)activemap_dirty_bytes(d->am));
+	reactor_timer_start(r, &d->start_timer, d->p.timeout_ms, on_start_timer);
+	*out = d;
+	return 0;
+fail:
+	if (d->front) {
+		store_close(d->front); /* closes d too */
+		return -1;
+	}
+	if (d->am)
+		activemap_free(d->am);
+	if (d->meta)
+		ha_meta_close(d->meta);
+	order_free(d->order);
+	free(d->secret);
+	free(d->rbitmap);
+	store_close(d->backing);
+	free(d);
+	return -1;
+}
+
+struct store *ha_device_store(struct ha_device *d)
+{
+	return d->front;
+}
+
+void ha_device_status(const struct ha_device *d, struct ha_device_status *st)
+{
+	uint64_t now = now_ms();
+
+	memset(st, 0, sizeof(*st));
+	str_copy(st->name, sizeof(st->name), d->name);
+	st->role = d->p.role;
+	st->failover = d->p.failover;
+	st->state = d->sb.state;
+	st->reason = d->sb.reason;
+	st->access = access_now(d);
+	st->partner_connected = d->sess != NULL;
+	st->partner_alive = any_up(d->sync, d->p.n_sync_links) || any_up(d->hb, d->p.n_heartbeat_links);
+	st->sync_source = d->resyncing && d->sync_source;
+	st->size = d->sb.size;
+	st->sync_total_bytes = d->sync_total;
+	st->sync_done_bytes = d->sync_done;
+	if (d->resyncing && now > d->sync_start_ms)
+		st->sync_rate_bps = d->sync_done * 1000 / (now - d->sync_start_ms);
+	st->dirty_bytes = activemap_dirty_bytes(d->am);
+	st->resync_sent_bytes = d->sent_bytes;
+	st->resync_received_bytes = d->received_bytes;
+	st->gen = d->sb.gen;
+	for (unsigned k = 0; k < 2; k++) {
+		const struct dlink *links = k == 0 ? d->sync : d->hb;
+		unsigned n = k == 0 ? d->p.n_sync_links : d->p.n_heartbeat_links;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct ha_link_status *ls = &st->links[st->n_links++];
+
+			ls->kind = links[i].kind;
+			ls->index = i;
+			ls->up = links[i].up;
+			ls->rtt_ms = links[i].l && links[i].up ? link_rtt_ms(links[i].l) : 0;
+		}
+	}
+	st->verify_running = d->verify_running;
+	st->verify_done_bytes = d->verify_done_bytes;
+	st->verify_total_bytes = d->sb.size;
+	st->verify_differing_blocks = d->verify_diff;
+	st->verify_done = d->verify_done;
+}
+
+/* ---- operator commands --------------------------------------------------------------------- */
+
+int ha_device_resolve_split_brain(struct ha_device *d, bool keep_local, char *err, size_t errlen)
+{
+	if (d->sess == NULL || d->mode != MODE_PARKED || d->sb.reason != HA_REASON_SPLIT_BRAIN) {
+		if (err)
+			snprintf(err, errlen, "%s: no split brain to resolve%s", d->name,
+			         d->sess == NULL ? " (the partner must be connected)" : "");
+		return -1;
+	}
+	if (keep_local) {
+		log_warn("ha %s: operator keeps this node's data; the partner's changes will be overwritten", d->name);
+		send_node_state(d, true, PROTO_REASON_OPERATOR);
+		return 0;
+	}
+	log_warn("ha %s: operator discards this node's data since the split; these extents will be overwritten:", d->name);
+	report_divergence(d, "discarded");
+	generation_discard_local(&d->sb.gen, &d->remote.gen);
+	set_serving(d, false);
+	if (save_sb(d) != 0) {
+		if (err)
+			snprintf(err, errlen, "%s: cannot persist the metadata", d->name);
+		return -1;
+	}
+	restart_meeting(d);
+	return 0;
+}
+
+int ha_device_set_failover(struct ha_device *d, enum ha_failover f, const struct ha_arbiter *arbiter, char *err,
+                           size_t errlen)
+{
+	if (f != HA_FAILOVER_HEARTBEAT && f != HA_FAILOVER_MAJORITY) {
+		snprintf(err, errlen, "unknown failover strategy");
+		return -1;
+	}
+	if (f == HA_FAILOVER_MAJORITY && arbiter == NULL && d->p.arbiter == NULL) {
+		snprintf(err, errlen, "%s: the majority strategy needs a witness configured", d->name);
+		return -1;
+	}
+	if (arbiter != NULL)
+		d->p.arbiter = arbiter;
+	log_info("ha %s: failover strategy %s -> %s", d->name, ha_failover_name(d->p.failover), ha_failover_name(f));
+	d->p.failover = f;
+	return 0;
+}
+
+int ha_device_verify(struct ha_device *d, char *err, size_t errlen)
+{
+	if (d->mode != MODE_REPLICATING || d->sb.state != HA_SYNC_SYNCHRONIZED) {
+		snprintf(err, errlen, "%s: verify needs the partner connected and the device synchronized", d->name);
+		return -1;
+	}
+	if (!is_primary(d)) {
+		snprintf(err, errlen, "%s: start the verify on the primary node", d->name);
+		return -1;
+	}
+	if (d->verify_running) {
+		snprintf(err, errlen, "%s: a verify is already running", d->name);
+		return -1;
+	}
+	d->verify_running = true;
+	d->verify_cursor = d->verify_done_bytes = d->verify_diff = 0;
+	log_info("ha %s: verify started", d->name);
+	verify_pump(d);
+	return 0;
+}
