@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,5 +57,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (getenv("JOURNAL_STREAM"))
 		fprintf(stderr, "%s%s: %s\n", level_prefix[level], level_names[level], line);
 	else
-		fprintf(stderr, "twinsand: %s: %s\n", level_names[level], line);
+		fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, level_names[level], line);
 }
