@@ -447,6 +447,9 @@ static void local_io(struct xfer *x, void (*after)(struct xfer *x))
 	case X_VERIFY:
 		store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
 		break;
+	case X_ZERO:
+		store_discard(d->backing, d->r, &x->io, 0, d->sb.size);
+		break;
 	case X_RESYNC:
 		if (d->sync_source)
 			store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
@@ -1445,14 +1448,11 @@ static int start_zeroing(struct ha_device *d)
 
 	if (x == NULL)
 		return -1;
-	x->discard = true;
+	/* The device may exceed an xfer's 32-bit length: the lock and the discard cover it all. */
 	x->ord.offset = 0;
 	x->ord.length = d->sb.size;
 	x->ord.granted = zero_granted;
 	x->locked = true;
-	/* The device may exceed a message's length: the lock and the discard cover it all. */
-	x->offset = 0;
-	x->length = 0;
 	order_lock(d->order, &x->ord);
 	return 0;
 }

@@ -1,0 +1,611 @@
+/* The HA device, two nodes in one process on one reactor, their sync (and heartbeat)
+ * links socketpairs, their replicas and metadata tmpfs files.  Each test names what it
+ * proves; the replicas are compared byte for byte through their backing files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/reactor.h"
+#include "common/util.h"
+#include "ha/device.h"
+
+#define DEV_SIZE (4u << 20)
+#define EXTENT (64u << 10)
+#define HANG_GUARD_MS 20000 /* a test that needs this long is stuck, not slow */
+
+struct node {
+	struct ha_device *d;
+	struct store *s;
+	char img[96], meta[96];
+	int events[HA_EVENT_VERIFY_FINISHED + 1];
+	int sync_fd, hb_fd; /* our duplicates of the link sockets, to cut them */
+	uint64_t node_id;
+	enum ha_role role;
+};
+
+struct io_req {
+	struct store_io io;
+	int done, err;
+	uint8_t *buf;
+	struct node *check_partner; /* FUA: the partner's file must hold buf on completion */
+	uint64_t offset;
+	size_t len;
+	bool partner_had_it;
+};
+
+static struct reactor *r;
+static struct node A, B;
+static enum ha_failover strategy;
+static unsigned n_hb;
+static const struct ha_arbiter *arbiter;
+static enum ha_initial_sync initial;
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static bool (*cond)(void);
+static uint64_t deadline;
+
+static void check_tick(void *arg)
+{
+	if ((cond != NULL && cond()) || now_ms() > deadline)
+		reactor_stop(r);
+}
+
+/* Runs the loop until c() holds (NULL: for `ms`); false if it never did. */
+static bool run_until(bool (*c)(void), unsigned ms)
+{
+	cond = c;
+	deadline = now_ms() + ms;
+	if (c == NULL || !c()) {
+		assert_int_equal(reactor_add_ticker(r, 2, check_tick, NULL), 0);
+		assert_int_equal(reactor_run(r), 0);
+		reactor_remove_ticker(r, check_tick, NULL);
+	}
+	return c == NULL || c();
+}
+
+static void on_event(void *arg, struct ha_device *d, enum ha_event ev, const char *detail)
+{
+	((struct node *)arg)->events[ev]++;
+}
+
+/* ---- nodes --------------------------------------------------------------------------------- */
+
+static void node_init(struct node *n, const char *tag, enum ha_role role, uint64_t id)
+{
+	memset(n, 0, sizeof(*n));
+	snprintf(n->img, sizeof(n->img), "/dev/shm/twinsan-test-ha-%d-%s.img", (int)getpid(), tag);
+	snprintf(n->meta, sizeof(n->meta), "/dev/shm/twinsan-test-ha-%d-%s.meta", (int)getpid(), tag);
+	unlink(n->img);
+	unlink(n->meta);
+	n->role = role;
+	n->node_id = id;
+	n->sync_fd = n->hb_fd = -1;
+}
+
+static void node_open(struct node *n)
+{
+	static const uint8_t secret[] = "test link secret";
+	struct store_params sp = {.path = n->img, .create_size = DEV_SIZE};
+	struct ha_device_params p = {
+		.name = n->role == HA_ROLE_PRIMARY ? "HA1" : "HA1-partner", .meta_path = n->meta,
+		.uuid = {0x7a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, .role = n->role, .node_id = n->node_id,
+		.initial_sync = initial, .failover = strategy, .extent_size = EXTENT, .secret = secret,
+		.secret_len = sizeof(secret) - 1, .n_sync_links = 1, .n_heartbeat_links = n_hb, .ping_interval_ms = 50,
+		.timeout_ms = 1000, .arbiter = arbiter, .event = on_event, .arg = n,
+	};
+	char err[256];
+
+	assert_int_equal(store_open(&sp, &p.backing, err, sizeof(err)), 0);
+	if (ha_device_open(r, &p, &n->d, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	n->s = ha_device_store(n->d);
+	memset(n->events, 0, sizeof(n->events));
+}
+
+static void node_close(struct node *n)
+{
+	if (n->s)
+		store_close(n->s);
+	n->s = NULL;
+	n->d = NULL;
+	if (n->sync_fd >= 0)
+		close(n->sync_fd);
+	if (n->hb_fd >= 0)
+		close(n->hb_fd);
+	n->sync_fd = n->hb_fd = -1;
+}
+
+static void connect_kind(enum proto_link_kind kind)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	if (kind == PROTO_LINK_SYNC) {
+		A.sync_fd = dup(sv[0]);
+		B.sync_fd = dup(sv[1]);
+	} else {
+		A.hb_fd = dup(sv[0]);
+		B.hb_fd = dup(sv[1]);
+	}
+	ha_device_add_link(A.d, sv[0], kind, 0);
+	ha_device_add_link(B.d, sv[1], kind, 0);
+}
+
+static void cut(int *fd)
+{
+	shutdown(*fd, SHUT_RDWR);
+	close(*fd);
+	*fd = -1;
+}
+
+static struct ha_device_status st(const struct node *n)
+{
+	struct ha_device_status s;
+
+	ha_device_status(n->d, &s);
+	return s;
+}
+
+static bool both_synchronized(void)
+{
+	return st(&A).state == HA_SYNC_SYNCHRONIZED && st(&B).state == HA_SYNC_SYNCHRONIZED &&
+	       st(&A).access == STORE_ACCESS_OK && st(&B).access == STORE_ACCESS_OK;
+}
+
+static void test_setup_pair(enum ha_failover f, unsigned hb, enum ha_initial_sync mode)
+{
+	strategy = f;
+	n_hb = hb;
+	initial = mode;
+	node_init(&A, "a", HA_ROLE_PRIMARY, 1);
+	node_init(&B, "b", HA_ROLE_SECONDARY, 2);
+}
+
+/* A new pair, connected and in sync. */
+static void start_pair(void)
+{
+	node_open(&A);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	if (n_hb)
+		connect_kind(PROTO_LINK_HEARTBEAT);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+}
+
+static int setup(void **state)
+{
+	log_set_level(LOG_LEVEL_ERR);
+	arbiter = NULL;
+	return reactor_new(256, &r);
+}
+
+static int teardown(void **state)
+{
+	node_close(&A);
+	node_close(&B);
+	run_until(NULL, 100); /* the links say goodbye and free themselves */
+	unlink(A.img);
+	unlink(A.meta);
+	unlink(B.img);
+	unlink(B.meta);
+	reactor_free(r);
+	return 0;
+}
+
+/* ---- I/O ------------------------------------------------------------------------------------ */
+
+static bool file_has(const char *path, uint64_t off, const uint8_t *want, size_t len)
+{
+	uint8_t *got = malloc(len);
+	int fd = open(path, O_RDONLY);
+	bool same = fd >= 0 && pread(fd, got, len, (off_t)off) == (ssize_t)len && memcmp(got, want, len) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	free(got);
+	return same;
+}
+
+static void on_io(struct store_io *io, int err)
+{
+	struct io_req *q = container_of(io, struct io_req, io);
+
+	q->done = 1;
+	q->err = err;
+	if (q->check_partner)
+		q->partner_had_it = file_has(q->check_partner->img, q->offset, q->buf, q->len);
+}
+
+static struct io_req *pending_reqs[512];
+static unsigned n_pending;
+
+static bool all_done(void)
+{
+	for (unsigned i = 0; i < n_pending; i++) {
+		if (!pending_reqs[i]->done)
+			return false;
+	}
+	return true;
+}
+
+static struct io_req *start_write(struct node *n, uint64_t off, size_t len, uint8_t seed, bool fua)
+{
+	struct io_req *q = calloc(1, sizeof(*q));
+
+	q->buf = malloc(len);
+	for (size_t i = 0; i < len; i++)
+		q->buf[i] = (uint8_t)(seed + i * 13 + (i >> 9));
+	q->offset = off;
+	q->len = len;
+	q->io.done = on_io;
+	pending_reqs[n_pending++] = q;
+	store_write(n->s, r, &q->io, q->buf, len, off, fua);
+	return q;
+}
+
+static void wait_all(void)
+{
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	for (unsigned i = 0; i < n_pending; i++) {
+		assert_int_equal(pending_reqs[i]->err, 0);
+		free(pending_reqs[i]->buf);
+		free(pending_reqs[i]);
+	}
+	n_pending = 0;
+}
+
+static void write_sync(struct node *n, uint64_t off, size_t len, uint8_t seed)
+{
+	start_write(n, off, len, seed, false);
+	wait_all();
+}
+
+static int read_sync(struct node *n, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct io_req q = {.io.done = on_io};
+
+	pending_reqs[n_pending++] = &q;
+	store_read(n->s, r, &q.io, buf, len, off);
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	n_pending = 0;
+	return q.err;
+}
+
+static bool replicas_identical(void)
+{
+	uint8_t *a = malloc(DEV_SIZE);
+	bool same = false;
+	int fd = open(A.img, O_RDONLY);
+
+	if (fd >= 0 && pread(fd, a, DEV_SIZE, 0) == DEV_SIZE)
+		same = file_has(B.img, 0, a, DEV_SIZE);
+	if (fd >= 0)
+		close(fd);
+	free(a);
+	return same;
+}
+
+/* ---- tests ------------------------------------------------------------------------------------ */
+
+static void fill_file(const char *path, uint8_t byte)
+{
+	uint8_t *buf = malloc(DEV_SIZE);
+	int fd = open(path, O_RDWR | O_CREAT, 0600);
+
+	memset(buf, byte, DEV_SIZE);
+	assert_int_equal(pwrite(fd, buf, DEV_SIZE, 0), DEV_SIZE);
+	close(fd);
+	free(buf);
+}
+
+static void test_new_pair_with_clear_sync_is_synchronized_and_reads_zeros(void **state)
+{
+	uint8_t *buf = malloc(EXTENT), zero[EXTENT] = {0};
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_CLEAR);
+	fill_file(A.img, 0xa5); /* old contents of both disks must not show through */
+	fill_file(B.img, 0x5a);
+	start_pair();
+	assert_true(replicas_identical());
+	assert_int_equal(read_sync(&A, 0, buf, EXTENT), 0);
+	assert_memory_equal(buf, zero, EXTENT);
+	assert_int_equal(read_sync(&B, DEV_SIZE - EXTENT, buf, EXTENT), 0);
+	assert_memory_equal(buf, zero, EXTENT);
+	assert_int_equal(st(&A).gen.current, st(&B).gen.current);
+	assert_int_equal(st(&B).resync_received_bytes, 0); /* zeroed, not copied */
+	free(buf);
+}
+
+static void test_write_through_either_node_reads_back_on_both(void **state)
+{
+	uint8_t *buf = malloc(1u << 20);
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&A, 8192, 4096, 1);
+	write_sync(&B, 1u << 20, 1u << 20, 2);
+	write_sync(&B, 3u << 20, 200u << 10, 3);
+	assert_int_equal(read_sync(&B, 8192, buf, 4096), 0);
+	assert_true(file_has(A.img, 8192, buf, 4096));
+	assert_int_equal(read_sync(&A, 1u << 20, buf, 1u << 20), 0);
+	assert_true(file_has(B.img, 1u << 20, buf, 1u << 20));
+	assert_true(replicas_identical());
+	free(buf);
+}
+
+static void test_concurrent_overlapping_writes_through_both_nodes_leave_identical_replicas(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	srand(7);
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < 100; i++) {
+			/* a hot 256 KiB window so that writes overlap a lot */
+			uint64_t off = (uint64_t)(rand() % 64) * 4096;
+			size_t len = (size_t)(1 + rand() % 32) * 4096;
+
+			start_write(i % 2 ? &A : &B, off, len, (uint8_t)rand(), rand() % 4 == 0);
+		}
+		wait_all();
+		assert_true(replicas_identical());
+	}
+}
+
+static void test_flush_and_fua_reach_both_replicas(void **state)
+{
+	struct io_req *q, fl = {.io.done = on_io};
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	/* A FUA write completes only once the partner wrote it, whichever node took it. */
+	q = start_write(&A, 65536, 8192, 9, true);
+	q->check_partner = &B;
+	run_until(all_done, HANG_GUARD_MS);
+	assert_true(q->partner_had_it);
+	wait_all();
+	q = start_write(&B, 131072, 8192, 10, true);
+	q->check_partner = &A;
+	run_until(all_done, HANG_GUARD_MS);
+	assert_true(q->partner_had_it);
+	wait_all();
+	pending_reqs[n_pending++] = &fl;
+	store_flush(A.s, r, &fl.io);
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	assert_int_equal(fl.err, 0);
+	n_pending = 0;
+}
+
+static void test_partner_lost_survivor_serves_and_resync_moves_only_dirty_extents(void **state)
+{
+	struct ha_device_status sa;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	node_close(&B); /* the secondary goes away (GOODBYE) */
+	assert_true(run_until(NULL, 50));
+	sa = st(&A);
+	assert_int_equal(sa.access, STORE_ACCESS_OK);
+	assert_int_equal(sa.reason, HA_REASON_PARTNER_LOST);
+	/* 3 extents and a bit: 4 extents dirty */
+	write_sync(&A, 0, 3 * EXTENT, 21);
+	write_sync(&A, 10 * EXTENT + 4096, 4096, 22);
+	assert_int_equal(st(&A).dirty_bytes, 4 * EXTENT);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	sa = st(&A);
+	assert_true(sa.resync_sent_bytes <= 4 * EXTENT * 11 / 10);
+	assert_true(sa.resync_sent_bytes >= 4 * EXTENT);
+	assert_int_equal(A.events[HA_EVENT_SYNC_FINISHED], 1);
+	assert_true(replicas_identical());
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	static uint8_t buf[DEV_SIZE];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n = read(in, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+}
+
+static void test_restart_of_both_after_crash_needs_no_full_resync(void **state)
+{
+	char snap[4][128];
+	const char *files[4];
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	files[0] = A.img, files[1] = A.meta, files[2] = B.img, files[3] = B.meta;
+	start_pair();
+	for (int i = 0; i < 6; i++)
+		start_write(i % 2 ? &A : &B, (uint64_t)i * 3 * EXTENT, 8192, (uint8_t)i, false);
+	wait_all();
+	/* The power goes: what is on disk now is all that survives. */
+	for (int i = 0; i < 4; i++) {
+		snprintf(snap[i], sizeof(snap[i]), "%s.crash", files[i]);
+		copy_file(files[i], snap[i]);
+	}
+	node_close(&A);
+	node_close(&B);
+	run_until(NULL, 50);
+	for (int i = 0; i < 4; i++) {
+		copy_file(snap[i], files[i]);
+		unlink(snap[i]);
+	}
+	start_pair();
+	assert_true(st(&A).sync_total_bytes <= 6 * EXTENT);
+	assert_true(st(&A).resync_sent_bytes <= 6 * EXTENT);
+	assert_true(replicas_identical());
+}
+
+static bool b_stopped_a_alone(void)
+{
+	return st(&B).access == STORE_ACCESS_UNAVAILABLE && st(&B).reason == HA_REASON_FAILOVER_STOPPED &&
+	       st(&A).access == STORE_ACCESS_OK && st(&A).reason == HA_REASON_PARTNER_LOST;
+}
+
+static void test_heartbeat_strategy_stops_secondary_when_only_heartbeat_answers(void **state)
+{
+	uint8_t buf[4096];
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 1, HA_INITIAL_NONE);
+	start_pair();
+	cut(&A.sync_fd);
+	assert_true(run_until(b_stopped_a_alone, HANG_GUARD_MS));
+	assert_int_equal(read_sync(&B, 0, buf, sizeof(buf)), -ENOTCONN);
+	write_sync(&A, 0, 4096, 5);
+}
+
+/* ---- a fake witness: grants node 1, refuses node 2, answers from the loop ----------------------- */
+
+struct fake_witness {
+	struct reactor_timer t;
+	void (*verdict)(void *arg, bool granted);
+	void *arg;
+	bool grant;
+	int claims, releases;
+};
+static struct fake_witness fw[3];
+
+static void fw_answer(struct reactor_timer *t)
+{
+	struct fake_witness *w = container_of(t, struct fake_witness, t);
+
+	w->verdict(w->arg, w->grant);
+}
+
+static void fw_claim(void *ctx, const uint8_t uuid[16], uint64_t node_id, const struct generation *gen,
+                     void (*verdict)(void *arg, bool granted), void *arg)
+{
+	struct fake_witness *w = &fw[node_id];
+
+	w->claims++;
+	w->verdict = verdict;
+	w->arg = arg;
+	w->grant = node_id == 1;
+	reactor_timer_start(r, &w->t, 20, fw_answer);
+}
+
+static void fw_release(void *ctx, const uint8_t uuid[16])
+{
+	fw[0].releases++;
+}
+
+static const struct ha_arbiter fake_arbiter = {fw_claim, fw_release, NULL};
+
+static void test_majority_strategy_serves_alone_only_with_grant(void **state)
+{
+	memset(fw, 0, sizeof(fw));
+	test_setup_pair(HA_FAILOVER_MAJORITY, 0, HA_INITIAL_NONE);
+	arbiter = &fake_arbiter;
+	start_pair();
+	cut(&A.sync_fd);
+	assert_true(run_until(b_stopped_a_alone, HANG_GUARD_MS));
+	assert_int_equal(fw[1].claims, 1);
+	assert_int_equal(fw[2].claims, 1);
+	write_sync(&A, 0, 4096, 6);
+	reactor_timer_cancel(r, &fw[1].t);
+	reactor_timer_cancel(r, &fw[2].t);
+}
+
+static bool split_brain_seen(void)
+{
+	return st(&A).reason == HA_REASON_SPLIT_BRAIN && st(&B).reason == HA_REASON_SPLIT_BRAIN;
+}
+
+static bool both_alone(void)
+{
+	return st(&A).access == STORE_ACCESS_OK && st(&B).access == STORE_ACCESS_OK && !st(&A).partner_connected &&
+	       !st(&B).partner_connected;
+}
+
+static void test_split_brain_is_detected_and_not_merged_until_resolved(void **state)
+{
+	uint8_t *a = malloc(8192);
+	char err[256];
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	/* Nothing answers on either side: both go on alone and both write. */
+	cut(&A.sync_fd);
+	close(B.sync_fd);
+	B.sync_fd = -1;
+	assert_true(run_until(both_alone, HANG_GUARD_MS));
+	write_sync(&A, 0, 8192, 31);
+	write_sync(&B, 5 * EXTENT, 8192, 32);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(split_brain_seen, HANG_GUARD_MS));
+	assert_int_equal(A.events[HA_EVENT_SPLIT_BRAIN], 1);
+	assert_int_equal(B.events[HA_EVENT_SPLIT_BRAIN], 1);
+	assert_false(replicas_identical());
+	assert_int_equal(st(&A).access, STORE_ACCESS_OK); /* the primary keeps serving */
+	assert_int_equal(st(&B).access, STORE_ACCESS_UNAVAILABLE);
+	run_until(NULL, 100);
+	assert_false(replicas_identical()); /* still nothing merged */
+	assert_int_equal(read_sync(&A, 0, a, 8192), 0);
+	assert_int_equal(ha_device_resolve_split_brain(A.d, true, err, sizeof(err)), 0);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_true(replicas_identical());
+	assert_true(file_has(B.img, 0, a, 8192)); /* A's data won */
+	assert_true(st(&A).resync_sent_bytes <= 2 * EXTENT);
+	free(a);
+}
+
+static bool verify_done(void)
+{
+	return st(&A).verify_done;
+}
+
+static void test_verify_finds_a_planted_difference(void **state)
+{
+	char err[256];
+	int fd;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&A, 0, 65536, 41);
+	fd = open(B.img, O_WRONLY);
+	assert_int_equal(pwrite(fd, "X", 1, 3 * 4096 + 17), 1);
+	close(fd);
+	assert_int_equal(ha_device_verify(A.d, err, sizeof(err)), 0);
+	assert_true(run_until(verify_done, HANG_GUARD_MS));
+	assert_int_equal(st(&A).verify_differing_blocks, 1);
+	assert_int_equal(st(&A).verify_done_bytes, DEV_SIZE);
+	assert_int_equal(A.events[HA_EVENT_VERIFY_FINISHED], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_new_pair_with_clear_sync_is_synchronized_and_reads_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_through_either_node_reads_back_on_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_overlapping_writes_through_both_nodes_leave_identical_replicas,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_and_fua_reach_both_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partner_lost_survivor_serves_and_resync_moves_only_dirty_extents, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_restart_of_both_after_crash_needs_no_full_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_strategy_stops_secondary_when_only_heartbeat_answers, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_majority_strategy_serves_alone_only_with_grant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_brain_is_detected_and_not_merged_until_resolved, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_finds_a_planted_difference, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
