@@ -132,8 +132,8 @@ static int session_create(struct iscsi_conn *conn, const struct iscsi_session_pa
 	memcpy(s->itn.isid, sp->isid, sizeof(s->itn.isid));
 	str_copy(s->itn.target_name, sizeof(s->itn.target_name), sp->target_name);
 	s->itn.tpgt = conn->tpgt;
-	s->itn.relative_port = conn->tpgt ? conn->tpgt : 1;
-	s->itn.port_group = s->itn.relative_port;
+	if (s->target)
+		iscsi_target_port_identity(s->target, conn->tpgt, &s->itn.relative_port, &s->itn.port_group);
 	s->itn.id = ++table->last_itn_id;
 	/* The leading login's CmdSN is the session's first (RFC 7143 §4.2.2.1). */
 	s->exp_cmd_sn = conn->login_cmd_sn;

@@ -17,6 +17,8 @@ struct iscsi_target {
 	uint16_t *groups;              /* portal groups it is served on; none listed: all */
 	size_t group_count;
 	struct iscsi_target_auth auth;
+	uint16_t relative_port_base;   /* SCSI port identity: see iscsi_target_set_port_identity() */
+	uint16_t port_group;
 };
 
 struct portal {
@@ -187,6 +189,22 @@ bool iscsi_target_serves_portal_group(const struct iscsi_target *t, uint16_t tpg
 		if (t->groups[i] == tpgt)
 			return true;
 	return false;
+}
+
+void iscsi_target_set_port_identity(struct iscsi_target *t, uint16_t relative_port_base, uint16_t port_group)
+{
+	t->relative_port_base = relative_port_base;
+	t->port_group = port_group;
+}
+
+void iscsi_target_port_identity(const struct iscsi_target *t, uint16_t tpgt, uint16_t *relative_port,
+                                uint16_t *port_group)
+{
+	uint32_t port = (uint32_t)t->relative_port_base + (tpgt ? tpgt : 1);
+
+	/* 0 is no relative target port: wrap into 1..0xffff. */
+	*relative_port = (uint16_t)((port - 1) % 0xffff + 1);
+	*port_group = t->port_group ? t->port_group : 1;
 }
 
 void iscsi_target_set_auth(struct iscsi_target *t, const struct iscsi_target_auth *auth) { t->auth = *auth; }

@@ -62,6 +62,15 @@ bool iscsi_target_permits(const struct iscsi_target *t, const char *initiator_na
 int iscsi_target_add_portal_group(struct iscsi_target *t, uint16_t tpgt);
 bool iscsi_target_serves_portal_group(const struct iscsi_target *t, uint16_t tpgt);
 
+/* The SCSI target ports the target presents here (SPC-4): portal group tpgt is relative
+ * target port relative_port_base + tpgt (tpgt 0 counts as 1; wrapping past 0xffff), in
+ * target port group port_group (0: 1).  The two nodes of an HA pair give different bases
+ * and groups, so an initiator logged in to both sees two ports of one device.  Default:
+ * base 0, group 1. */
+void iscsi_target_set_port_identity(struct iscsi_target *t, uint16_t relative_port_base, uint16_t port_group);
+void iscsi_target_port_identity(const struct iscsi_target *t, uint16_t tpgt, uint16_t *relative_port,
+                                uint16_t *port_group);
+
 void iscsi_target_set_auth(struct iscsi_target *t, const struct iscsi_target_auth *auth);
 const struct iscsi_target_auth *iscsi_target_auth(const struct iscsi_target *t);
 

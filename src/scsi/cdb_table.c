@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "scsi/alua.h"
 #include "scsi/lu_state.h"
 #include "scsi/pr.h"
 #include "scsi/sbc.h"
@@ -16,6 +17,8 @@
 #define R PR_GATE_READ
 #define W (PR_GATE_READ | PR_GATE_WRITE)
 #define NEVER PR_GATE_NEVER
+#define ANY CDB_ANY_ACCESS
+#define STANDBY CDB_STANDBY
 
 /* Byte masks by CDB size: LBA and length fields fully usable. */
 #define LBA32 0xff, 0xff, 0xff, 0xff
@@ -23,35 +26,35 @@
 #define GROUP 0x1f /* group number: accepted and ignored */
 
 /* PERSISTENT RESERVE IN/OUT: one row per service action, pr.c checks the rest. */
-#define PR_IN(sa) { 0x5e, sa, 10, CDB_SA | IN, NEVER, 30, "PERSISTENT RESERVE IN", \
+#define PR_IN(sa) { 0x5e, sa, 10, CDB_SA | STANDBY | IN, NEVER, 30, "PERSISTENT RESERVE IN", \
 	spc_persistent_reserve_in, { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } }
-#define PR_OUT(sa) { 0x5f, sa, 10, CDB_SA | OUT, NEVER, 30, "PERSISTENT RESERVE OUT", \
+#define PR_OUT(sa) { 0x5f, sa, 10, CDB_SA | STANDBY | OUT, NEVER, 30, "PERSISTENT RESERVE OUT", \
 	spc_persistent_reserve_out, { 0x00, 0x00, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00 } }
 
 static const struct cdb_desc table[] = {
 	{ 0x00, 0, 6, CDB_WHILE_STOPPED, NEVER, 30, "TEST UNIT READY", spc_test_unit_ready,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
-	{ 0x03, 0, 6, CDB_NO_UA | CDB_WHILE_STOPPED | IN, NEVER, 30, "REQUEST SENSE", spc_request_sense,
+	{ 0x03, 0, 6, CDB_NO_UA | CDB_WHILE_STOPPED | ANY | IN, NEVER, 30, "REQUEST SENSE", spc_request_sense,
 	  { 0x00, 0x01, 0x00, 0x00, 0xff, 0x00 } },
 	{ 0x08, 0, 6, IN, R, 60, "READ(6)", sbc_read,
 	  { 0x00, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
 	{ 0x0a, 0, 6, OUT, W, 60, "WRITE(6)", sbc_write,
 	  { 0x00, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
-	{ 0x12, 0, 6, CDB_NO_UA | CDB_WHILE_STOPPED | IN, NEVER, 30, "INQUIRY", spc_inquiry,
+	{ 0x12, 0, 6, CDB_NO_UA | CDB_WHILE_STOPPED | ANY | IN, NEVER, 30, "INQUIRY", spc_inquiry,
 	  { 0x00, 0x01, 0xff, 0xff, 0xff, 0x00 } },
-	{ 0x15, 0, 6, OUT, W, 30, "MODE SELECT(6)", mode_select,
+	{ 0x15, 0, 6, STANDBY | OUT, W, 30, "MODE SELECT(6)", mode_select,
 	  { 0x00, 0x11, 0x00, 0x00, 0xff, 0x00 } },
 	{ 0x16, 0, 6, 0, NEVER, 30, "RESERVE(6)", spc_reserve6,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
 	{ 0x17, 0, 6, 0, NEVER, 30, "RELEASE(6)", spc_release6,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
-	{ 0x1a, 0, 6, CDB_WHILE_STOPPED | IN, R, 30, "MODE SENSE(6)", mode_sense,
+	{ 0x1a, 0, 6, CDB_WHILE_STOPPED | STANDBY | IN, R, 30, "MODE SENSE(6)", mode_sense,
 	  { 0x00, 0x08, 0xff, 0xff, 0xff, 0x00 } },
 	{ 0x1b, 0, 6, CDB_WHILE_STOPPED, W, 60, "START STOP UNIT", spc_start_stop_unit,
 	  { 0x00, 0x01, 0x00, 0x0f, 0xf7, 0x00 } },
 	{ 0x1e, 0, 6, CDB_WHILE_STOPPED, R, 30, "PREVENT ALLOW MEDIUM REMOVAL", spc_prevent_allow,
 	  { 0x00, 0x00, 0x00, 0x00, 0x03, 0x00 } },
-	{ 0x25, 0, 10, IN, NEVER, 30, "READ CAPACITY(10)", sbc_read_capacity10,
+	{ 0x25, 0, 10, STANDBY | IN, NEVER, 30, "READ CAPACITY(10)", sbc_read_capacity10,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
 	{ 0x28, 0, 10, IN, R, 60, "READ(10)", sbc_read,
 	  { 0x00, 0x1a, LBA32, GROUP, 0xff, 0xff, 0x00 } },
@@ -69,9 +72,9 @@ static const struct cdb_desc table[] = {
 	  { 0x00, 0x08, LBA32, GROUP, 0xff, 0xff, 0x00 } },
 	{ 0x42, 0, 10, OUT, W, 120, "UNMAP", sbc_unmap,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },
-	{ 0x55, 0, 10, OUT, W, 30, "MODE SELECT(10)", mode_select,
+	{ 0x55, 0, 10, STANDBY | OUT, W, 30, "MODE SELECT(10)", mode_select,
 	  { 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },
-	{ 0x5a, 0, 10, CDB_WHILE_STOPPED | IN, R, 30, "MODE SENSE(10)", mode_sense,
+	{ 0x5a, 0, 10, CDB_WHILE_STOPPED | STANDBY | IN, R, 30, "MODE SENSE(10)", mode_sense,
 	  { 0x00, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },
 	PR_IN(0x00), PR_IN(0x01), PR_IN(0x02), PR_IN(0x03),
 	PR_OUT(0x00), PR_OUT(0x01), PR_OUT(0x02), PR_OUT(0x03),
@@ -100,13 +103,16 @@ static const struct cdb_desc table[] = {
 	  { 0x00, 0x02, LBA64, LBA32, GROUP, 0x00 } },
 	{ 0x93, 0, 16, OUT, W, 120, "WRITE SAME(16)", sbc_write_same,
 	  { 0x00, 0x09, LBA64, LBA32, GROUP, 0x00 } },
-	{ 0x9e, 0x10, 16, CDB_SA | CDB_WHILE_STOPPED | IN, NEVER, 30, "READ CAPACITY(16)", sbc_read_capacity16,
+	{ 0x9e, 0x10, 16, CDB_SA | CDB_WHILE_STOPPED | STANDBY | IN, NEVER, 30, "READ CAPACITY(16)", sbc_read_capacity16,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, LBA32, 0x00, 0x00 } },
 	{ 0x9e, 0x12, 16, CDB_SA | IN, R, 30, "GET LBA STATUS", sbc_get_lba_status,
 	  { 0x00, 0x00, LBA64, LBA32, 0x00, 0x00 } },
-	{ 0xa0, 0, 12, CDB_NO_UA | CDB_WHILE_STOPPED | IN, NEVER, 30, "REPORT LUNS", spc_report_luns,
+	{ 0xa0, 0, 12, CDB_NO_UA | CDB_WHILE_STOPPED | ANY | IN, NEVER, 30, "REPORT LUNS", spc_report_luns,
 	  { 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, LBA32, 0x00, 0x00 } },
-	{ 0xa3, 0x0c, 12, CDB_SA | CDB_WHILE_STOPPED | IN, NEVER, 30, "REPORT SUPPORTED OPERATION CODES",
+	{ 0xa3, 0x0a, 12, CDB_SA | CDB_WHILE_STOPPED | ANY | IN, NEVER, 30, "REPORT TARGET PORT GROUPS",
+	  alua_report_target_port_groups,
+	  { 0x00, 0xe0, 0x00, 0x00, 0x00, 0x00, LBA32, 0x00, 0x00 } },
+	{ 0xa3, 0x0c, 12, CDB_SA | CDB_WHILE_STOPPED | STANDBY | IN, NEVER, 30, "REPORT SUPPORTED OPERATION CODES",
 	  cdb_report_supported_opcodes,
 	  { 0x00, 0x00, 0x87, 0xff, 0xff, 0xff, LBA32, 0x00, 0x00 } },
 	{ 0xa8, 0, 12, IN, R, 60, "READ(12)", sbc_read,

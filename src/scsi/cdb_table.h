@@ -1,6 +1,6 @@
 /* The opcode table: one descriptor per supported command (and service action).  It drives
- * CDB validation, REPORT SUPPORTED OPERATION CODES, reservation gating and unit attention
- * handling, so a command's surface is described in exactly one place. */
+ * CDB validation, REPORT SUPPORTED OPERATION CODES, reservation gating, unit attention
+ * handling and the asymmetric access gate, so a command's surface is described in exactly one place. */
 #ifndef TWINSAN_SCSI_CDB_TABLE_H
 #define TWINSAN_SCSI_CDB_TABLE_H
 
@@ -17,6 +17,10 @@
 #define CDB_WHILE_STOPPED 0x04u /* runs while the logical unit is stopped */
 #define CDB_DATA_IN      0x08u
 #define CDB_DATA_OUT     0x10u
+/* Asymmetric access (SPC-4 §5.15.2.4): what runs while the target port's group is not
+ * active.  Commands with neither flag get NOT READY there. */
+#define CDB_ANY_ACCESS   0x20u /* in every state: standby, unavailable, transitioning */
+#define CDB_STANDBY      0x40u /* also in the standby state */
 
 struct cdb_desc {
 	uint8_t opcode;

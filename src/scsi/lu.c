@@ -1,5 +1,6 @@
 /* The logical unit: its task set and the path every command takes through it
- * (look up → validate → unit attention → not ready → reservation → handler). */
+ * (look up → validate → unit attention → not ready → asymmetric access → reservation →
+ * handler). */
 #include "scsi/lu_state.h"
 
 #include <stdio.h>
@@ -140,17 +141,21 @@ int scsi_lu_new(const struct scsi_lu_params *p, struct store *store, struct scsi
 		return -1;
 	}
 	lu = calloc(1, sizeof(*lu));
-	if (!lu || ua_set_new(&lu->ua) < 0) {
+	if (!lu || ua_set_new(&lu->ua) < 0 || alua_new(&lu->alua) < 0) {
+		if (lu)
+			ua_set_free(lu->ua);
 		free(lu);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (pr_state_new(p->state_path, lu->ua, &lu->pr, err, errlen) < 0) {
+		alua_free(lu->alua);
 		ua_set_free(lu->ua);
 		free(lu);
 		return -1;
 	}
 	lu->store = store;
+	alua_set_provider(lu->alua, NULL, NULL, store_access(store));
 	memcpy(lu->uuid, p->uuid, sizeof(lu->uuid));
 	if (p->serial)
 		str_copy(lu->serial, sizeof(lu->serial), p->serial);
@@ -177,6 +182,7 @@ void scsi_lu_free(struct scsi_lu *lu)
 	if (!lu)
 		return;
 	pr_state_free(lu->pr);
+	alua_free(lu->alua);
 	ua_set_free(lu->ua);
 	free(lu);
 }
@@ -186,6 +192,23 @@ void scsi_lu_capacity_changed(struct scsi_lu *lu)
 	lu->nblocks = store_size(lu->store) >> lu->block_shift;
 	log_info("scsi: capacity now %llu blocks", (unsigned long long)lu->nblocks);
 	ua_raise_all(lu->ua, NULL, ASC_CAPACITY_DATA_HAS_CHANGED);
+}
+
+/* Implicit ALUA: every nexus learns of a state change; SPC-4 leaves none out. */
+static void access_changed(struct scsi_lu *lu, bool changed)
+{
+	if (changed)
+		ua_raise_all(lu->ua, NULL, ASC_ASYMMETRIC_ACCESS_STATE_CHANGED);
+}
+
+void scsi_lu_set_port_groups(struct scsi_lu *lu, scsi_port_groups_fn fn, void *ctx)
+{
+	access_changed(lu, alua_set_provider(lu->alua, fn, ctx, store_access(lu->store)));
+}
+
+void scsi_lu_port_groups_changed(struct scsi_lu *lu)
+{
+	access_changed(lu, alua_refresh(lu->alua, store_access(lu->store)));
 }
 
 bool lu_prevented(const struct scsi_lu *lu) { return lu->n_prevent > 0; }
@@ -227,6 +250,10 @@ static bool admit(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_d
 
 	if (!cdb_validate(d, task))
 		return false;
+	/* Before the unit attention check, so a store that stopped serving is reported to
+	 * this very command as ASYMMETRIC ACCESS STATE CHANGED. */
+	access_changed(lu, alua_follow_store(lu->alua, store_access(lu->store)));
+	alua_note_port(lu->alua, task->itn);
 	if (!(d->flags & CDB_NO_UA) && ua_take(lu->ua, task->itn, &asc)) {
 		lu_sense(task, SENSE_UNIT_ATTENTION, asc);
 		return false;
@@ -235,18 +262,11 @@ static bool admit(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_d
 		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
 		return false;
 	}
-	/* A replica that may hold stale data says so instead of serving it. */
-	if (!(d->flags & CDB_WHILE_STOPPED)) {
-		switch (store_access(lu->store)) {
-		case STORE_ACCESS_OK:
-			break;
-		case STORE_ACCESS_TRANSITIONING:
-			lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
-			return false;
-		case STORE_ACCESS_UNAVAILABLE:
-			lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_TARGET_PORT_UNAVAILABLE);
-			return false;
-		}
+	/* A port whose group is not active (a replica that may hold stale data among them)
+	 * runs only what the table allows there. */
+	if (!alua_allows(alua_state(lu->alua, task->itn), d->flags, &asc)) {
+		lu_sense(task, SENSE_NOT_READY, asc);
+		return false;
 	}
 	if (!pr_allows(lu->pr, task->itn, d->pr_gate)) {
 		task->status = SCSI_STATUS_RESERVATION_CONFLICT;

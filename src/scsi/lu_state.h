@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "scsi/alua.h"
 #include "scsi/lu.h"
 #include "scsi/mode.h"
 #include "scsi/range_lock.h"
@@ -30,6 +31,7 @@ struct scsi_lu {
 	struct mode_state mode_default;
 	struct ua_set *ua;
 	struct pr_state *pr;
+	struct alua *alua;            /* target port groups and their access states */
 	struct scsi_task *active;     /* task set, linked by next_active */
 	struct task_order order;      /* task attributes */
 	struct range_lock ranges;

@@ -114,6 +114,48 @@ void scsi_lu_free(struct scsi_lu *lu);
  * new capacity and tells every nexus with CAPACITY DATA HAS CHANGED. */
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
 
+/* Asymmetric logical unit access (ALUA, SPC-4 §5.15), implicit only: the target port
+ * groups of a logical unit and their states.  A plain logical unit has one group, id 1,
+ * holding the ports nexuses reached it through, active/optimized while its store may serve
+ * (else transitioning or unavailable, as store_access() says).  A replicated one is given
+ * a provider, which lists one group per node: the daemon knows them from the HA device. */
+enum scsi_alua_state {
+	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,
+	SCSI_ALUA_ACTIVE_NON_OPTIMIZED = 0x1,
+	SCSI_ALUA_STANDBY = 0x2,
+	SCSI_ALUA_UNAVAILABLE = 0x3,
+	SCSI_ALUA_TRANSITIONING = 0xf,
+};
+
+#define SCSI_PORT_GROUPS_MAX 4
+#define SCSI_GROUP_PORTS_MAX 16
+
+struct scsi_port_group {
+	uint16_t id;                          /* target port group, nonzero */
+	enum scsi_alua_state state;
+	unsigned n_ports;
+	uint16_t ports[SCSI_GROUP_PORTS_MAX]; /* relative target port ids in the group */
+};
+
+struct scsi_port_groups {
+	unsigned n_groups;
+	struct scsi_port_group groups[SCSI_PORT_GROUPS_MAX];
+	uint16_t local;            /* this node's group: its state gates a nexus whose port
+	                              group is not listed */
+	uint8_t transition_s;      /* implicit transition time, seconds; 0: 60 */
+};
+
+/* Fills *out (zeroed by the caller) with the logical unit's groups as they are now. */
+typedef void (*scsi_port_groups_fn)(void *ctx, struct scsi_port_groups *out);
+
+/* Gives the logical unit its port groups' provider (NULL: the plain one group) and reads
+ * it at once. */
+void scsi_lu_set_port_groups(struct scsi_lu *lu, scsi_port_groups_fn fn, void *ctx);
+/* Some group's state may have changed (HA state change, partner lost or back): re-reads
+ * the provider, and if a state did change tells every nexus with ASYMMETRIC ACCESS STATE
+ * CHANGED.  A change of store_access() is noticed without this call. */
+void scsi_lu_port_groups_changed(struct scsi_lu *lu);
+
 /* A target device: the logical units an I_T nexus can reach, by LUN. */
 int scsi_target_new(struct scsi_target **out);
 void scsi_target_free(struct scsi_target *t); /* does not free the logical units */

@@ -22,7 +22,7 @@ void spc_standard_inquiry(const struct scsi_lu *lu, uint8_t buf[SPC_STD_INQUIRY_
 	buf[2] = 0x06; /* SPC-4 */
 	buf[3] = 0x12; /* HISUP, response data format 2 */
 	buf[4] = SPC_STD_INQUIRY_LEN - 5;
-	buf[5] = 0x08; /* 3PC: EXTENDED COPY */
+	buf[5] = 0x18; /* TPGS 01b: implicit ALUA; 3PC: EXTENDED COPY */
 	buf[7] = 0x02; /* CMDQUE */
 	memcpy(buf + 8, lu ? lu->vendor : "TWINSAN ", 8);
 	memcpy(buf + 16, lu ? lu->product : "twinsan disk    ", 16);
@@ -55,9 +55,12 @@ void spc_request_sense(struct scsi_task *task)
 	enum sense_asc asc;
 	struct scsi_task probe = { .lu = lu };
 
-	/* A pending unit attention is the sense data to report (SPC-4 §5.12). */
+	/* A pending unit attention is the sense data to report (SPC-4 §5.12), else why other
+	 * commands would fail. */
 	if (ua_take(lu->ua, task->itn, &asc))
 		sense_set(&probe, desc, SENSE_UNIT_ATTENTION, asc);
+	else if (alua_not_ready(alua_state(lu->alua, task->itn), &asc))
+		sense_set(&probe, desc, SENSE_NOT_READY, asc);
 	else if (lu->stopped)
 		sense_set(&probe, desc, SENSE_NOT_READY, ASC_LUN_NOT_READY_INIT_REQUIRED);
 	else
