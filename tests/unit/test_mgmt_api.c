@@ -1,0 +1,431 @@
+/* The management API: requests are checked against the method table and answered with
+ * results or errors that name the problem; a real api object on a reactor serves a client
+ * over its Unix socket (mode 0600), streams events to subscribers, survives garbage,
+ * over-long lines and clients that leave mid-request, and refuses a second daemon on the
+ * same socket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/reactor.h"
+#include "mgmt/api.h"
+#include "mgmt/api_client.h"
+#include "mgmt/api_proto.h"
+
+/* A device whose commands record what they were asked. */
+struct fake_dev {
+	char failover[16];
+	int resolved;      /* 1 local, 2 partner */
+	bool verify_fails;
+	int released;
+};
+
+static json_t *fake_status(void *dev)
+{
+	struct fake_dev *f = dev;
+
+	return json_pack("{s:s, s:s, s:s}", "name", "HA1", "state", "synchronized", "failover", f->failover);
+}
+
+static int fake_resolve(void *dev, bool keep_local, char *err, size_t errlen)
+{
+	((struct fake_dev *)dev)->resolved = keep_local ? 1 : 2;
+	return 0;
+}
+
+static int fake_set_failover(void *dev, const char *strategy, char *err, size_t errlen)
+{
+	snprintf(((struct fake_dev *)dev)->failover, sizeof(((struct fake_dev *)dev)->failover), "%s", strategy);
+	return 0;
+}
+
+static int fake_verify(void *dev, char *err, size_t errlen)
+{
+	if (!((struct fake_dev *)dev)->verify_fails)
+		return 0;
+	snprintf(err, errlen, "the partner is not connected; wait for it");
+	return -1;
+}
+
+static void fake_release(void *dev) { ((struct fake_dev *)dev)->released++; }
+
+static const struct mgmt_device_ops fake_ops = {
+	.status = fake_status,
+	.resolve_split_brain = fake_resolve,
+	.set_failover = fake_set_failover,
+	.verify = fake_verify,
+	.release = fake_release,
+};
+
+struct fixture {
+	struct reactor *r;
+	struct mgmt_api *api;
+	struct fake_dev dev;
+	char dir[64], path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct mgmt_api_params p = { .version = "test-1", .node_id = 7 };
+
+	assert_non_null(fx);
+	assert_int_equal(reactor_new(64, &fx->r), 0);
+	assert_int_equal(mgmt_api_new(fx->r, &p, &fx->api), 0);
+	strcpy(fx->dev.failover, "heartbeat");
+	assert_int_equal(mgmt_api_add_device(fx->api, "HA1", &fake_ops, &fx->dev), 0);
+	strcpy(fx->dir, "/tmp/test_mgmt_api.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->path, sizeof(fx->path), "%s/run/api.sock", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char run[200];
+
+	mgmt_api_free(fx->api);
+	assert_int_equal(fx->dev.released, 1);
+	reactor_free(fx->r);
+	snprintf(run, sizeof(run), "%s/run", fx->dir);
+	rmdir(run);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* Executes a request line; returns the parsed response (the caller's). */
+static json_t *execute(struct fixture *fx, const char *line)
+{
+	char *out = mgmt_api_execute(fx->api, line, strlen(line));
+	json_t *resp;
+
+	assert_non_null(out);
+	assert_int_equal(out[strlen(out) - 1], '\n');
+	resp = json_loads(out, 0, NULL);
+	free(out);
+	assert_non_null(resp);
+	assert_int_equal(json_integer_value(json_object_get(resp, "version")), MGMT_API_VERSION);
+	return resp;
+}
+
+/* Asserts an error response with code whose message contains what. */
+static void expect_error(struct fixture *fx, const char *line, const char *code, const char *what)
+{
+	json_t *resp = execute(fx, line);
+	json_t *error = json_object_get(resp, "error");
+
+	assert_non_null(error);
+	assert_null(json_object_get(resp, "result"));
+	assert_string_equal(json_string_value(json_object_get(error, "code")), code);
+	if (!strstr(json_string_value(json_object_get(error, "message")), what))
+		fail_msg("message '%s' lacks '%s'", json_string_value(json_object_get(error, "message")), what);
+	json_decref(resp);
+}
+
+static json_t *expect_result(struct fixture *fx, const char *line)
+{
+	json_t *resp = execute(fx, line);
+	json_t *result = json_incref(json_object_get(resp, "result"));
+
+	if (!result)
+		fail_msg("error: %s", json_dumps(resp, 0));
+	json_decref(resp);
+	return result;
+}
+
+static void test_malformed_requests_get_errors_naming_the_problem(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *resp;
+
+	expect_error(fx, "{\"version\":1,", MGMT_E_PARSE, "not JSON");
+	expect_error(fx, "[1,2]", MGMT_E_PARSE, "object");
+	expect_error(fx, "{\"version\":1,\"method\":\"server.info\"}", MGMT_E_REQUEST, "\"id\"");
+	expect_error(fx, "{\"version\":1,\"id\":-3,\"method\":\"server.info\"}", MGMT_E_REQUEST, "\"id\"");
+	expect_error(fx, "{\"id\":1,\"method\":\"server.info\"}", MGMT_E_REQUEST, "\"version\"");
+	expect_error(fx, "{\"version\":2,\"id\":1,\"method\":\"server.info\"}", MGMT_E_VERSION, "speaks 1");
+	expect_error(fx, "{\"version\":1,\"id\":1}", MGMT_E_REQUEST, "\"method\"");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"nope\"}", MGMT_E_METHOD, "nope");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"server.info\",\"params\":[]}", MGMT_E_REQUEST,
+	             "\"params\"");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"server.info\",\"extra\":1}", MGMT_E_REQUEST, "extra");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"id\":2,\"method\":\"server.info\"}", MGMT_E_PARSE, "duplicate");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"device.status\"}", MGMT_E_PARAMS, "missing parameter \"name\"");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"device.status\",\"params\":{\"name\":3}}", MGMT_E_PARAMS,
+	             "non-empty string");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"device.status\",\"params\":{\"name\":\"HA1\",\"x\":1}}",
+	             MGMT_E_PARAMS, "unknown parameter \"x\"");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"device.set_failover\",\"params\":{\"name\":\"HA1\","
+	                 "\"failover\":\"coin\"}}", MGMT_E_PARAMS, "heartbeat, majority");
+	expect_error(fx, "{\"version\":1,\"id\":1,\"method\":\"server.info\",\"params\":{\"a\":\"\\u0000\"}}",
+	             MGMT_E_PARSE, "not JSON");
+
+	/* The id is echoed when it could be read, null otherwise. */
+	resp = execute(fx, "{\"version\":9,\"id\":41,\"method\":\"x\"}");
+	assert_int_equal(json_integer_value(json_object_get(resp, "id")), 41);
+	json_decref(resp);
+	resp = execute(fx, "garbage");
+	assert_true(json_is_null(json_object_get(resp, "id")));
+	json_decref(resp);
+}
+
+static void test_methods_reach_the_device(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *res;
+
+	res = expect_result(fx, "{\"version\":1,\"id\":5,\"method\":\"server.info\"}");
+	assert_string_equal(json_string_value(json_object_get(res, "version")), "test-1");
+	assert_int_equal(json_integer_value(json_object_get(res, "node_id")), 7);
+	assert_int_equal(json_integer_value(json_object_get(res, "devices")), 1);
+	json_decref(res);
+
+	res = expect_result(fx, "{\"version\":1,\"id\":6,\"method\":\"device.list\",\"params\":{}}");
+	assert_int_equal(json_array_size(json_object_get(res, "devices")), 1);
+	json_decref(res);
+
+	res = expect_result(fx, "{\"version\":1,\"id\":7,\"method\":\"device.set_failover\",\"params\":{\"name\":\"HA1\","
+	                        "\"failover\":\"majority\"}}");
+	assert_string_equal(json_string_value(json_object_get(res, "failover")), "majority");
+	json_decref(res);
+	assert_string_equal(fx->dev.failover, "majority");
+	res = expect_result(fx, "{\"version\":1,\"id\":8,\"method\":\"device.status\",\"params\":{\"name\":\"HA1\"}}");
+	assert_string_equal(json_string_value(json_object_get(res, "failover")), "majority");
+	json_decref(res);
+
+	res = expect_result(fx, "{\"version\":1,\"id\":9,\"method\":\"device.resolve_split_brain\",\"params\":{\"name\":"
+	                        "\"HA1\",\"keep\":\"partner\"}}");
+	assert_int_equal(fx->dev.resolved, 2);
+	json_decref(res);
+
+	expect_error(fx, "{\"version\":1,\"id\":10,\"method\":\"device.status\",\"params\":{\"name\":\"HA9\"}}",
+	             MGMT_E_NOT_FOUND, "twinctl device list");
+	fx->dev.verify_fails = true;
+	expect_error(fx, "{\"version\":1,\"id\":11,\"method\":\"device.verify\",\"params\":{\"name\":\"HA1\"}}",
+	             MGMT_E_FAILED, "HA1: the partner is not connected");
+	/* Events need a connection. */
+	expect_error(fx, "{\"version\":1,\"id\":12,\"method\":\"events.subscribe\"}", MGMT_E_FAILED, "connection");
+
+	res = expect_result(fx, "{\"version\":1,\"id\":13,\"method\":\"target.list\"}");
+	assert_int_equal(json_array_size(json_object_get(res, "targets")), 0);
+	json_decref(res);
+}
+
+/* ---- over the socket: a client thread, the reactor on the test's thread ---- */
+
+struct session {
+	struct fixture *fx;
+	atomic_int step;   /* 1: subscribed, waiting for an event; 2: done */
+	char failure[256];
+};
+
+static void session_fail(struct session *s, const char *what, const char *err)
+{
+	snprintf(s->failure, sizeof(s->failure), "%s: %s", what, err);
+}
+
+/* Sends raw bytes on a new connection, then reads one line back (empty if none). */
+static void raw_exchange(const char *path, const char *bytes, size_t len, bool close_early, char *line,
+                         size_t linelen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	size_t got = 0;
+
+	strcpy(sa.sun_path, path);
+	line[0] = '\0';
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return;
+	while (len) {
+		ssize_t n = send(fd, bytes, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		bytes += n;
+		len -= (size_t)n;
+	}
+	if (!close_early) {
+		while (got + 1 < linelen) {
+			ssize_t n = recv(fd, line + got, 1, 0);
+
+			if (n <= 0 || line[got] == '\n')
+				break;
+			got++;
+		}
+		line[got] = '\0';
+	}
+	close(fd);
+}
+
+static void *client_thread(void *arg)
+{
+	struct session *s = arg;
+	struct api_client *c, *sub;
+	char err[512], line[1024];
+	json_t *res = NULL, *ev = NULL;
+	char *big;
+
+	if (api_client_connect(s->fx->path, &c, err, sizeof(err)) != API_CLIENT_OK) {
+		session_fail(s, "connect", err);
+		goto out;
+	}
+	if (api_client_call(c, "server.info", NULL, &res, err, sizeof(err)) != API_CLIENT_OK ||
+	    json_integer_value(json_object_get(res, "node_id")) != 7)
+		session_fail(s, "server.info", err);
+	json_decref(res);
+	if (api_client_call(c, "device.status", json_pack("{s:s}", "name", "nope"), &res, err, sizeof(err)) !=
+	            API_CLIENT_FAILED || !strstr(err, "not_found: no device named \"nope\""))
+		session_fail(s, "device.status of a missing device", err);
+
+	/* Garbage, then a valid request on the same connection: both answered. */
+	raw_exchange(s->fx->path, "hello\n", 6, false, line, sizeof(line));
+	if (!strstr(line, "\"parse_error\""))
+		session_fail(s, "garbage line", line);
+	/* An over-long line is answered, then the connection closes. */
+	big = malloc(MGMT_REQUEST_MAX + 100);
+	memset(big, 'x', MGMT_REQUEST_MAX + 100);
+	raw_exchange(s->fx->path, big, MGMT_REQUEST_MAX + 100, false, line, sizeof(line));
+	free(big);
+	if (!strstr(line, "\"request_too_large\""))
+		session_fail(s, "over-long line", line);
+	/* A client that leaves mid-request. */
+	raw_exchange(s->fx->path, "{\"version\":1,\"id\":1,\"meth", 25, true, line, sizeof(line));
+
+	if (api_client_connect(s->fx->path, &sub, err, sizeof(err)) != API_CLIENT_OK ||
+	    api_client_call(sub, "events.subscribe", NULL, &res, err, sizeof(err)) != API_CLIENT_OK) {
+		session_fail(s, "subscribe", err);
+	} else {
+		json_decref(res);
+		atomic_store(&s->step, 1);
+		if (api_client_next_event(sub, &ev, err, sizeof(err)) != API_CLIENT_OK)
+			session_fail(s, "event", err);
+		else if (strcmp(json_string_value(json_object_get(ev, "event")), "partner_lost") ||
+		         strcmp(json_string_value(json_object_get(ev, "device")), "HA1") ||
+		         strcmp(json_string_value(json_object_get(ev, "detail")), "sync 0 timed out") ||
+		         !json_is_number(json_object_get(ev, "time")))
+			session_fail(s, "event", "wrong fields");
+		json_decref(ev);
+		/* The first connection still works after all that. */
+		if (api_client_call(c, "device.list", NULL, &res, err, sizeof(err)) != API_CLIENT_OK)
+			session_fail(s, "device.list", err);
+		json_decref(res);
+		api_client_close(sub);
+	}
+	api_client_close(c);
+out:
+	atomic_store(&s->step, 2);
+	return NULL;
+}
+
+static void session_tick(void *arg)
+{
+	struct session *s = arg;
+
+	if (atomic_load(&s->step) == 1) {
+		mgmt_api_publish_event(s->fx->api, "partner_lost", "HA1", "sync 0 timed out");
+		atomic_store(&s->step, 3);
+	} else if (atomic_load(&s->step) == 2) {
+		reactor_stop(s->fx->r);
+	}
+}
+
+static void test_serves_a_client_over_its_socket(void **state)
+{
+	struct fixture *fx = *state;
+	struct session s = { .fx = fx };
+	struct stat st;
+	pthread_t t;
+	char err[256];
+
+	assert_int_equal(mgmt_api_listen(fx->api, fx->path, err, sizeof(err)), 0);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	assert_int_equal(reactor_add_ticker(fx->r, 5, session_tick, &s), 0);
+	assert_int_equal(pthread_create(&t, NULL, client_thread, &s), 0);
+	assert_int_equal(reactor_run(fx->r), 0);
+	pthread_join(t, NULL);
+	reactor_remove_ticker(fx->r, session_tick, &s);
+	if (s.failure[0])
+		fail_msg("%s", s.failure);
+}
+
+static void test_second_daemon_on_the_same_socket_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct mgmt_api_params p = { 0 };
+	struct mgmt_api *other;
+	char err[256];
+	int fd;
+
+	assert_int_equal(mgmt_api_listen(fx->api, fx->path, err, sizeof(err)), 0);
+	assert_int_equal(mgmt_api_new(fx->r, &p, &other), 0);
+	assert_int_equal(mgmt_api_listen(other, fx->path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "another daemon"));
+	mgmt_api_free(other);
+	/* Still there: the refused one did not remove it. */
+	assert_int_equal(access(fx->path, F_OK), 0);
+
+	/* A regular file in the way is not replaced. */
+	snprintf(err, sizeof(err), "%s/file", fx->dir);
+	fd = open(err, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	assert_int_equal(mgmt_api_new(fx->r, &p, &other), 0);
+	assert_int_equal(mgmt_api_listen(other, err, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a socket"));
+	mgmt_api_free(other);
+	snprintf(err, sizeof(err), "%s/file", fx->dir);
+	unlink(err);
+}
+
+static void test_stale_socket_is_replaced_and_removed_at_free(void **state)
+{
+	struct fixture *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct mgmt_api_params p = { 0 };
+	struct mgmt_api *api;
+	char err[256], run[200];
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	/* A socket file nobody listens on, as a crashed daemon leaves it. */
+	snprintf(run, sizeof(run), "%s/run", fx->dir);
+	mkdir(run, 0700);
+	strcpy(sa.sun_path, fx->path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(mgmt_api_new(fx->r, &p, &api), 0);
+	assert_int_equal(mgmt_api_listen(api, fx->path, err, sizeof(err)), 0);
+	mgmt_api_free(api);
+	assert_int_equal(access(fx->path, F_OK), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_malformed_requests_get_errors_naming_the_problem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_methods_reach_the_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serves_a_client_over_its_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_daemon_on_the_same_socket_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_socket_is_replaced_and_removed_at_free, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
