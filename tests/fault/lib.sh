@@ -13,6 +13,8 @@ BIN=$TOP/build/$FAULT_BUILD
 TWINSAND=${TWINSAND:-$BIN/twinsand}
 TWINLOAD=$BIN/tests/twinload
 FAULTPROXY=$BIN/tests/faultproxy
+# For a sanitizer build of the tools.
+export LSAN_OPTIONS=suppressions=$TOP/tests/fault/lsan.supp
 IQN=iqn.2026-11.org.twinsan.test:fault
 SIZE_MB=64
 NODE_ADDR=(- 127.0.0.1 127.0.0.2)

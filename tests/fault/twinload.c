@@ -567,6 +567,25 @@ static uint64_t read_geometry(struct load *l, struct path *p)
 	}
 }
 
+/* Frees everything (the sanitizer build checks for leaks); returns rc. */
+static int load_free(struct load *l, int rc)
+{
+	for (unsigned i = 0; i < l->n_paths; i++) {
+		if (l->paths[i].ctx)
+			iscsi_destroy_context(l->paths[i].ctx);
+		iscsi_destroy_url(l->paths[i].url);
+	}
+	for (unsigned i = 0; i < l->depth; i++)
+		free(l->cmds[i].buf);
+	free(l->bl.issued);
+	free(l->bl.acked);
+	free(l->bl.logged);
+	free(l->busy);
+	free(l->quarantined);
+	free(l);
+	return rc;
+}
+
 static void usage(void)
 {
 	fputs("usage: twinload write --url URL [--url URL ...] --log FILE [--seconds T] [--seed S]\n"
@@ -672,7 +691,7 @@ int main(int argc, char **argv)
 		die("%" PRIu64 " blocks do not fit the LU's %" PRIu64, l->bl.n, lu_blocks);
 
 	if (!write_mode)
-		return run_verify(l);
+		return load_free(l, run_verify(l));
 
 	/* Write mode runs every path asynchronously, the first one too. */
 	iscsi_destroy_context(l->paths[0].ctx);
@@ -693,9 +712,6 @@ int main(int argc, char **argv)
 			die("out of memory");
 	}
 	int rc = run_write(l, seconds);
-	for (unsigned i = 0; i < l->n_paths; i++)
-		if (l->paths[i].ctx)
-			iscsi_destroy_context(l->paths[i].ctx);
 	fclose(l->log);
-	return rc;
+	return load_free(l, rc);
 }
