@@ -122,6 +122,7 @@ struct ha_device {
 	/* the session: the one sync link carrying ordered traffic */
 	struct dlink *sess;
 	uint32_t epoch;       /* counts sessions: answers never cross into a later one */
+	struct dlink *next_sess; /* where the partner moved the session, while switching */
 	bool got_gens;
 	struct proto_generations remote;
 	uint8_t *rbitmap;
@@ -141,6 +142,7 @@ struct ha_device {
 
 	/* failover */
 	bool claim_pending, granted;
+	bool grace_over;      /* the secondary's pause before a heartbeat decision ended */
 	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer;
 
 	struct xfer *xfers;           /* every xfer alive */
@@ -599,7 +601,7 @@ static void start_mutation(struct xfer *x)
 		send_write(x, x->id, false);
 		return;
 	}
-	if ((err = ensure_alone_gen(d)) != 0 && d->mode != MODE_REPLICATING) {
+	if (d->mode != MODE_REPLICATING && (err = ensure_alone_gen(d)) != 0) {
 		finish_initiator(x, err);
 		return;
 	}
@@ -1228,6 +1230,7 @@ static void start_resync(struct ha_device *d, bool source)
 	emit(d, HA_EVENT_SYNC_STARTED, "%s, %llu bytes", source ? "source" : "target",
 	     (unsigned long long)d->sync_total);
 	resync_pump(d);
+	pump(d);
 }
 
 /* ---- verify (driven by the primary) ---------------------------------------------------- */
@@ -1323,6 +1326,7 @@ static void verify_pump(struct ha_device *d)
 /* ---- meeting the partner ------------------------------------------------------------------ */
 
 static void decide_failover(struct ha_device *d);
+static void session_end(struct ha_device *d, const char *why, bool orderly);
 
 static void send_meeting(struct ha_device *d)
 {
@@ -1347,8 +1351,17 @@ static void send_meeting(struct ha_device *d)
 	}
 }
 
+enum orphan_fate {
+	ORPHAN_ALONE,  /* this node goes on alone: what it has locally is the data */
+	ORPHAN_STOP,   /* this node stops: nothing more completes successfully */
+	ORPHAN_REMEET, /* the partner is met again at once: the resync settles the extents */
+};
+
+static void resolve_orphans(struct ha_device *d, enum orphan_fate fate);
+
 static void start_session(struct ha_device *d, struct dlink *s)
 {
+	resolve_orphans(d, ORPHAN_REMEET);
 	d->sess = s;
 	d->got_gens = false;
 	d->rbitmap_got = 0;
@@ -1544,9 +1557,13 @@ static void on_generations(struct ha_device *d, struct dlink *s, const struct pr
 	if (d->sess == NULL && (d->mode == MODE_WAITING || d->mode == MODE_ALONE || d->mode == MODE_STOPPED)) {
 		start_session(d, s);
 	} else if (s != d->sess) {
-		log_warn("ha %s: the partner opened a meeting on sync link %u while link %u carries the session: ignored",
-		         d->name, s->index, d->sess ? d->sess->index : 0);
-		return;
+		/* The partner saw the session link die first: follow it to this one. */
+		log_info("ha %s: the partner moved the session to sync link %u", d->name, s->index);
+		d->next_sess = s;
+		session_end(d, "the partner moved the session to another sync link", false);
+		d->next_sess = NULL;
+		if (d->sess != s)
+			return;
 	} else if (d->mode == MODE_PARKED) {
 		restart_meeting(d);
 	} else if (d->mode != MODE_MEETING || d->got_gens) {
@@ -1575,9 +1592,12 @@ static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
 
 /* ---- losing the partner and failing over ----------------------------------------------- */
 
-/* Requests that waited for the partner when it went: complete them locally (alone) or
- * fail them (stopped). */
-static void resolve_orphans(struct ha_device *d, bool alone)
+/* Requests that waited for the partner when it went.  A write the primary ordered is in
+ * its replica and its extent is marked, so alone or re-met it completes with the local
+ * result.  A write the secondary forwarded may or may not have reached the primary: alone
+ * it is written here (under a new generation); re-met, the primary's copy may win the
+ * resync, so it fails (retryable) rather than be acknowledged and then lost. */
+static void resolve_orphans(struct ha_device *d, enum orphan_fate fate)
 {
 	struct xfer *x;
 
@@ -1587,7 +1607,7 @@ again:
 			continue;
 		x->orphan = false;
 		if (x->forwarded) {
-			if (alone && ensure_alone_gen(d) == 0) {
+			if (fate == ORPHAN_ALONE && ensure_alone_gen(d) == 0) {
 				x->forwarded = false;
 				lock(x, forward_granted);
 			} else {
@@ -1595,10 +1615,8 @@ again:
 				finish_initiator(x, -ENOTCONN);
 			}
 		} else {
-			int err = alone ? ensure_alone_gen(d) : -ENOTCONN;
-
 			x->remote_done = true;
-			x->remote_err = err;
+			x->remote_err = fate == ORPHAN_STOP ? -ENOTCONN : fate == ORPHAN_ALONE ? ensure_alone_gen(d) : 0;
 			mutate_try_finish(x);
 		}
 		goto again;
@@ -1611,7 +1629,8 @@ static void go_alone(struct ha_device *d)
 	set_serving(d, true);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, HA_REASON_PARTNER_LOST);
 	log_info("ha %s: serving alone (failover strategy %s)", d->name, ha_failover_name(d->p.failover));
-	resolve_orphans(d, true);
+	reactor_timer_cancel(d->r, &d->claim_timer);
+	resolve_orphans(d, ORPHAN_ALONE);
 	pump(d);
 }
 
@@ -1621,7 +1640,7 @@ static void stop_node(struct ha_device *d, enum ha_sync_reason why)
 	set_serving(d, false);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
 	log_warn("ha %s: stopped serving: %s", d->name, ha_sync_reason_name(why));
-	resolve_orphans(d, false);
+	resolve_orphans(d, ORPHAN_STOP);
 	pump(d);
 }
 
@@ -1637,6 +1656,10 @@ static void on_verdict(void *arg, bool granted)
 			go_alone(d);
 		else
 			stop_node(d, HA_REASON_FAILOVER_STOPPED);
+	} else if (granted && d->p.arbiter) {
+		/* The partner came back before the answer: the vote is not needed. */
+		d->p.arbiter->release(d->p.arbiter->ctx, d->p.uuid);
+		d->granted = false;
 	}
 }
 
@@ -1653,12 +1676,20 @@ static void claim(struct ha_device *d)
 	a->claim(a->ctx, d->p.uuid, d->p.node_id, &d->sb.gen, on_verdict, d);
 }
 
+/* The secondary's pause before its failover decision (see decide_failover()). */
 static void on_claim_timer(struct reactor_timer *t)
 {
 	struct ha_device *d = container_of(t, struct ha_device, claim_timer);
 
-	if (d->mode == MODE_WAITING && !d->claim_pending)
+	if (d->mode != MODE_WAITING || d->sess != NULL)
+		return;
+	if (d->p.failover == HA_FAILOVER_HEARTBEAT) {
+		d->grace_over = true;
+		decide_failover(d);
+		d->grace_over = false;
+	} else if (!d->claim_pending) {
 		claim(d);
+	}
 }
 
 static bool any_up(const struct dlink *links, unsigned n)
@@ -1672,24 +1703,37 @@ static bool any_up(const struct dlink *links, unsigned n)
 
 static void decide_failover(struct ha_device *d)
 {
-	if (d->closing || d->sess != NULL || d->mode == MODE_STOPPED || d->mode == MODE_ALONE)
+	if (d->closing || d->sess != NULL)
 		return;
+	if (d->next_sess != NULL && d->next_sess->up) {
+		start_session(d, d->next_sess);
+		return;
+	}
+	/* The partner is reachable on a standby sync link: meet it there. */
 	for (unsigned i = 0; i < d->p.n_sync_links; i++) {
 		if (d->sync[i].up) {
 			start_session(d, &d->sync[i]);
 			return;
 		}
 	}
+	if (d->mode == MODE_STOPPED || d->mode == MODE_ALONE)
+		return;
 	set_mode(d, MODE_WAITING);
 	if (!usable_alone(d)) {
 		stop_node(d, d->sb.state == HA_SYNC_NOT_SYNCHRONIZED ? d->sb.reason : HA_REASON_PARTNER_LOST);
 		return;
 	}
 	if (d->p.failover == HA_FAILOVER_HEARTBEAT) {
-		if (any_up(d->hb, d->p.n_heartbeat_links) && !is_primary(d))
-			stop_node(d, HA_REASON_FAILOVER_STOPPED);
-		else
+		if (is_primary(d) || !any_up(d->hb, d->p.n_heartbeat_links)) {
 			go_alone(d);
+		} else if (d->grace_over) {
+			stop_node(d, HA_REASON_FAILOVER_STOPPED);
+		} else if (!reactor_timer_armed(&d->claim_timer)) {
+			/* A primary that died takes its heartbeat links with it a moment later:
+			 * give them that moment before concluding it is alive. */
+			set_serving(d, false);
+			reactor_timer_start(d->r, &d->claim_timer, d->p.timeout_ms / 2, on_claim_timer);
+		}
 		return;
 	}
 	if (d->granted) {
@@ -1706,7 +1750,8 @@ static void decide_failover(struct ha_device *d)
 		reactor_timer_start(d->r, &d->claim_timer, d->p.timeout_ms / 2, on_claim_timer);
 }
 
-static void session_end(struct ha_device *d, const char *why)
+/* orderly: the partner shut down with GOODBYE, so every reply it owed us has arrived. */
+static void session_end(struct ha_device *d, const char *why, bool orderly)
 {
 	struct xfer *x;
 
@@ -1716,6 +1761,10 @@ static void session_end(struct ha_device *d, const char *why)
 	emit(d, HA_EVENT_PARTNER_LOST, "%s", why);
 	d->sess = NULL;
 	d->epoch++;
+	/* In sync, what completed reached both; only writes still in flight stay marked.
+	 * After a crash nobody knows what the partner applied: every set bit stays. */
+	if (orderly && d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
+		activemap_clear_all(d->am);
 	activemap_partner_lost(d->am);
 	if (d->verify_running)
 		verify_end(d, "aborted (partner lost)");
@@ -1739,14 +1788,10 @@ static void session_end(struct ha_device *d, const char *why)
 	}
 	d->resync_inflight = 0;
 	d->verify_inflight = 0;
-	if (d->mode == MODE_PARKED && d->serving) {
-		/* It went on alone before the meeting; it still does. */
-		set_mode(d, MODE_ALONE);
-		pump(d);
-		return;
-	}
-	set_mode(d, MODE_WAITING);
+	/* A node that went on alone before a refused meeting still does. */
+	set_mode(d, d->mode == MODE_PARKED && d->serving ? MODE_ALONE : MODE_WAITING);
 	decide_failover(d);
+	pump(d);
 }
 
 static void on_start_timer(struct reactor_timer *t)
@@ -1800,7 +1845,7 @@ static void on_link_lost(void *arg, struct link *l, const char *why)
 	s->up = false;
 	emit(d, HA_EVENT_LINK_DOWN, "%s %u: %s", kind_name(s->kind), s->index, why);
 	if (s == d->sess)
-		session_end(d, why);
+		session_end(d, why, link_peer_shut_down(l));
 	else if (d->mode == MODE_WAITING && !reactor_timer_armed(&d->start_timer))
 		decide_failover(d);
 }
@@ -1892,7 +1937,7 @@ void ha_device_add_link(struct ha_device *d, int fd, enum proto_link_kind kind, 
 		s->up = false;
 		link_close(old, "replaced by a new connection");
 		if (s == d->sess)
-			session_end(d, "the link was replaced by a new connection");
+			session_end(d, "the link was replaced by a new connection", false);
 	}
 	s->l = link_start(d->r, fd, &cfg, &dlink_ops, s, &why);
 	if (s->l == NULL)

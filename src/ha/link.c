@@ -42,6 +42,7 @@ struct link {
 	struct reactor_op recv_op, send_op, timer_op;
 	unsigned in_flight;
 	bool sending, freeing, notify_lost;
+	bool peer_shutdown; /* the peer said GOODBYE(shutdown) */
 	struct link_tx *txq_head, *txq_tail;
 	size_t queued;      /* bytes in txq not yet sent */
 	uint64_t last_rx_ms, rtt_ms;
@@ -231,6 +232,7 @@ static void on_up_msg(struct link *l, const struct proto_msg *m)
 			l->rtt_ms = now_ms() - m->u.ping.echo_ms;
 		break;
 	case PROTO_GOODBYE:
+		l->peer_shutdown = m->u.goodbye.reason == PROTO_BYE_SHUTDOWN;
 		snprintf(why, sizeof(why), "peer said goodbye: %s", proto_goodbye_name(m->u.goodbye.reason));
 		die(l, why);
 		break;
@@ -410,4 +412,9 @@ size_t link_queued_bytes(const struct link *l)
 uint64_t link_rtt_ms(const struct link *l)
 {
 	return l->rtt_ms;
+}
+
+bool link_peer_shut_down(const struct link *l)
+{
+	return l->peer_shutdown;
 }

@@ -17,6 +17,7 @@
 #ifndef TWINSAN_HA_LINK_H
 #define TWINSAN_HA_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,10 @@ size_t link_queued_bytes(const struct link *l);
 
 /* Says GOODBYE(shutdown) if up and closes; `lost` is not called. */
 void link_close(struct link *l, const char *why);
+
+/* Inside `lost`: true if the peer closed the link with GOODBYE(shutdown), so everything
+ * it sent before is all it will ever send (an orderly shutdown, not a crash). */
+bool link_peer_shut_down(const struct link *l);
 
 /* The last heartbeat round trip, in milliseconds (0 before the first PONG). */
 uint64_t link_rtt_ms(const struct link *l);

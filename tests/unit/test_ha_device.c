@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ struct io_req {
 static struct reactor *r;
 static struct node A, B;
 static enum ha_failover strategy;
-static unsigned n_hb;
+static unsigned n_hb, n_sync;
 static const struct ha_arbiter *arbiter;
 static enum ha_initial_sync initial;
 
@@ -102,7 +103,7 @@ static void node_open(struct node *n)
 		.name = n->role == HA_ROLE_PRIMARY ? "HA1" : "HA1-partner", .meta_path = n->meta,
 		.uuid = {0x7a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, .role = n->role, .node_id = n->node_id,
 		.initial_sync = initial, .failover = strategy, .extent_size = EXTENT, .secret = secret,
-		.secret_len = sizeof(secret) - 1, .n_sync_links = 1, .n_heartbeat_links = n_hb, .ping_interval_ms = 50,
+		.secret_len = sizeof(secret) - 1, .n_sync_links = n_sync, .n_heartbeat_links = n_hb, .ping_interval_ms = 50,
 		.timeout_ms = 1000, .arbiter = arbiter, .event = on_event, .arg = n,
 	};
 	char err[256];
@@ -168,6 +169,7 @@ static void test_setup_pair(enum ha_failover f, unsigned hb, enum ha_initial_syn
 {
 	strategy = f;
 	n_hb = hb;
+	n_sync = 1;
 	initial = mode;
 	node_init(&A, "a", HA_ROLE_PRIMARY, 1);
 	node_init(&B, "b", HA_ROLE_SECONDARY, 2);
@@ -186,7 +188,7 @@ static void start_pair(void)
 
 static int setup(void **state)
 {
-	log_set_level(LOG_LEVEL_ERR);
+	log_set_level(getenv("HA_TEST_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR);
 	arbiter = NULL;
 	return reactor_new(256, &r);
 }
@@ -589,6 +591,126 @@ static void test_verify_finds_a_planted_difference(void **state)
 	assert_int_equal(A.events[HA_EVENT_VERIFY_FINISHED], 1);
 }
 
+static bool b_alone(void)
+{
+	return st(&B).access == STORE_ACCESS_OK && st(&B).reason == HA_REASON_PARTNER_LOST;
+}
+
+static void test_primary_lost_secondary_takes_over_and_primary_resyncs_from_it(void **state)
+{
+	uint8_t *buf = malloc(2 * EXTENT);
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	node_close(&A);
+	assert_true(run_until(b_alone, HANG_GUARD_MS));
+	write_sync(&B, 7 * EXTENT, 2 * EXTENT, 51);
+	node_open(&A);
+	connect_kind(PROTO_LINK_SYNC);
+	/* the primary is the target: it must not serve until it has the secondary's data */
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(st(&A).resync_received_bytes, 2 * EXTENT);
+	assert_int_equal(read_sync(&A, 7 * EXTENT, buf, 2 * EXTENT), 0);
+	assert_true(file_has(B.img, 7 * EXTENT, buf, 2 * EXTENT));
+	assert_true(replicas_identical());
+	free(buf);
+}
+
+static void test_discard_through_either_node_reads_back_zeros_on_both(void **state)
+{
+	static const uint8_t zero[2 * EXTENT];
+	struct io_req q = {.io.done = on_io};
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&A, 0, 4 * EXTENT, 61);
+	pending_reqs[n_pending++] = &q;
+	store_discard(B.s, r, &q.io, EXTENT, 2 * EXTENT);
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	assert_int_equal(q.err, 0);
+	n_pending = 0;
+	assert_true(file_has(A.img, EXTENT, zero, 2 * EXTENT));
+	assert_true(file_has(B.img, EXTENT, zero, 2 * EXTENT));
+	assert_true(replicas_identical());
+}
+
+static void test_clean_shutdown_in_sync_needs_no_resync(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	for (int i = 0; i < 8; i++)
+		start_write(i % 2 ? &A : &B, (uint64_t)i * EXTENT, 4096, (uint8_t)i, false);
+	wait_all();
+	node_close(&B);
+	node_close(&A);
+	run_until(NULL, 50);
+	start_pair();
+	assert_int_equal(st(&A).sync_total_bytes, 0);
+	assert_int_equal(st(&A).resync_sent_bytes, 0);
+	assert_int_equal(A.events[HA_EVENT_SYNC_STARTED], 0);
+}
+
+static void test_copy_initial_sync_copies_the_primary_data_to_a_new_replica(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_COPY);
+	fill_file(A.img, 0x3c);
+	start_pair();
+	assert_int_equal(st(&A).resync_sent_bytes, DEV_SIZE);
+	assert_true(replicas_identical());
+}
+
+static void test_writes_in_flight_when_the_link_dies_end_cleanly_and_replicas_converge(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	for (int i = 0; i < 40; i++)
+		start_write(i % 2 ? &A : &B, (uint64_t)(i % 10) * 8192, 65536, (uint8_t)i, false);
+	cut(&A.sync_fd);
+	close(B.sync_fd);
+	B.sync_fd = -1;
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	/* Each write ended, successfully or with a retryable error; none hangs. */
+	for (unsigned i = 0; i < n_pending; i++)
+		assert_true(pending_reqs[i]->err == 0 || pending_reqs[i]->err == -ENOTCONN);
+	for (unsigned i = 0; i < n_pending; i++) {
+		free(pending_reqs[i]->buf);
+		free(pending_reqs[i]);
+	}
+	n_pending = 0;
+	connect_kind(PROTO_LINK_SYNC);
+	/* Both went on alone and both may have written: an operator decides. */
+	run_until(split_brain_seen, 2000);
+	if (st(&A).reason == HA_REASON_SPLIT_BRAIN) {
+		char err[256];
+
+		assert_int_equal(ha_device_resolve_split_brain(B.d, false, err, sizeof(err)), 0);
+	}
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_true(replicas_identical());
+}
+
+static bool a_on_link_1(void)
+{
+	return both_synchronized() && st(&A).partner_connected && st(&A).links[0].up == false;
+}
+
+static void test_second_sync_link_carries_the_session_when_the_first_dies(void **state)
+{
+	int sv[2];
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	n_sync = 2;
+	start_pair();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ha_device_add_link(A.d, sv[0], PROTO_LINK_SYNC, 1);
+	ha_device_add_link(B.d, sv[1], PROTO_LINK_SYNC, 1);
+	run_until(NULL, 100);
+	cut(&A.sync_fd);
+	assert_true(run_until(a_on_link_1, HANG_GUARD_MS));
+	write_sync(&B, 0, 8192, 71);
+	assert_true(replicas_identical());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +727,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_majority_strategy_serves_alone_only_with_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_brain_is_detected_and_not_merged_until_resolved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_finds_a_planted_difference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_primary_lost_secondary_takes_over_and_primary_resyncs_from_it, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_discard_through_either_node_reads_back_zeros_on_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_shutdown_in_sync_needs_no_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_initial_sync_copies_the_primary_data_to_a_new_replica, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_writes_in_flight_when_the_link_dies_end_cleanly_and_replicas_converge,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_sync_link_carries_the_session_when_the_first_dies, setup,
+		                                teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
