@@ -26,6 +26,7 @@ struct alua {
 	bool implicit[SCSI_PORT_GROUPS_MAX];       /* per group: a reading changed its state */
 	bool read;                                 /* groups hold a reading */
 	enum store_access access;                  /* store access at the last reading */
+	uint16_t plain_id;                         /* plain group: its id */
 	uint16_t seen[SCSI_GROUP_PORTS_MAX];       /* plain group: ports nexuses came through */
 	unsigned n_seen;
 };
@@ -33,7 +34,10 @@ struct alua {
 int alua_new(struct alua **out)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : -1;
+	if (!*out)
+		return -1;
+	(*out)->plain_id = PLAIN_GROUP_ID;
+	return 0;
 }
 
 void alua_free(struct alua *a) { free(a); }
@@ -109,8 +113,8 @@ static void read_groups(const struct alua *a, enum store_access access, struct s
 		sanitize(out);
 	} else {
 		out->n_groups = 1;
-		out->local = PLAIN_GROUP_ID;
-		out->groups[0].id = PLAIN_GROUP_ID;
+		out->local = a->plain_id;
+		out->groups[0].id = a->plain_id;
 	}
 	local = find_group(out, out->local);
 	if (local >= 0 && access != STORE_ACCESS_OK)
@@ -166,6 +170,10 @@ void alua_note_port(struct alua *a, const struct scsi_itn *itn)
 
 	if (a->provider)
 		return;
+	/* The nexuses of a logical unit all come through its one target, whose port group
+	 * (1 unless the daemon gave it another) the plain group takes. */
+	if (itn->port_group && itn->port_group != a->plain_id)
+		a->plain_id = a->groups.local = a->groups.groups[0].id = itn->port_group;
 	for (i = 0; i < a->n_seen && a->seen[i] < itn->relative_port; i++)
 		;
 	if ((i < a->n_seen && a->seen[i] == itn->relative_port) || a->n_seen == SCSI_GROUP_PORTS_MAX)

@@ -115,9 +115,10 @@ void scsi_lu_free(struct scsi_lu *lu);
 void scsi_lu_capacity_changed(struct scsi_lu *lu);
 
 /* Asymmetric logical unit access (ALUA, SPC-4 §5.15), implicit only: the target port
- * groups of a logical unit and their states.  A plain logical unit has one group, id 1,
- * holding the ports nexuses reached it through, active/optimized while its store may serve
- * (else transitioning or unavailable, as store_access() says).  A replicated one is given
+ * groups of a logical unit and their states.  A plain logical unit has one group, the
+ * port group of its nexuses (1 unless the transport set another), holding the ports they
+ * came through, active/optimized while its store may serve (else transitioning or
+ * unavailable, as store_access() says).  A replicated one is given
  * a provider, which lists one group per node: the daemon knows them from the HA device. */
 enum scsi_alua_state {
 	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,

@@ -68,6 +68,29 @@ static void plain_lun_reports_one_active_group_with_its_port(void **state)
 	scsi_task_release(&t);
 }
 
+/* Without a provider the one group is the one the nexuses' target port is in. */
+static void plain_group_takes_the_port_group_of_its_nexuses(void **state)
+{
+	struct fixture *f = *state;
+	struct scsi_task t;
+
+	f->itn.relative_port = 0x101;
+	f->itn.port_group = 2;
+	f->other.relative_port = 0x102;
+	f->other.port_group = 2;
+	clear_ua(f);
+	rtpg(f, &t, &f->itn, 0, 1024);
+	assert_int_equal(t.status, SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in_len, 4 + 8 + 2 * 4);
+	assert_int_equal(get_be16(t.data_in + 6), 2);
+	assert_int_equal(get_be16(t.data_in + 14), 0x101);
+	assert_int_equal(get_be16(t.data_in + 18), 0x102);
+	scsi_task_release(&t);
+	/* Learning the id is no state change. */
+	scsi_lu_port_groups_changed(f->lu);
+	assert_int_equal(run(f, &t, tur, 6, NULL, 0), SCSI_STATUS_GOOD);
+}
+
 static void extended_header_carries_format_and_transition_time(void **state)
 {
 	struct fixture *f = *state;
@@ -357,6 +380,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(inquiry_reports_implicit_tpgs, setup, teardown),
 		cmocka_unit_test_setup_teardown(plain_lun_reports_one_active_group_with_its_port, setup, teardown),
+		cmocka_unit_test_setup_teardown(plain_group_takes_the_port_group_of_its_nexuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(extended_header_carries_format_and_transition_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(allocation_length_cuts_the_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_parameter_data_format_is_invalid_field, setup, teardown),
