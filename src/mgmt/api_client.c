@@ -138,11 +138,11 @@ enum api_client_status api_client_call(struct api_client *c, const char *method,
 		snprintf(err, errlen, "out of memory");
 		return API_CLIENT_FAILED;
 	}
-	st = send_all(c, text, strlen(text), err, errlen);
+	if (send_all(c, text, strlen(text), err, errlen) == API_CLIENT_OK)
+		send_all(c, "\n", 1, err, errlen);
 	free(text);
-	if (st == API_CLIENT_OK)
-		st = send_all(c, "\n", 1, err, errlen);
-	while (st == API_CLIENT_OK && (st = read_object(c, &obj, err, errlen)) == API_CLIENT_OK) {
+	/* A server that refused the connection said why before closing it: read that too. */
+	while ((st = read_object(c, &obj, err, errlen)) == API_CLIENT_OK) {
 		json_t *rid = json_object_get(obj, "id");
 
 		if (json_object_get(obj, "event")) {
@@ -159,6 +159,7 @@ enum api_client_status api_client_call(struct api_client *c, const char *method,
 		else
 			st = broken(c, "answered something else than the request", err, errlen);
 		json_decref(obj);
+		return st;
 	}
 	return st;
 }

@@ -1,0 +1,795 @@
+/* twinctl: the administrator's command line over the management API (docs/twinctl.md).
+ *
+ *   twinctl [--server unix:PATH | HOST:PORT | NAME] [--json] COMMAND ...
+ *
+ * Exit codes scripts rely on: 0 done, 1 the operation failed (the server said why),
+ * 2 usage error (nothing was sent), 3 the server cannot be reached. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "mgmt/api.h"
+#include "mgmt/api_client.h"
+#include "mgmt/server_list.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+#define MAX_POS 2
+#define MAX_OPTS 2
+#define WATCH_INTERVAL_MS 1000
+#define BAR_WIDTH 30
+
+struct ctx {
+	const char *server;      /* as given, or NULL: $TWINCTL_SERVER, else the default socket */
+	bool json;
+	struct api_client *c;
+};
+
+struct args {
+	const char *pos[MAX_POS];
+	const char *opt[MAX_OPTS]; /* per the command's opts: the value, "" for a flag, NULL if absent */
+};
+
+struct command {
+	const char *words;           /* "device status" */
+	const char *usage;           /* what follows the words */
+	const char *help;
+	unsigned n_pos;
+	const char *opts[MAX_OPTS];  /* "watch" (a flag) or "keep=" (takes a value) */
+	int (*fn)(struct ctx *x, const struct args *a);
+};
+
+static int usage_error(const char *words, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- talking to the server ---- */
+
+/* The Unix socket path the --server argument names; exit code on failure. */
+static int resolve_server(const char *server, char *path, size_t len)
+{
+	struct server_list list;
+	const struct server_entry *e;
+	char file[4096], err[512];
+	const char *address = server ? server : getenv("TWINCTL_SERVER");
+
+	if (!address || !address[0])
+		address = "unix:" MGMT_API_DEFAULT_SOCKET;
+	if (address[0] != '/' && server_name_valid(address) && !strchr(address, ':')) {
+		if (server_list_path(file, sizeof(file), err, sizeof(err)) < 0 ||
+		    server_list_load(file, &list, err, sizeof(err)) < 0) {
+			fprintf(stderr, "twinctl: %s\n", err);
+			return EXIT_USAGE;
+		}
+		e = server_list_find(&list, address);
+		if (!e) {
+			fprintf(stderr, "twinctl: no saved server named '%s'; 'twinctl server list' shows them, or give "
+			                "--server unix:PATH or HOST:PORT\n", address);
+			server_list_free(&list);
+			return EXIT_USAGE;
+		}
+		snprintf(path, len, "%s", e->address);
+		server_list_free(&list);
+		address = path;
+	}
+	if (address[0] == '/') {
+		snprintf(path, len, "%s", address);
+		return EXIT_OK;
+	}
+	if (server_address_check(address, err, sizeof(err)) < 0) {
+		fprintf(stderr, "twinctl: --server %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (strncmp(address, "unix:", 5)) {
+		fprintf(stderr, "twinctl: cannot reach %s: this twinsand release serves its API only on a local "
+		                "Unix socket; run twinctl on the server, as root\n", address);
+		return EXIT_UNREACHABLE;
+	}
+	memmove(path, address + 5, strlen(address + 5) + 1);
+	return EXIT_OK;
+}
+
+/* Calls method; on failure prints why and returns the exit code. */
+static int call(struct ctx *x, const char *method, json_t *params, json_t **result)
+{
+	char path[SERVER_ADDRESS_MAX], err[1024];
+	enum api_client_status st;
+	int rc;
+
+	if (!x->c) {
+		rc = resolve_server(x->server, path, sizeof(path));
+		if (rc != EXIT_OK) {
+			json_decref(params);
+			return rc;
+		}
+		st = api_client_connect(path, &x->c, err, sizeof(err));
+		if (st != API_CLIENT_OK) {
+			json_decref(params);
+			fprintf(stderr, "twinctl: %s\n", err);
+			return (int)st;
+		}
+	}
+	st = api_client_call(x->c, method, params, result, err, sizeof(err));
+	if (st != API_CLIENT_OK)
+		fprintf(stderr, "twinctl: %s\n", err);
+	return (int)st;
+}
+
+static json_t *name_param(const char *name) { return json_pack("{s:s}", "name", name); }
+
+/* ---- output ---- */
+
+static void print_json(const json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	if (text)
+		printf("%s\n", text);
+	free(text);
+	fflush(stdout);
+}
+
+static const char *str_of(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "-";
+}
+
+static unsigned long long u64_of(const json_t *obj, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(obj, key));
+
+	return v > 0 ? (unsigned long long)v : 0;
+}
+
+static const char *human_bytes(unsigned long long v, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double d = (double)v;
+	unsigned u = 0;
+
+	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", v);
+	else
+		snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
+}
+
+static const char *human_duration(unsigned long long s, char *buf, size_t len)
+{
+	if (s >= 3600)
+		snprintf(buf, len, "%lluh%02llum%02llus", s / 3600, s / 60 % 60, s % 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%llus", s);
+	return buf;
+}
+
+/* "45.2%  120.0 MiB/s  ETA 1m05s" of a status's sync object. */
+static const char *sync_summary(const json_t *status, char *buf, size_t len)
+{
+	const json_t *sync = json_object_get(status, "sync");
+	const json_t *eta = json_object_get(sync, "eta_seconds");
+	char rate[32], t[32];
+
+	if (strcmp(str_of(status, "state"), "synchronizing")) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	snprintf(buf, len, "%.1f%%  %s/s  ETA %s", json_number_value(json_object_get(sync, "percent")),
+	         human_bytes(u64_of(sync, "rate_bps"), rate, sizeof(rate)),
+	         json_is_integer(eta) ? human_duration(u64_of(sync, "eta_seconds"), t, sizeof(t)) : "unknown");
+	return buf;
+}
+
+static const char *partner_word(const json_t *status)
+{
+	return json_is_true(json_object_get(status, "partner_connected")) ? "connected"
+	       : json_is_true(json_object_get(status, "partner_alive")) ? "heartbeat only"
+	                                                                 : "disconnected";
+}
+
+static void print_device_row(const json_t *d)
+{
+	char sync[96];
+
+	printf("%-16s %-9s %-17s %-13s %-14s %s\n", str_of(d, "name"), str_of(d, "role"), str_of(d, "state"),
+	       str_of(d, "access"), partner_word(d), sync_summary(d, sync, sizeof(sync)));
+}
+
+static void print_device_header(void)
+{
+	printf("%-16s %-9s %-17s %-13s %-14s %s\n", "NAME", "ROLE", "STATE", "ACCESS", "PARTNER", "SYNC");
+}
+
+/* ---- commands ---- */
+
+static int cmd_status(struct ctx *x, const struct args *a)
+{
+	json_t *info, *list, *devices;
+	char up[32];
+	size_t i;
+	json_t *d;
+	int rc = call(x, "server.info", NULL, &info);
+
+	if (rc)
+		return rc;
+	rc = call(x, "device.list", NULL, &list);
+	if (rc) {
+		json_decref(info);
+		return rc;
+	}
+	devices = json_object_get(list, "devices");
+	if (x->json) {
+		json_t *out = json_pack("{s:O, s:O}", "server", info, "devices", devices);
+
+		print_json(out);
+		json_decref(out);
+	} else {
+		printf("version:  %s (API %llu)\n", str_of(info, "version"), u64_of(info, "api_version"));
+		printf("node id:  %llu\n", u64_of(info, "node_id"));
+		printf("uptime:   %s\n", human_duration(u64_of(info, "uptime_seconds"), up, sizeof(up)));
+		printf("targets:  %llu\n", u64_of(info, "targets"));
+		printf("devices:  %llu\n", u64_of(info, "devices"));
+		if (json_array_size(devices)) {
+			printf("\n");
+			print_device_header();
+			json_array_foreach(devices, i, d)
+				print_device_row(d);
+		}
+	}
+	json_decref(info);
+	json_decref(list);
+	return EXIT_OK;
+}
+
+static int cmd_target_list(struct ctx *x, const struct args *a)
+{
+	json_t *res, *t, *l, *p;
+	size_t i, j;
+	char size[32];
+	int rc = call(x, "target.list", NULL, &res);
+
+	if (rc)
+		return rc;
+	if (x->json) {
+		print_json(res);
+		json_decref(res);
+		return EXIT_OK;
+	}
+	if (!json_array_size(json_object_get(res, "targets")))
+		printf("no targets\n");
+	json_array_foreach(json_object_get(res, "targets"), i, t) {
+		const char *alias = str_of(t, "alias");
+
+		printf("%s%s%s%s  chap %s\n", str_of(t, "name"), *alias ? "  (" : "", alias, *alias ? ")" : "",
+		       json_is_true(json_object_get(t, "chap")) ? "required" : "off");
+		json_array_foreach(json_object_get(t, "luns"), j, l) {
+			printf("  lun %-3llu %10s  %-13s %s", u64_of(l, "lun"), human_bytes(u64_of(l, "size"), size, sizeof(size)),
+			       str_of(l, "access"), str_of(l, "backing"));
+			if (json_is_string(json_object_get(l, "device")))
+				printf("  (device %s)", str_of(l, "device"));
+			printf("\n");
+		}
+	}
+	json_array_foreach(json_object_get(res, "portals"), i, p)
+		printf("%s%s", i ? ", " : "portals: ", json_string_value(p));
+	if (json_array_size(json_object_get(res, "portals")))
+		printf("\n");
+	json_decref(res);
+	return EXIT_OK;
+}
+
+static int cmd_device_list(struct ctx *x, const struct args *a)
+{
+	json_t *res, *d;
+	size_t i;
+	int rc = call(x, "device.list", NULL, &res);
+
+	if (rc)
+		return rc;
+	if (x->json) {
+		print_json(res);
+	} else if (!json_array_size(json_object_get(res, "devices"))) {
+		printf("no devices\n");
+	} else {
+		print_device_header();
+		json_array_foreach(json_object_get(res, "devices"), i, d)
+			print_device_row(d);
+	}
+	json_decref(res);
+	return EXIT_OK;
+}
+
+static void print_device_status(const json_t *st)
+{
+	const json_t *sync = json_object_get(st, "sync"), *tally = json_object_get(st, "resync_tally");
+	const json_t *gen = json_object_get(st, "generation"), *verify = json_object_get(st, "verify"), *l;
+	char b1[32], b2[32], line[128];
+	size_t i;
+
+	printf("name:          %s\n", str_of(st, "name"));
+	printf("role:          %s\n", str_of(st, "role"));
+	printf("failover:      %s\n", str_of(st, "failover"));
+	printf("state:         %s", str_of(st, "state"));
+	if (strcmp(str_of(st, "reason"), "none") && strcmp(str_of(st, "reason"), "-"))
+		printf(" (%s)", str_of(st, "reason"));
+	printf("\naccess:        %s\n", str_of(st, "access"));
+	printf("partner:       %s\n", partner_word(st));
+	printf("size:          %s\n", human_bytes(u64_of(st, "size"), b1, sizeof(b1)));
+	if (sync) {
+		printf("sync:          %s", sync_summary(st, line, sizeof(line)));
+		printf("  (%s of %s%s)\n", human_bytes(u64_of(sync, "done_bytes"), b1, sizeof(b1)),
+		       human_bytes(u64_of(sync, "total_bytes"), b2, sizeof(b2)),
+		       json_is_true(json_object_get(sync, "source")) ? ", this node is the source" : "");
+	}
+	printf("dirty:         %s\n", human_bytes(u64_of(st, "dirty_bytes"), b1, sizeof(b1)));
+	if (tally)
+		printf("resync tally:  sent %s, received %s\n", human_bytes(u64_of(tally, "sent_bytes"), b1, sizeof(b1)),
+		       human_bytes(u64_of(tally, "received_bytes"), b2, sizeof(b2)));
+	if (gen)
+		printf("generation:    current %s, bitmap %s%s\n", str_of(gen, "current"), str_of(gen, "bitmap"),
+		       json_is_true(json_object_get(gen, "inconsistent")) ? ", inconsistent" : "");
+	json_array_foreach(json_object_get(st, "links"), i, l)
+		printf("link:          %s %llu %s, rtt %llu ms\n", str_of(l, "kind"), u64_of(l, "index"),
+		       json_is_true(json_object_get(l, "up")) ? "up" : "down", u64_of(l, "rtt_ms"));
+	if (json_is_true(json_object_get(verify, "running")))
+		printf("verify:        running, %.1f%%, %llu blocks differ so far\n",
+		       json_number_value(json_object_get(verify, "percent")), u64_of(verify, "differing_blocks"));
+	else if (json_is_true(json_object_get(verify, "done")))
+		printf("verify:        finished, %llu blocks differ\n", u64_of(verify, "differing_blocks"));
+	else if (verify)
+		printf("verify:        not run since the daemon started\n");
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* One progress line of --watch. */
+static void watch_line(const json_t *st, char *buf, size_t len)
+{
+	const char *state = str_of(st, "state");
+	char bar[BAR_WIDTH + 1], sync[96];
+	double pct = json_number_value(json_object_get(json_object_get(st, "sync"), "percent"));
+	int fill = (int)(pct * BAR_WIDTH / 100.0);
+
+	if (!strcmp(state, "synchronizing")) {
+		for (int i = 0; i < BAR_WIDTH; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[BAR_WIDTH] = '\0';
+		snprintf(buf, len, "%s [%s] %s", str_of(st, "name"), bar, sync_summary(st, sync, sizeof(sync)));
+	} else if (!strcmp(state, "synchronized")) {
+		snprintf(buf, len, "%s synchronized", str_of(st, "name"));
+	} else {
+		snprintf(buf, len, "%s %s (%s), partner %s; waiting", str_of(st, "name"), state, str_of(st, "reason"),
+		         partner_word(st));
+	}
+}
+
+/* Shows the device's state until it is synchronized: redrawn in place on a terminal. */
+static int watch(struct ctx *x, const char *name)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	char line[256];
+
+	for (;;) {
+		json_t *st;
+		bool done;
+		int rc = call(x, "device.status", name_param(name), &st);
+
+		if (rc) {
+			if (tty && !x->json)
+				printf("\n");
+			return rc;
+		}
+		done = !strcmp(str_of(st, "state"), "synchronized");
+		if (x->json) {
+			print_json(st);
+		} else {
+			watch_line(st, line, sizeof(line));
+			printf(tty ? "\r\033[K%s%s" : "%s%s", line, tty && !done ? "" : "\n");
+			fflush(stdout);
+		}
+		json_decref(st);
+		if (done)
+			return EXIT_OK;
+		sleep_ms(WATCH_INTERVAL_MS);
+	}
+}
+
+static int cmd_device_status(struct ctx *x, const struct args *a)
+{
+	json_t *st;
+	int rc;
+
+	if (a->opt[0])
+		return watch(x, a->pos[0]);
+	rc = call(x, "device.status", name_param(a->pos[0]), &st);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(st);
+	else
+		print_device_status(st);
+	json_decref(st);
+	return EXIT_OK;
+}
+
+static int cmd_resolve(struct ctx *x, const struct args *a)
+{
+	const char *keep = a->opt[0];
+	json_t *res;
+	int rc;
+
+	if (!keep)
+		return usage_error("device resolve-split-brain", "--keep local|partner is required: whose data survives");
+	if (strcmp(keep, "local") && strcmp(keep, "partner"))
+		return usage_error("device resolve-split-brain", "--keep '%s': say local or partner", keep);
+	rc = call(x, "device.resolve_split_brain", json_pack("{s:s, s:s}", "name", a->pos[0], "keep", keep), &res);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else
+		printf("%s: split brain resolved keeping the %s data; the other replica is resynchronized from it\n",
+		       a->pos[0], strcmp(keep, "local") ? "partner's" : "local");
+	json_decref(res);
+	return EXIT_OK;
+}
+
+static int cmd_device_set(struct ctx *x, const struct args *a)
+{
+	const char *setting = a->pos[1], *eq = strchr(setting, '=');
+	json_t *res;
+	int rc;
+
+	if (!eq || (size_t)(eq - setting) != strlen("failover") || strncmp(setting, "failover", 8))
+		return usage_error("device set", "unknown setting '%s'; what can be set: failover=heartbeat|majority",
+		                   setting);
+	if (strcmp(eq + 1, "heartbeat") && strcmp(eq + 1, "majority"))
+		return usage_error("device set", "failover '%s': say heartbeat or majority", eq + 1);
+	rc = call(x, "device.set_failover", json_pack("{s:s, s:s}", "name", a->pos[0], "failover", eq + 1), &res);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else
+		printf("%s: failover strategy is now %s (set it on the partner too)\n", a->pos[0], eq + 1);
+	json_decref(res);
+	return EXIT_OK;
+}
+
+static int cmd_verify(struct ctx *x, const struct args *a)
+{
+	json_t *res, *verify;
+	unsigned long long differing;
+	int rc = call(x, "device.verify", name_param(a->pos[0]), &res);
+
+	if (rc)
+		return rc;
+	if (!a->opt[0]) {
+		if (x->json)
+			print_json(res);
+		else
+			printf("%s: verify started; 'twinctl device status %s' shows its progress\n", a->pos[0], a->pos[0]);
+		json_decref(res);
+		return EXIT_OK;
+	}
+	json_decref(res);
+	for (;;) {
+		rc = call(x, "device.status", name_param(a->pos[0]), &res);
+		if (rc)
+			return rc;
+		verify = json_object_get(res, "verify");
+		if (!json_is_true(json_object_get(verify, "running")))
+			break;
+		json_decref(res);
+		sleep_ms(WATCH_INTERVAL_MS);
+	}
+	differing = u64_of(verify, "differing_blocks");
+	if (x->json)
+		print_json(verify);
+	else if (differing)
+		printf("%s: verify finished: %llu blocks differ between the replicas; see the daemon's log\n", a->pos[0],
+		       differing);
+	else
+		printf("%s: verify finished: the replicas are identical\n", a->pos[0]);
+	json_decref(res);
+	return differing ? EXIT_FAILED : EXIT_OK;
+}
+
+static int cmd_events(struct ctx *x, const struct args *a)
+{
+	char err[1024];
+	json_t *res, *ev;
+	enum api_client_status st;
+	int rc = call(x, "events.subscribe", NULL, &res);
+
+	if (rc)
+		return rc;
+	json_decref(res);
+	while ((st = api_client_next_event(x->c, &ev, err, sizeof(err))) == API_CLIENT_OK) {
+		print_json(ev);
+		json_decref(ev);
+	}
+	fprintf(stderr, "twinctl: %s\n", err);
+	return (int)st;
+}
+
+/* ---- the saved server list ---- */
+
+static int load_servers(char *file, size_t len, struct server_list *l)
+{
+	char err[512];
+
+	if (server_list_path(file, len, err, sizeof(err)) < 0 || server_list_load(file, l, err, sizeof(err)) < 0) {
+		fprintf(stderr, "twinctl: %s\n", err);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+static int save_servers(const char *file, struct server_list *l)
+{
+	char err[512];
+	int rc = server_list_save(file, l, err, sizeof(err));
+
+	if (rc < 0)
+		fprintf(stderr, "twinctl: %s\n", err);
+	server_list_free(l);
+	return rc < 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+static int cmd_server_add(struct ctx *x, const struct args *a)
+{
+	struct server_list l;
+	char file[4096], err[512];
+	int rc;
+
+	if (!server_name_valid(a->pos[0]) || strchr(a->pos[0], ':'))
+		return usage_error("server add", "bad name '%s': letters, digits, '.', '_', '-'", a->pos[0]);
+	if (server_address_check(a->pos[1], err, sizeof(err)) < 0)
+		return usage_error("server add", "%s", err);
+	rc = load_servers(file, sizeof(file), &l);
+	if (rc)
+		return rc;
+	if (server_list_set(&l, a->pos[0], a->pos[1]) < 0) {
+		server_list_free(&l);
+		fprintf(stderr, "twinctl: out of memory\n");
+		return EXIT_FAILED;
+	}
+	rc = save_servers(file, &l);
+	if (!rc && !x->json)
+		printf("saved %s as %s\n", a->pos[1], a->pos[0]);
+	return rc;
+}
+
+static int cmd_server_remove(struct ctx *x, const struct args *a)
+{
+	struct server_list l;
+	char file[4096];
+	int rc = load_servers(file, sizeof(file), &l);
+
+	if (rc)
+		return rc;
+	if (server_list_remove(&l, a->pos[0]) < 0) {
+		fprintf(stderr, "twinctl: no saved server named '%s'; 'twinctl server list' shows them\n", a->pos[0]);
+		server_list_free(&l);
+		return EXIT_FAILED;
+	}
+	return save_servers(file, &l);
+}
+
+static int cmd_server_list(struct ctx *x, const struct args *a)
+{
+	struct server_list l;
+	char file[4096];
+	int rc = load_servers(file, sizeof(file), &l);
+	json_t *out;
+
+	if (rc)
+		return rc;
+	if (x->json) {
+		out = json_pack("{s:[]}", "servers");
+		for (size_t i = 0; out && i < l.n; i++)
+			json_array_append_new(json_object_get(out, "servers"),
+			                      json_pack("{s:s, s:s}", "name", l.v[i].name, "address", l.v[i].address));
+		print_json(out);
+		json_decref(out);
+	} else if (!l.n) {
+		printf("no saved servers ('twinctl server add NAME ADDRESS' saves one)\n");
+	}
+	for (size_t i = 0; !x->json && i < l.n; i++)
+		printf("%-20s %s\n", l.v[i].name, l.v[i].address);
+	server_list_free(&l);
+	return EXIT_OK;
+}
+
+/* ---- the command table and argument parsing ---- */
+
+static const struct command commands[] = {
+	{ "status", "", "The server's version, uptime, targets and devices at a glance.", 0, { NULL }, cmd_status },
+	{ "target list", "", "Targets with their LUNs, backing stores and portals.", 0, { NULL }, cmd_target_list },
+	{ "device list", "", "Devices with their role, state, access, partner and sync progress.", 0, { NULL },
+	  cmd_device_list },
+	{ "device status", "NAME [--watch]",
+	  "Everything about one device: state and why, links, sync progress, rate and ETA, dirty bytes, the\n"
+	  "resync tally, verify results.  --watch shows a progress bar until the device is synchronized.",
+	  1, { "watch" }, cmd_device_status },
+	{ "device resolve-split-brain", "NAME --keep local|partner",
+	  "Ends a split brain: the replica named by --keep survives and the other is overwritten by a\n"
+	  "resync.  The partner must be connected.  The data only the loser had is lost.",
+	  1, { "keep=" }, cmd_resolve },
+	{ "device set", "NAME failover=heartbeat|majority",
+	  "Changes the failover strategy on the live device.  Set the same on the partner node.", 2, { NULL },
+	  cmd_device_set },
+	{ "device verify", "NAME [--wait]",
+	  "Compares both replicas block by block while I/O goes on.  --wait waits for the result and exits\n"
+	  "with 1 if blocks differ.",
+	  1, { "wait" }, cmd_verify },
+	{ "events", "", "Streams events (state changes, sync started/finished, partner lost, split brain) as JSON\n"
+	  "lines until interrupted.", 0, { NULL }, cmd_events },
+	{ "server add", "NAME ADDRESS", "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME.", 2,
+	  { NULL }, cmd_server_add },
+	{ "server list", "", "Lists the saved servers.", 0, { NULL }, cmd_server_list },
+	{ "server remove", "NAME", "Forgets a saved server.", 1, { NULL }, cmd_server_remove },
+};
+
+static void help(FILE *f)
+{
+	fprintf(f, "usage: twinctl [--server unix:PATH | HOST:PORT | NAME] [--json] COMMAND ...\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %s%s%s\n", commands[i].words, commands[i].usage[0] ? " " : "", commands[i].usage);
+	fprintf(f, "\noptions:\n"
+	           "  --server  the daemon to manage: unix:PATH, a name saved with 'server add'; default\n"
+	           "            $TWINCTL_SERVER, else unix:" MGMT_API_DEFAULT_SOCKET "\n"
+	           "  --json    print the result as JSON (one object per line)\n"
+	           "  --help    this text; 'twinctl COMMAND --help' explains a command\n"
+	           "\nexit status: 0 done, 1 the operation failed, 2 usage error, 3 the server cannot be reached\n");
+}
+
+static void command_help(const struct command *cmd)
+{
+	printf("usage: twinctl [--server S] [--json] %s%s%s\n\n%s\n", cmd->words, cmd->usage[0] ? " " : "", cmd->usage,
+	       cmd->help);
+}
+
+static int usage_error(const char *words, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "twinctl%s%s: ", words ? " " : "", words ? words : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	for (size_t i = 0; words && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].words, words))
+			fprintf(stderr, "usage: twinctl %s %s\n", words, commands[i].usage);
+	if (!words)
+		fprintf(stderr, "'twinctl --help' lists the commands\n");
+	return EXIT_USAGE;
+}
+
+/* How many of argv's words name cmd (0: not this command). */
+static int command_match(const struct command *cmd, int argc, char **argv)
+{
+	const char *w = cmd->words;
+	int n = 0;
+
+	while (*w) {
+		size_t len = strcspn(w, " ");
+
+		if (n >= argc || strlen(argv[n]) != len || strncmp(argv[n], w, len))
+			return 0;
+		n++;
+		w += len + (w[len] == ' ');
+	}
+	return n;
+}
+
+/* Fills a from the command's arguments; a usage error's exit code otherwise. */
+static int parse_command_args(const struct command *cmd, int argc, char **argv, struct args *a)
+{
+	unsigned npos = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		bool matched = false;
+
+		if (strncmp(arg, "--", 2) || !arg[2]) {
+			if (npos == cmd->n_pos)
+				return usage_error(cmd->words, "unexpected argument '%s'", arg);
+			a->pos[npos++] = arg;
+			continue;
+		}
+		for (unsigned k = 0; k < MAX_OPTS && cmd->opts[k]; k++) {
+			size_t len = strcspn(cmd->opts[k], "=");
+			bool takes = cmd->opts[k][len] == '=';
+
+			if (strncmp(arg + 2, cmd->opts[k], len) || (arg[2 + len] && arg[2 + len] != '='))
+				continue;
+			matched = true;
+			if (!takes && arg[2 + len])
+				return usage_error(cmd->words, "--%.*s takes no value", (int)len, cmd->opts[k]);
+			if (takes && !arg[2 + len] && i + 1 == argc)
+				return usage_error(cmd->words, "--%.*s needs a value", (int)len, cmd->opts[k]);
+			a->opt[k] = !takes ? "" : arg[2 + len] ? arg + 3 + len : argv[++i];
+		}
+		if (!matched)
+			return usage_error(cmd->words, "unknown option '%s'", arg);
+	}
+	if (npos < cmd->n_pos)
+		return usage_error(cmd->words, "missing %s", cmd->usage);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx x = { 0 };
+	struct args a = { 0 };
+	char *rest[64];
+	int nrest = 0, rc;
+	bool want_help = false;
+	const struct command *cmd = NULL;
+	int words = 0;
+
+	/* Global options may stand anywhere: "twinctl device list --json" works too. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			x.json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			want_help = true;
+		} else if (!strcmp(argv[i], "--server") || !strncmp(argv[i], "--server=", 9)) {
+			if (argv[i][8] == '=')
+				x.server = argv[i] + 9;
+			else if (i + 1 < argc)
+				x.server = argv[++i];
+			else
+				return usage_error(NULL, "--server needs a value (unix:PATH, HOST:PORT or a saved name)");
+			if (!x.server[0])
+				return usage_error(NULL, "--server needs a value (unix:PATH, HOST:PORT or a saved name)");
+		} else if (nrest == (int)(sizeof(rest) / sizeof(rest[0]))) {
+			return usage_error(NULL, "too many arguments");
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]) && !cmd; i++)
+		if ((words = command_match(&commands[i], nrest, rest)))
+			cmd = &commands[i];
+	if (want_help) {
+		if (cmd)
+			command_help(cmd);
+		else
+			help(stdout);
+		return EXIT_OK;
+	}
+	if (!nrest) {
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	if (!cmd)
+		return usage_error(NULL, "unknown command '%s%s%s'", rest[0], nrest > 1 ? " " : "", nrest > 1 ? rest[1] : "");
+	rc = parse_command_args(cmd, nrest - words, rest + words, &a);
+	if (rc == EXIT_OK)
+		rc = cmd->fn(&x, &a);
+	api_client_close(x.c);
+	return rc;
+}
