@@ -125,3 +125,19 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(O)/%.d) $(UNIT_SRC:%.c=$(O)/%.d) $(FUZZ_OBJ:.o=.d)
+
+# ---- the witness (twinwitness): its test client and its installation ------------------
+# tests/tools/witness-client.c speaks the node side of the witness protocol for the system
+# tests (tests/system/witness-*.sh); built with the unit tests.
+WITNESS_CLIENT := $(O)/tests/witness-client
+units: $(WITNESS_CLIENT)
+$(WITNESS_CLIENT): $(O)/tests/tools/witness-client.o $(O)/libtwinsan.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $^ $(LIBS)
+-include $(O)/tests/tools/witness-client.d
+# twinwitness runs on a third host; `make install` installs it with the rest.
+.PHONY: install-twinwitness
+install: install-twinwitness
+install-twinwitness: $(O)/twinwitness
+	install -D -m 755 $(O)/twinwitness $(DESTDIR)$(PREFIX)/sbin/twinwitness
+	install -D -m 644 man/twinwitness.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinwitness.8

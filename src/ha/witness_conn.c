@@ -41,6 +41,7 @@ struct witness_conn {
 	struct reactor_timer timer;
 	unsigned in_flight;
 	bool sending, freeing, notify_lost, stuck;
+	bool proven;            /* the handshake succeeded (the node id is then trustworthy) */
 	uint64_t last_rx_ms;
 	unsigned ping_interval_ms, timeout_ms, tick_ms;
 	size_t out_len, out_sent; /* out[out_sent..out_len) is queued */
@@ -175,6 +176,7 @@ static void say_bye(struct witness_conn *c, uint32_t reason, const char *why)
 static void went_up(struct witness_conn *c)
 {
 	c->state = CONN_UP;
+	c->proven = true;
 	c->ops->up(c->arg, c);
 }
 
@@ -468,7 +470,7 @@ void witness_conn_close(struct witness_conn *c)
 
 uint64_t witness_conn_node(const struct witness_conn *c)
 {
-	return c->state == CONN_UP ? c->auth.node_id : 0;
+	return c->proven ? c->auth.node_id : 0;
 }
 
 int witness_conn_parse_address(const char *spec, char *addr, size_t addrlen, uint16_t *port)

@@ -52,7 +52,7 @@ int witness_conn_send(struct witness_conn *c, const struct witness_msg *m);
 /* Says BYE(shutdown) if up and closes; `lost` is not called. */
 void witness_conn_close(struct witness_conn *c);
 
-/* The authenticated node's id (the witness side's view; 0 before `up`). */
+/* The authenticated node's id (0 before `up`; kept after the connection ended). */
 uint64_t witness_conn_node(const struct witness_conn *c);
 /* Splits "ADDR:PORT" or "[V6ADDR]:PORT" (numeric; the port is required, the witness has
  * no well-known one); -1 if malformed. */

@@ -24,6 +24,7 @@
 struct witness_state {
 	char *dir;
 	int dir_fd, lock_fd;
+	bool read_only;
 	struct witness_record *recs;
 	size_t n, cap;
 };
@@ -165,39 +166,76 @@ static int load_all(struct witness_state *s, char *err, size_t errlen)
 
 		if (len > sl && strcmp(e->d_name + len - sl, RECORD_SUFFIX) == 0)
 			rc = load_one(s, e->d_name, err, errlen);
-		else if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0)
+		else if (!s->read_only && len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0)
 			unlinkat(s->dir_fd, e->d_name, 0); /* a write a crash cut short: never renamed */
 	}
 	closedir(d);
 	return rc;
 }
 
-int witness_state_open(const char *dir, struct witness_state **out, char *err, size_t errlen)
+/* A state for `dir`, its directory open and, unless read-only, created and locked. */
+static struct witness_state *open_dir(const char *dir, bool read_only, char *err, size_t errlen)
 {
 	struct witness_state *s = calloc(1, sizeof(*s));
 
-	*out = NULL;
 	if (s == NULL || (s->dir = strdup(dir)) == NULL) {
 		free(s);
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	s->lock_fd = s->dir_fd = -1;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	s->read_only = read_only;
+	if (!read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "state directory %s: %s", dir, strerror(errno));
 	} else if ((s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "state directory %s: %s", dir, strerror(errno));
+	} else if (read_only) {
+		return s;
 	} else if ((s->lock_fd = openat(s->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		snprintf(err, errlen, "%s/lock: %s", dir, strerror(errno));
 	} else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		snprintf(err, errlen, "state directory %s is in use by another process (a running twinwitness?)%s%s",
 		         dir, errno == EWOULDBLOCK ? "" : ": ", errno == EWOULDBLOCK ? "" : strerror(errno));
-	} else if (load_all(s, err, errlen) == 0) {
-		*out = s;
-		return 0;
+	} else {
+		return s;
 	}
 	witness_state_close(s);
-	return -1;
+	return NULL;
+}
+
+int witness_state_open(const char *dir, bool read_only, struct witness_state **out, char *err, size_t errlen)
+{
+	struct witness_state *s = open_dir(dir, read_only, err, errlen);
+
+	*out = NULL;
+	if (s == NULL)
+		return -1;
+	if (load_all(s, err, errlen) != 0) {
+		witness_state_close(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int witness_state_remove(const char *dir, const uint8_t uuid[16], char *err, size_t errlen)
+{
+	struct witness_state *s = open_dir(dir, false, err, errlen);
+	char name[WITNESS_UUID_STR + 16];
+	int rc = -1;
+
+	if (s == NULL)
+		return -1;
+	record_name(uuid, name);
+	if (unlinkat(s->dir_fd, name, 0) != 0)
+		snprintf(err, errlen, "%s/%s: %s", dir, name,
+		         errno == ENOENT ? "no such record: the device has no holder" : strerror(errno));
+	else if (fsync(s->dir_fd) != 0)
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+	else
+		rc = 0;
+	witness_state_close(s);
+	return rc;
 }
 
 void witness_state_close(struct witness_state *s)
@@ -243,6 +281,10 @@ int witness_state_put(struct witness_state *s, const struct witness_record *rec)
 	size_t len = record_text(rec, text);
 	int fd, saved, rc;
 
+	if (s->read_only) {
+		errno = EROFS;
+		return -1;
+	}
 	if (slot == NULL && reserve(s) != 0)
 		return -1;
 	record_name(rec->uuid, name);
@@ -276,8 +318,8 @@ int witness_state_forget(struct witness_state *s, const uint8_t uuid[16])
 	char name[WITNESS_UUID_STR + 16];
 	struct witness_record *slot = lookup(s, uuid);
 
-	if (slot == NULL) {
-		errno = ENOENT;
+	if (slot == NULL || s->read_only) {
+		errno = slot == NULL ? ENOENT : EROFS;
 		return -1;
 	}
 	record_name(uuid, name);

@@ -18,6 +18,7 @@
 #ifndef TWINSAN_HA_WITNESS_STATE_H
 #define TWINSAN_HA_WITNESS_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,8 +34,9 @@ struct witness_state;
 
 /* Creates DIR if missing (mode 0700), locks it and loads every record.  -1 with err
  * naming the file and the fault: DIR in use by another process, unreadable, or a damaged
- * record. */
-int witness_state_open(const char *dir, struct witness_state **out, char *err, size_t errlen);
+ * record.  A read-only open (for listing) neither locks nor changes anything; put and
+ * forget then fail with EROFS. */
+int witness_state_open(const char *dir, bool read_only, struct witness_state **out, char *err, size_t errlen);
 void witness_state_close(struct witness_state *s); /* NULL is fine */
 
 const struct witness_record *witness_state_find(const struct witness_state *s, const uint8_t uuid[16]);
@@ -45,6 +47,11 @@ const struct witness_record *witness_state_at(const struct witness_state *s, siz
 int witness_state_put(struct witness_state *s, const struct witness_record *rec);
 /* Removes the device's record durably; -1 with errno (ENOENT: there was none). */
 int witness_state_forget(struct witness_state *s, const uint8_t uuid[16]);
+
+/* The operator's override (twinwitness --forget): removes the device's record file
+ * whatever it holds (also a damaged one), durably; refused while another process holds
+ * DIR.  -1 with err saying why. */
+int witness_state_remove(const char *dir, const uint8_t uuid[16], char *err, size_t errlen);
 
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower case; parse also takes upper case. */
 void witness_uuid_format(const uint8_t uuid[16], char out[WITNESS_UUID_STR]);

@@ -100,7 +100,7 @@ static void start_server(struct world *w, const char *dir)
 		.idle_ms = 2000,
 	};
 
-	if (witness_state_open(dir, &w->state, err, sizeof(err)) != 0)
+	if (witness_state_open(dir, false, &w->state, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	p.state = w->state;
 	if (witness_server_new(w->r, &p, &w->srv, err, sizeof(err)) != 0)
@@ -353,10 +353,19 @@ static void test_state_refuses_a_second_user_and_damage(void **state)
 	char id[WITNESS_UUID_STR];
 	FILE *f;
 
-	assert_int_equal(witness_state_open(w->dir, &other, err, sizeof(err)), -1);
+	assert_int_equal(witness_state_open(w->dir, false, &other, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "in use"));
 	claim(&w->a, 1);
 	run_until(w, a_heard);
+	/* Listing (read-only) works while the witness runs. */
+	assert_int_equal(witness_state_open(w->dir, true, &other, err, sizeof(err)), 0);
+	assert_int_equal(witness_state_count(other), 1);
+	assert_int_equal(witness_state_at(other, 0)->holder, 0xa);
+	assert_int_equal(witness_state_forget(other, dev), -1);
+	witness_state_close(other);
+	/* The override is refused while the witness runs. */
+	assert_int_equal(witness_state_remove(w->dir, dev, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "in use"));
 	stop_server(w);
 	witness_uuid_format(dev, id);
 	snprintf(path, sizeof(path), "%s/%s.holder", w->dir, id);
@@ -365,10 +374,13 @@ static void test_state_refuses_a_second_user_and_damage(void **state)
 	fseek(f, 40, SEEK_SET);
 	fputc('9', f); /* the holder's id changes: the CRC no longer matches */
 	fclose(f);
-	assert_int_equal(witness_state_open(w->dir, &other, err, sizeof(err)), -1);
+	assert_int_equal(witness_state_open(w->dir, false, &other, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "damaged"));
-	/* The operator's override: the record is gone, the witness starts empty. */
-	assert_int_equal(unlink(path), 0);
+	/* The operator's override removes even a damaged record; the witness starts empty. */
+	assert_int_equal(witness_state_remove(w->dir, dev, err, sizeof(err)), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(witness_state_remove(w->dir, dev, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no such record"));
 	start_server(w, w->dir);
 	assert_int_equal(witness_state_count(w->state), 0);
 }
