@@ -30,6 +30,7 @@
 #include "common/util.h"
 #include "ha/activemap.h"
 #include "ha/link.h"
+#include "ha/mapsync.h"
 #include "ha/order.h"
 
 #define HA_DEFAULT_PING_MS 200
@@ -86,8 +87,10 @@ struct xfer {
 	enum xkind kind;
 	struct op *parent;
 	struct order_req ord;
+	struct mapsync_wait mw;
 	struct store_io io;
 	void (*after_local)(struct xfer *x);
+	void (*after_mark)(struct xfer *x, int err);
 	uint64_t id;          /* ours, or the partner's to echo */
 	uint32_t epoch;       /* the session it belongs to */
 	enum proto_type reply; /* X_PEER_*: what the answer is */
@@ -112,6 +115,7 @@ struct ha_device {
 	struct ha_meta *meta;
 	struct ha_meta_super sb;
 	struct activemap *am;
+	struct mapsync *ms;
 	struct order *order;
 	struct dlink sync[HA_MAX_LINKS], hb[HA_MAX_LINKS];
 	enum mode mode;
@@ -148,6 +152,12 @@ struct ha_device {
 	struct xfer *xfers;           /* every xfer alive */
 	struct xfer *waitq_head, *waitq_tail; /* initiator mutations not started yet */
 	uint64_t next_id;
+};
+
+enum orphan_fate {
+	ORPHAN_ALONE,  /* this node goes on alone: what it has locally is the data */
+	ORPHAN_STOP,   /* this node stops: nothing more completes successfully */
+	ORPHAN_REMEET, /* the partner is met again at once: the resync settles the extents */
 };
 
 static const struct store_ops ha_store_ops;
@@ -246,7 +256,7 @@ static void on_pages_timer(struct reactor_timer *t)
 {
 	struct ha_device *d = container_of(t, struct ha_device, pages_timer);
 
-	save_pages(d);
+	mapsync_kick(d->ms);
 }
 
 /* A clear left a page stale: write it when convenient. */
@@ -483,15 +493,27 @@ static void unlock(struct xfer *x)
 	}
 }
 
-/* Marks the xfer's extents in the activemap, persisted before the data moves. */
-static int mark(struct xfer *x)
+static void on_marked(struct mapsync_wait *w, int err)
+{
+	struct xfer *x = container_of(w, struct xfer, mw);
+
+	x->after_mark(x, err);
+}
+
+/* Marks the xfer's extents in the activemap; `then` runs once they are on disk
+ * (metadata before data), at once if they already are. */
+static void mark(struct xfer *x, void (*then)(struct xfer *x, int err))
 {
 	struct ha_device *d = x->d;
 
 	x->marked = true;
-	if (activemap_write_start(d->am, x->offset, x->length) && save_pages(d) != 0)
-		return -EIO;
-	return 0;
+	if (!activemap_write_start(d->am, x->offset, x->length)) {
+		then(x, 0);
+		return;
+	}
+	x->after_mark = then;
+	x->mw = (struct mapsync_wait){.offset = x->offset, .length = x->length, .ready = on_marked};
+	mapsync_wait(d->ms, &x->mw);
 }
 
 static void unmark(struct xfer *x)
@@ -554,12 +576,9 @@ static void send_write(struct xfer *x, uint64_t id, bool peer_reply)
 		x->orphan = true; /* the session is ending: the failover decision resolves it */
 }
 
-/* Primary (or a node alone): the range is ours; mark, write locally, replicate. */
-static void mutate_granted(struct order_req *req)
+static void mutate_marked(struct xfer *x, int err)
 {
-	struct xfer *x = container_of(req, struct xfer, ord);
 	struct ha_device *d = x->d;
-	int err = mark(x);
 
 	if (err != 0) {
 		unmark(x);
@@ -575,12 +594,43 @@ static void mutate_granted(struct order_req *req)
 	local_io(x, mutate_local_done);
 }
 
+/* Primary (or a node alone): the range is ours; mark, write locally, replicate. */
+static void mutate_granted(struct order_req *req)
+{
+	mark(container_of(req, struct xfer, ord), mutate_marked);
+}
+
 /* Secondary: the primary ordered it; apply locally in acknowledgement order. */
 static void forward_granted(struct order_req *req)
 {
 	struct xfer *x = container_of(req, struct xfer, ord);
 
 	local_io(x, mutate_local_done);
+}
+
+static void resolve_orphans(struct ha_device *d, enum orphan_fate fate);
+
+static void forward_marked(struct xfer *x, int err)
+{
+	struct ha_device *d = x->d;
+
+	if (err != 0) {
+		unmark(x);
+		finish_initiator(x, err);
+		return;
+	}
+	x->forwarded = true;
+	x->remote_done = true;
+	if (d->mode == MODE_REPLICATING) {
+		send_write(x, x->id, false);
+		return;
+	}
+	/* The session ended while the mark was being written: the failover decides. */
+	x->orphan = true;
+	if (d->mode == MODE_ALONE)
+		resolve_orphans(d, ORPHAN_ALONE);
+	else if (d->mode != MODE_WAITING)
+		resolve_orphans(d, ORPHAN_STOP);
 }
 
 static void start_mutation(struct xfer *x)
@@ -591,14 +641,7 @@ static void start_mutation(struct xfer *x)
 	if (d->mode == MODE_REPLICATING && !is_primary(d)) {
 		/* Marked before it leaves: if both nodes crash after the primary wrote it, our
 		 * bitmap still names the extent. */
-		if ((err = mark(x)) != 0) {
-			unmark(x);
-			finish_initiator(x, err);
-			return;
-		}
-		x->forwarded = true;
-		x->remote_done = true;
-		send_write(x, x->id, false);
+		mark(x, forward_marked);
 		return;
 	}
 	if (d->mode != MODE_REPLICATING && (err = ensure_alone_gen(d)) != 0) {
@@ -859,17 +902,24 @@ static void peer_write_done(struct xfer *x)
 	xfer_free(x);
 }
 
-static void peer_write_granted(struct order_req *req)
+static void peer_write_marked(struct xfer *x, int err)
 {
-	struct xfer *x = container_of(req, struct xfer, ord);
-	int err = x->reply == PROTO_RESYNC_DATA ? 0 : mark(x);
-
 	if (err != 0) {
 		x->local_err = err;
 		peer_write_done(x);
 		return;
 	}
 	local_io(x, peer_write_done);
+}
+
+static void peer_write_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+
+	if (x->reply == PROTO_RESYNC_DATA)
+		peer_write_marked(x, 0); /* its extent is marked already: resync needs it */
+	else
+		mark(x, peer_write_marked);
 }
 
 /* WRITE (either way) or RESYNC_DATA (to a secondary resync target): applied in arrival order. */
@@ -1167,7 +1217,7 @@ static void in_sync_reached(struct ha_device *d)
 	d->finishing = false;
 	d->sync_source = false;
 	activemap_clear_all(d->am);
-	save_pages(d);
+	mapsync_kick(d->ms);
 	set_serving(d, true);
 	set_state(d, HA_SYNC_SYNCHRONIZED, HA_REASON_NONE);
 	if (d->granted && d->p.arbiter) {
@@ -1351,14 +1401,6 @@ static void send_meeting(struct ha_device *d)
 	}
 }
 
-enum orphan_fate {
-	ORPHAN_ALONE,  /* this node goes on alone: what it has locally is the data */
-	ORPHAN_STOP,   /* this node stops: nothing more completes successfully */
-	ORPHAN_REMEET, /* the partner is met again at once: the resync settles the extents */
-};
-
-static void resolve_orphans(struct ha_device *d, enum orphan_fate fate);
-
 static void start_session(struct ha_device *d, struct dlink *s)
 {
 	resolve_orphans(d, ORPHAN_REMEET);
@@ -1428,7 +1470,7 @@ static void enter_replicating(struct ha_device *d)
 	set_mode(d, MODE_REPLICATING);
 	d->alone_gen_done = false;
 	activemap_partner_back(d->am);
-	save_pages(d);
+	mapsync_kick(d->ms); /* the partner's extents too: a crash now still resyncs them */
 }
 
 static void zero_done(struct xfer *x)
@@ -1974,6 +2016,7 @@ static void ha_close(void *impl)
 	 * no resync after a restart (extents with writes in flight stay set). */
 	if (d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
 		activemap_clear_all(d->am);
+	mapsync_free(d->ms);
 	save_pages(d);
 	save_sb(d);
 	while ((x = waitq_pop(d)) != NULL) {
@@ -2152,6 +2195,10 @@ int ha_device_open(struct reactor *r, const struct ha_device_params *p, struct h
 	d->p.secret = d->secret;
 	if (open_meta(d, &created, err, errlen) != 0 || load_bitmap(d, err, errlen) != 0)
 		goto fail;
+	if ((d->ms = mapsync_new(r, d->am, ha_meta_fd(d->meta), d->name)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	/* Until the partner is met, every extent written here needs resync. */
 	activemap_partner_lost(d->am);
 	d->front = store_new(&ha_store_ops, d, &(struct store_caps){
@@ -2179,6 +2226,7 @@ fail:
 		store_close(d->front); /* closes d too */
 		return -1;
 	}
+	mapsync_free(d->ms);
 	if (d->am)
 		activemap_free(d->am);
 	if (d->meta)
