@@ -17,6 +17,8 @@
 #include "iscsi/portal.h"
 
 #define DRAIN_POLL_MS 20
+/* Connections at once: beyond this, strangers could exhaust our file descriptors. */
+#define MAX_CONNECTIONS 1024
 
 /* One connected node; freed when its connection is gone. */
 struct node {
@@ -42,7 +44,8 @@ struct witness_server {
 	size_t secret_len;
 	unsigned lease_ms, idle_ms;
 	struct node *nodes;
-	size_t n_up;
+	size_t n_nodes, n_up;
+	bool full_logged;
 	struct lease *leases;
 	size_t n_leases, cap_leases;
 	struct reactor_timer tick;
@@ -246,6 +249,7 @@ static void node_gone(void *arg)
 		s->nodes = n->next;
 	if (n->next != NULL)
 		n->next->prev = n->prev;
+	s->n_nodes--;
 	free(n);
 }
 
@@ -262,10 +266,16 @@ static void accepted(void *ctx, int fd, uint16_t tpgt)
 	struct node *n;
 	const char *why;
 
-	if (s->stopping || (n = calloc(1, sizeof(*n))) == NULL) {
+	if (!s->stopping && s->n_nodes >= MAX_CONNECTIONS && !s->full_logged) {
+		log_warn("witness: %d connections at once; refusing more until some end", MAX_CONNECTIONS);
+		s->full_logged = true;
+	}
+	if (s->stopping || s->n_nodes >= MAX_CONNECTIONS || (n = calloc(1, sizeof(*n))) == NULL) {
 		close(fd);
 		return;
 	}
+	s->full_logged = false;
+	s->n_nodes++;
 	n->srv = s;
 	n->next = s->nodes;
 	if (n->next != NULL)

@@ -264,6 +264,19 @@ static void test_holder_hears_its_lease_lapse_when_the_witness_is_gone(void **st
 	assert_false(witness_client_connected(w->a.cl));
 }
 
+static void test_a_refused_renewal_ends_the_grant(void **state)
+{
+	struct world *w = *state;
+
+	claim(&w->a, 1);
+	run_until(w, a_heard);
+	/* The record vanishes under the holder (as an operator's --forget would do). */
+	assert_int_equal(witness_state_forget(w->state, dev), 0);
+	run_until(w, a_refused);
+	assert_int_equal(w->a.granted, 1);
+	assert_int_equal(w->a.refused, 1);
+}
+
 static bool long_enough(struct world *w) { return now_ms() - w->started_ms >= 6 * LEASE_MS; }
 
 static void test_renewals_keep_the_lease(void **state)
@@ -410,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_holder_hears_its_lease_lapse_when_the_witness_is_gone, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_renewals_keep_the_lease, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_refused_renewal_ends_the_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_secret_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_is_refused_and_others_are_served, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holder_survives_a_witness_restart, setup, teardown),
