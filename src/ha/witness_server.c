@@ -52,13 +52,7 @@ struct witness_server {
 	bool stopping;
 	void (*done)(void *arg);
 	void *done_arg;
-	char name[80];
 };
-
-static void device_name(const uint8_t uuid[16], char out[WITNESS_UUID_STR])
-{
-	witness_uuid_format(uuid, out);
-}
 
 static struct lease *find_lease(struct witness_server *s, const uint8_t uuid[16])
 {
@@ -112,7 +106,7 @@ static void refuse(struct node *n, const struct witness_msg *req, uint32_t reaso
 {
 	char dev[WITNESS_UUID_STR];
 
-	device_name(req->uuid, dev);
+	witness_uuid_format(req->uuid, dev);
 	if (holder != 0)
 		log_info("device %s: %s from node %016" PRIx64 " refused: %s (node %016" PRIx64 ")", dev,
 		         witness_msg_name(req->type), witness_conn_node(n->c), witness_refusal_name(reason), holder);
@@ -130,7 +124,7 @@ static void on_claim(struct node *n, const struct witness_msg *m)
 	struct witness_record rec = {.holder = node, .gen_current = m->gen_current, .gen_bitmap = m->gen_bitmap};
 	char dev[WITNESS_UUID_STR];
 
-	device_name(m->uuid, dev);
+	witness_uuid_format(m->uuid, dev);
 	memcpy(rec.uuid, m->uuid, sizeof(rec.uuid));
 	if (m->node_id != node) {
 		refuse(n, m, WITNESS_REFUSE_NODE, 0);
@@ -177,7 +171,7 @@ static void on_release(struct node *n, const struct witness_msg *m)
 	const struct witness_record *held = witness_state_find(s->state, m->uuid);
 	char dev[WITNESS_UUID_STR];
 
-	device_name(m->uuid, dev);
+	witness_uuid_format(m->uuid, dev);
 	if (held != NULL && held->holder != witness_conn_node(n->c)) {
 		refuse(n, m, WITNESS_REFUSE_NOT_HOLDER, held->holder);
 		return;
@@ -308,7 +302,7 @@ static void on_tick(struct reactor_timer *t)
 			if (l->lapsed || now < l->until_ms || rec == NULL)
 				continue;
 			l->lapsed = true;
-			device_name(l->uuid, dev);
+			witness_uuid_format(l->uuid, dev);
 			log_warn("device %s: the lease of node %016" PRIx64 " lapsed; it stays the holder until it "
 			         "releases the device", dev, rec->holder);
 		}
