@@ -22,6 +22,8 @@
 #include "common/log.h"
 #include "common/reactor.h"
 #include "common/util.h"
+#include "ha/device.h"
+#include "ha/peer.h"
 #include "iscsi/server.h"
 #include "iscsi/target.h"
 #include "mgmt/config.h"
@@ -34,6 +36,10 @@
 #define UUID_XATTR "user.twinsan.uuid"
 #define SIDECAR_SUFFIX ".twinsan"
 #define PR_STATE_SUFFIX ".twinsan-pr"
+#define NODE_ID_FILE "node-id"
+#define SHUTDOWN_TICK_MS 10
+#define FLUSH_WAIT_MS 10000
+#define DRAIN_WAIT_MS 3000
 
 /* What the command line asks for: a configuration file, or one quick export. */
 struct export_spec {
@@ -50,6 +56,20 @@ struct export_spec {
 	bool log_level_set;        /* --log-level wins over the configuration file's */
 };
 
+/* An HA device the daemon serves: its store is one of the LUNs' stores. */
+struct ha_entry {
+	char name[CONFIG_NAME_MAX];
+	struct ha_device *device;
+	struct store *store;       /* the device as a store: a LUN's */
+	struct ha_peer *peer;
+	bool closing;              /* its status is no longer asked for */
+};
+
+struct flush_req {
+	struct store_io io;
+	struct daemon_state *d;
+};
+
 /* What runs, to be torn down in reverse. */
 struct daemon_state {
 	struct reactor *reactor;
@@ -58,7 +78,14 @@ struct daemon_state {
 	struct store *stores[MAX_LUNS];
 	struct scsi_lu *lus[MAX_LUNS];
 	size_t nluns;
+	struct ha_entry has[MAX_LUNS];
+	size_t nhas;
+	/* Shutdown: the loop turns until a condition holds (or a deadline passes); flushes
+	 * that outlive their wait complete into flush_reqs, never into a dead stack frame. */
+	struct flush_req flush_reqs[MAX_LUNS];
 	unsigned flushing;
+	bool (*shutdown_done)(const struct daemon_state *d);
+	uint64_t shutdown_deadline_ms;
 };
 
 static void usage(FILE *f)
@@ -283,6 +310,7 @@ static int device_uuid(const char *path, uint8_t uuid[16])
 
 /* One LUN as either mode describes it. */
 struct lun_spec {
+	struct store *store;       /* already open (an HA device), else opened from path */
 	const char *path;
 	uint64_t lun;
 	uint64_t create_size;
@@ -311,10 +339,13 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 	};
 
 	if (i == MAX_LUNS) {
-		log_err("%s: at most %d LUNs", ls->path, MAX_LUNS);
+		log_err("LUN %llu: at most %d LUNs", (unsigned long long)ls->lun, MAX_LUNS);
+		store_close(ls->store);
 		return -1;
 	}
-	if (store_open(&sp, &d->stores[i], err, sizeof(err)) < 0) {
+	if (ls->store)
+		d->stores[i] = ls->store;
+	else if (store_open(&sp, &d->stores[i], err, sizeof(err)) < 0) {
 		log_err("LUN %llu: %s", (unsigned long long)ls->lun, err);
 		return -1;
 	}
@@ -421,6 +452,150 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 
 /* ---- configuration file mode ---- */
 
+/* ---- HA devices ---- */
+
+/* This node's id towards HA partners: configured, or made once and kept in the state dir
+ * (crash-safely: a torn file would make the node a stranger to its partner). */
+static int load_node_id(const struct config *cfg, uint64_t *out)
+{
+	char path[CONFIG_PATH_MAX + 16], tmp[CONFIG_PATH_MAX + 32], text[32];
+	unsigned long long v;
+	ssize_t n;
+	int fd, rc;
+
+	if (cfg->node_id) {
+		*out = cfg->node_id;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/" NODE_ID_FILE, cfg->state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		if (sscanf(text, "%llu", &v) == 1 && v != 0) {
+			*out = v;
+			return 0;
+		}
+		log_err("%s: not a node id; delete it to make a new one, or set node-id in [daemon]", path);
+		return -1;
+	}
+	do {
+		if (getrandom(out, sizeof(*out), 0) != sizeof(*out)) {
+			log_err("cannot make a node id: %s", strerror(errno));
+			return -1;
+		}
+	} while (*out == 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)*out);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	rc = fd >= 0 && file_pwrite_all(fd, text, (size_t)n, 0) == 0 && fsync(fd) == 0 ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		rc = rename(tmp, path);
+	if (rc != 0) {
+		log_err("%s: cannot keep the node id: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	log_info("this node's id is %llu (kept in %s)", (unsigned long long)*out, path);
+	return 0;
+}
+
+/* Logs every event of an HA device; a state change with the state the tests and
+ * operators look for ("HA1: state synchronized"), a finished resync with the tally. */
+static void ha_event_logged(void *arg, struct ha_device *dev, enum ha_event ev, const char *detail)
+{
+	const struct ha_entry *e = arg;
+	struct ha_device_status st;
+
+	if (!e->closing && (ev == HA_EVENT_STATE || ev == HA_EVENT_SYNC_FINISHED)) {
+		ha_device_status(dev, &st);
+		if (ev == HA_EVENT_STATE)
+			log_info("%s: state %s%s%s", e->name, ha_sync_state_name(st.state),
+			         st.reason != HA_REASON_NONE ? ": " : "",
+			         st.reason != HA_REASON_NONE ? ha_sync_reason_name(st.reason) : "");
+		else
+			log_info("%s: %s: %s; resync tally sent %llu received %llu bytes", e->name,
+			         ha_event_name(ev), detail ? detail : "", (unsigned long long)st.resync_sent_bytes,
+			         (unsigned long long)st.resync_received_bytes);
+		return;
+	}
+	log_info("%s: %s%s%s", e->name, ha_event_name(ev), detail && *detail ? ": " : "", detail ? detail : "");
+}
+
+/* The connection manager's view of the configured links. */
+static int start_peer(struct daemon_state *d, const struct config_ha *ha, struct ha_entry *e, char *err,
+                      size_t errlen)
+{
+	struct ha_peer_link links[2 * HA_MAX_LINKS];
+	struct ha_peer_params pp = {
+		.name = ha->name, .device = e->device, .role = ha->role, .links = links,
+	};
+
+	for (unsigned i = 0; i < ha->n_sync + ha->n_heartbeat; i++) {
+		bool sync = i < ha->n_sync;
+		const struct config_ha_link *l = sync ? &ha->sync[i] : &ha->heartbeat[i - ha->n_sync];
+
+		links[pp.n_links++] = (struct ha_peer_link){
+			.kind = sync ? PROTO_LINK_SYNC : PROTO_LINK_HEARTBEAT,
+			.index = sync ? i : i - ha->n_sync,
+			.local_address = l->local.address, .local_port = l->local.port,
+			.partner_address = l->partner.address, .partner_port = l->partner.port,
+		};
+	}
+	return ha_peer_start(d->reactor, &pp, &e->peer, err, errlen);
+}
+
+/* Opens the replica, the HA device on it and its links; the device's store, or NULL
+ * (logged).  Serving waits for the partner or the failover strategy, not for sync. */
+static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha, uint64_t node,
+                             const char *path)
+{
+	struct store_params sp = { .path = ha->path, .create_size = ha->size, .direct = ha->direct };
+	struct ha_entry *e = &d->has[d->nhas];
+	struct ha_device_params hp = {
+		.name = ha->name, .meta_path = ha->meta_path, .role = ha->role, .node_id = node,
+		.initial_sync = ha->initial_sync, .failover = ha->failover, .extent_size = ha->extent_size,
+		.secret = ha->secret, .secret_len = ha->secret_len, .n_sync_links = ha->n_sync,
+		.n_heartbeat_links = ha->n_heartbeat, .ping_interval_ms = ha->ping_interval_ms,
+		.timeout_ms = ha->timeout_ms, .event = ha_event_logged, .arg = e,
+	};
+	char err[512];
+
+	memcpy(hp.uuid, ha->uuid, sizeof(hp.uuid));
+	if (ha->failover == HA_FAILOVER_MAJORITY) {
+		log_err("%s:%u: [ha %s] failover = majority: the witness client is not available in this "
+		        "build; use failover = heartbeat", path, ha->line, ha->name);
+		return NULL;
+	}
+	if (store_open(&sp, &hp.backing, err, sizeof(err)) < 0) {
+		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
+		return NULL;
+	}
+	str_copy(e->name, sizeof(e->name), ha->name);
+	if (ha_device_open(d->reactor, &hp, &e->device, err, sizeof(err)) < 0) {
+		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
+		return NULL;
+	}
+	d->nhas++;
+	if (start_peer(d, ha, e, err, sizeof(err)) < 0) {
+		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
+		store_close(ha_device_store(e->device));
+		e->device = NULL;
+		return NULL;
+	}
+	e->store = ha_device_store(e->device);
+	return e->store;
+}
+
+static void stop_peers(struct daemon_state *d)
+{
+	for (size_t i = 0; i < d->nhas; i++)
+		ha_peer_stop(d->has[i].peer);
+}
+
 static bool portal_listed(const struct config_target *t, size_t portal)
 {
 	for (size_t j = 0; j < t->n_portals; j++)
@@ -455,7 +630,8 @@ static int bind_portal_groups(struct iscsi_target *target, const struct config *
 	return 0;
 }
 
-static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path)
+static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path,
+                          uint64_t node)
 {
 	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
 
@@ -488,12 +664,16 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path,
 		};
 
-		if (l->uses_ha) {
-			log_err("%s:%u: HA devices are not served by this build yet", path, l->line);
-			return -1;
-		}
 		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
 		         (unsigned long long)l->lun);
+		if (l->uses_ha) {
+			/* Both nodes derive the LU's identity from the HA uuid: one disk to multipath. */
+			ls.uuid = cfg->has[l->ha].uuid;
+			ls.path = cfg->has[l->ha].name;
+			ls.store = open_ha(d, &cfg->has[l->ha], node, path);
+			if (ls.store == NULL)
+				return -1;
+		}
 		if (add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)
 			return -1;
 	}
@@ -518,6 +698,7 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 {
 	struct config *cfg;
 	char err[512];
+	uint64_t node = 0;
 	int ret = -1;
 
 	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
@@ -528,17 +709,12 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 		log_set_level(cfg->log_level);
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
 		log_err("state-dir %s: %s", cfg->state_dir, strerror(errno));
-	else if (open_core(d, cfg->queue_depth) == 0 && config_targets(d, cfg, path) == 0 &&
-	         start_server(d) == 0 && config_portals(d, cfg) == 0)
+	else if ((cfg->n_has == 0 || load_node_id(cfg, &node) == 0) && open_core(d, cfg->queue_depth) == 0 &&
+	         config_targets(d, cfg, path, node) == 0 && start_server(d) == 0 && config_portals(d, cfg) == 0)
 		ret = 0;
 	config_free(cfg);
 	return ret;
 }
-
-struct flush_req {
-	struct store_io io;
-	struct daemon_state *d;
-};
 
 static void flushed(struct store_io *io, int err)
 {
@@ -550,24 +726,71 @@ static void flushed(struct store_io *io, int err)
 		reactor_stop(d->reactor);
 }
 
+static bool nothing_flushing(const struct daemon_state *d) { return d->flushing == 0; }
+static bool loop_idle(const struct daemon_state *d) { return reactor_idle(d->reactor); }
+
+static void shutdown_tick(void *arg)
+{
+	struct daemon_state *d = arg;
+
+	if (d->shutdown_done(d) || now_ms() > d->shutdown_deadline_ms)
+		reactor_stop(d->reactor);
+}
+
+/* Turns the loop until done(d) or ms have passed; false on the deadline.  Other tickers
+ * (the stopped server's) may stop the loop early, so it is run again. */
+static bool run_until(struct daemon_state *d, bool (*done)(const struct daemon_state *d), unsigned ms)
+{
+	d->shutdown_done = done;
+	d->shutdown_deadline_ms = now_ms() + ms;
+	if (reactor_add_ticker(d->reactor, SHUTDOWN_TICK_MS, shutdown_tick, d) < 0)
+		return done(d);
+	while (!done(d) && now_ms() <= d->shutdown_deadline_ms)
+		reactor_run(d->reactor);
+	reactor_remove_ticker(d->reactor, shutdown_tick, d);
+	return done(d);
+}
+
 /* Makes every completed write durable before exit. */
 static void flush_stores(struct daemon_state *d)
 {
-	struct flush_req reqs[MAX_LUNS];
-
 	for (size_t i = 0; i < d->nluns; i++) {
-		reqs[i] = (struct flush_req){ .io.done = flushed, .d = d };
+		d->flush_reqs[i] = (struct flush_req){ .io.done = flushed, .d = d };
 		d->flushing++;
-		store_flush(d->stores[i], d->reactor, &reqs[i].io);
+		store_flush(d->stores[i], d->reactor, &d->flush_reqs[i].io);
 	}
-	if (d->flushing)
-		reactor_run(d->reactor);
+	if (!run_until(d, nothing_flushing, FLUSH_WAIT_MS))
+		log_warn("stores still flushing after %u s; closing them", FLUSH_WAIT_MS / 1000);
+}
+
+/* HA devices close while the loop still turns: they say goodbye on their links, which
+ * free themselves once their I/O has completed. */
+static void close_ha_devices(struct daemon_state *d)
+{
+	if (d->nhas == 0)
+		return;
+	for (size_t i = 0; i < MAX_LUNS; i++) {
+		for (size_t j = 0; j < d->nhas; j++) {
+			if (d->stores[i] != NULL && d->stores[i] == d->has[j].store) {
+				d->has[j].closing = true;
+				scsi_lu_free(d->lus[i]);
+				store_close(d->stores[i]);
+				d->lus[i] = NULL;
+				d->stores[i] = NULL;
+			}
+		}
+	}
+	if (!run_until(d, loop_idle, DRAIN_WAIT_MS))
+		log_warn("HA links still closing after %u s", DRAIN_WAIT_MS / 1000);
 }
 
 static void teardown(struct daemon_state *d)
 {
 	iscsi_server_free(d->server);
 	iscsi_registry_free(d->registry);
+	/* The links' managers before the devices they feed; store_close() closes a device. */
+	for (size_t i = 0; i < d->nhas; i++)
+		ha_peer_free(d->has[i].peer);
 	/* Also what a failed start left half built. */
 	for (size_t i = 0; i < MAX_LUNS; i++) {
 		scsi_lu_free(d->lus[i]);
@@ -598,7 +821,9 @@ int main(int argc, char **argv)
 		sd_notify(0, "READY=1");
 		ret = iscsi_server_run(d.server) < 0;
 		sd_notify(0, "STOPPING=1");
+		stop_peers(&d);
 		flush_stores(&d);
+		close_ha_devices(&d);
 		log_info("stopped");
 	}
 	teardown(&d);

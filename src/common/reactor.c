@@ -20,6 +20,7 @@ struct reactor {
 	struct ticker tickers[REACTOR_MAX_TICKERS];
 	unsigned nr_tickers;
 	struct reactor_timer *timers; /* armed one-shot timers, soonest first */
+	unsigned in_flight;           /* submissions whose completion has not been handled */
 };
 
 int reactor_new(unsigned entries, struct reactor **out)
@@ -54,8 +55,11 @@ struct io_uring_sqe *reactor_sqe(struct reactor *r, struct reactor_op *op, react
 	while (!(sqe = io_uring_get_sqe(&r->ring)))
 		io_uring_submit(&r->ring);
 	io_uring_sqe_set_data(sqe, op);
+	r->in_flight++;
 	return sqe;
 }
+
+bool reactor_idle(const struct reactor *r) { return r->in_flight == 0 && !r->deferred_head; }
 
 void reactor_defer(struct reactor *r, struct reactor_op *op, reactor_fn fn)
 {
@@ -197,6 +201,7 @@ int reactor_run(struct reactor *r)
 				done[i].res = cqes[i]->res;
 			}
 			io_uring_cq_advance(&r->ring, n);
+			r->in_flight -= MIN(r->in_flight, n);
 			for (unsigned i = 0; i < n; i++)
 				if (done[i].op)
 					done[i].op->fn(done[i].op, done[i].res);

@@ -11,6 +11,7 @@
 #define TWINSAN_COMMON_REACTOR_H
 
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct reactor;
@@ -59,5 +60,9 @@ static inline int reactor_timer_armed(const struct reactor_timer *t) { return t-
  * failed.  It can run again afterwards. */
 int reactor_run(struct reactor *r);
 void reactor_stop(struct reactor *r);
+
+/* True when every submission has completed and nothing is deferred: what a shutdown
+ * waits for before freeing objects that completions would still reach. */
+bool reactor_idle(const struct reactor *r);
 
 #endif

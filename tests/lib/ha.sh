@@ -12,6 +12,9 @@
 #   ha_log A|B                    the node's current log
 #   ha_replica A|B                the node's replica file
 #   ha_replicas_equal             cmp of the two replicas
+#   ha_pair_up                    start both, wait until both are synchronized
+#   ha_io A|B COMMAND...         qemu-io commands through a node (true if all passed)
+#   ha_io_retry A|B COMMAND...   the same, retried while the node answers NOT READY
 #
 # Ports: three consecutive free ones in HA_PORTS (default 3410-3449), the same numbers
 # on both addresses: the portal, the sync link, the heartbeat link.
@@ -202,3 +205,36 @@ ha_wait_state()
 }
 
 ha_replicas_equal() { cmp -s "$(ha_replica A)" "$(ha_replica B)"; }
+
+# Starts both nodes and waits until both say HA1 is synchronized.
+ha_pair_up()
+{
+	ha_start A
+	ha_start B
+	ha_wait_state A synchronized
+	ha_wait_state B synchronized
+}
+
+# ha_io NODE COMMAND...: qemu-io commands through that node; true if every one ran and
+# every pattern matched.  The output is in $SCRATCH/io.out.
+ha_io()
+{
+	_node=$1
+	shift
+	_args=()
+	for _c in "$@"; do _args+=(-c "$_c"); done
+	client qemu-io -f raw "${_args[@]}" "$(ha_url "$_node")" >"$SCRATCH/io.out" 2>&1 &&
+		! grep -qiE 'verification failed|error' "$SCRATCH/io.out"
+}
+
+# ha_io_retry NODE COMMAND...: ha_io until it succeeds, for a node that may answer NOT
+# READY a while (taking over from a lost partner); fails after 30 s.
+ha_io_retry()
+{
+	_deadline=$(( $(date +%s) + 30 ))
+	until ha_io "$@"; do
+		[ "$(date +%s)" -lt $_deadline ] || fail "no I/O through $1 for 30 s: $(cat "$SCRATCH/io.out")"
+		ha_check "$1"
+		sleep 0.5
+	done
+}

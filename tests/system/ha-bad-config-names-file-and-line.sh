@@ -15,8 +15,10 @@ expect_refusal()
 	timeout 20 "$TWINSAND" --config "$CONF" >"$SCRATCH/out" 2>&1 && fail "bad config accepted"
 	grep -qF "$1" "$SCRATCH/out" || fail "expected \"$1\", got: $(cat "$SCRATCH/out")"
 	_sanitizer_report "$SCRATCH/out" && fail "sanitizer report: $(cat "$SCRATCH/out")"
-	ss -Htan "( sport = :$HA_PORT or dport = :$HA_SYNC_PORT or dport = :$HA_HB_PORT )" | grep -q . &&
-		fail "something listens or dials"
+	ss -Htln "( sport = :$HA_PORT or sport = :$HA_SYNC_PORT or sport = :$HA_HB_PORT )" | grep -q . &&
+		fail "something listens on the node's ports"
+	ss -Htn state syn-sent state established "( dport = :$HA_SYNC_PORT or dport = :$HA_HB_PORT )" |
+		grep -q . && fail "something dials the partner"
 	return 0
 }
 # edit SED-SCRIPT: the good configuration changed; prints the line number of the match.
