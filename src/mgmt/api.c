@@ -173,7 +173,11 @@ static json_t *m_device_status(struct mgmt_api *api, struct api_conn *c, const j
 static json_t *command_result(struct api_device *d, int rc, const char *msg, struct mgmt_error *err)
 {
 	if (rc < 0) {
-		mgmt_fail(err, MGMT_E_FAILED, "%s: %s", d->name, msg);
+		/* Named once: the device's own messages may start with its name already. */
+		if (strncmp(msg, d->name, strlen(d->name)))
+			mgmt_fail(err, MGMT_E_FAILED, "%s: %s", d->name, msg);
+		else
+			mgmt_fail(err, MGMT_E_FAILED, "%s", msg);
 		return NULL;
 	}
 	return json_pack("{s:s}", "name", d->name);
@@ -225,6 +229,7 @@ static json_t *m_subscribe(struct mgmt_api *api, struct api_conn *c, const json_
 		return NULL;
 	}
 	c->subscribed = true;
+	log_info("api: uid %u subscribed to events", (unsigned)c->uid);
 	return json_pack("{s:b}", "subscribed", 1);
 }
 

@@ -1,0 +1,53 @@
+# Shared by tests/system/twinctl-*.sh (sourced after twinsand.sh): the twinctl under test
+# and a daemon whose management API listens on a socket in the scratch directory.
+#
+#   needs_api                 skip unless twinsand has the management API
+#   api_serve_disk NAME SIZE  serve_disk with the API on $API_SOCKET
+#   ctl ARGS...               twinctl against $API_SOCKET: stdout in $SCRATCH/out, stderr in
+#                             $SCRATCH/err, returns twinctl's exit status
+#   expect_exit N ARGS...     ctl, failing the test unless it exits with N
+#   ha_api_nodes              make ha_start (tests/lib/ha.sh) start nodes with their API on
+#                             $SCRATCH/A/api.sock and $SCRATCH/B/api.sock
+#
+# Environment: TWINCTL, the program to test (default: the sanitizer build).
+TWINCTL=${TWINCTL:-$TOP/build/san/twinctl}
+API_SOCKET=$SCRATCH/run/api.sock
+
+needs_api()
+{
+	needs_twinsand
+	[ -x "$TWINCTL" ] || fail "$TWINCTL is not built (make BUILD=san)"
+	[ -x "$TWINSAND" ] || fail "$TWINSAND is not built (make BUILD=san)"
+	"$TWINSAND" --help 2>&1 | grep -q -- --api-socket || skip "this twinsand has no management API (--api-socket) yet"
+}
+
+api_serve_disk() { serve_disk "$@" --api-socket "$API_SOCKET"; }
+
+ctl()
+{
+	_sock=${CTL_SOCKET:-$API_SOCKET}
+	TWINCTL_SERVER=unix:$_sock client "$TWINCTL" "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+}
+
+expect_exit()
+{
+	_want=$1
+	shift
+	ctl "$@" && _got=0 || _got=$?
+	[ "$_got" = "$_want" ] ||
+		fail "twinctl $* exited $_got, not $_want; stdout: $(cat "$SCRATCH/out"); stderr: $(cat "$SCRATCH/err")"
+	return 0
+}
+
+# The nodes get --api-socket next to their configuration: a wrapper execs the daemon, so
+# its pid is the daemon's.
+ha_api_nodes()
+{
+	cat >"$SCRATCH/twinsand-api" <<WRAP
+#!/bin/sh
+# usage as twinsand --config FILE
+exec "$TWINSAND" "\$@" --api-socket "\$(dirname "\$2")/api.sock"
+WRAP
+	chmod +x "$SCRATCH/twinsand-api"
+	TWINSAND=$SCRATCH/twinsand-api
+}
