@@ -1,8 +1,10 @@
 /* The witness and its clients on one reactor over TCP 127.0.0.1:3450: the first claim is
  * granted and the other node refused; the holder's re-claim is granted; after a release
  * the other node is; the holder hears its lease lapse when the witness goes away; renewals
- * keep a lease alive; a wrong secret and garbage are refused; the holder record survives
- * a witness restart, so the other node is still refused. */
+ * keep a lease alive and a refused renewal ends it; a wrong secret, garbage, an unknown
+ * version and a claim before the proof are refused; the holder record survives a witness
+ * restart, so the other node is still refused; a damaged record stops the witness until
+ * the operator removes it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include "common/reactor.h"
 #include "common/util.h"
 #include "ha/witness.h"
+#include "ha/witness_proto.h"
 #include "ha/witness_server.h"
 #include "ha/witness_state.h"
 
@@ -340,6 +343,81 @@ static void test_garbage_is_refused_and_others_are_served(void **state)
 	close(fd);
 }
 
+static bool probe_readable(struct world *w)
+{
+	char c;
+
+	return recv(probe_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
+/* A hand-driven node: connects and sends `m` as its first frame. */
+static int raw_node(struct witness_proto *wp, const struct witness_msg *m)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(TEST_PORT)};
+	uint8_t f[WITNESS_PROTO_FRAME_MAX];
+	size_t n = witness_proto_encode(wp, m, f);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(write(fd, f, n), (ssize_t)n);
+	return fd;
+}
+
+/* Runs the loop until the witness answered on fd; decodes one frame. */
+static void raw_read(struct world *w, int fd, struct witness_proto *wp, struct witness_msg *m)
+{
+	uint8_t buf[WITNESS_PROTO_FRAME_MAX];
+	size_t used;
+	ssize_t n;
+
+	probe_fd = fd;
+	run_until(w, probe_readable);
+	n = recv(fd, buf, sizeof(buf), 0);
+	assert_true(n > 0);
+	assert_int_equal(witness_proto_feed(wp, buf, (size_t)n, &used, m), WITNESS_PROTO_MSG);
+}
+
+static void test_handshake_shortcuts_are_refused(void **state)
+{
+	struct world *w = *state;
+	struct witness_proto *tx = witness_proto_new(), *rx = witness_proto_new();
+	struct witness_msg hello = {.type = WITNESS_HELLO, .version_min = 2, .version_max = 9, .node_id = 0xc};
+	struct witness_msg claim_msg = {.type = WITNESS_CLAIM, .request = 1, .node_id = 0xc}, in;
+	uint8_t f[WITNESS_PROTO_FRAME_MAX];
+	size_t n;
+	int fd;
+
+	memset(hello.nonce, 0x5a, sizeof(hello.nonce));
+	memcpy(claim_msg.uuid, dev, sizeof(dev));
+	/* Only versions this witness does not speak: BYE(version). */
+	fd = raw_node(tx, &hello);
+	raw_read(w, fd, rx, &in);
+	assert_int_equal(in.type, WITNESS_BYE);
+	assert_int_equal(in.reason, WITNESS_BYE_VERSION);
+	close(fd);
+	witness_proto_free(tx);
+	witness_proto_free(rx);
+
+	/* A CLAIM instead of the PROOF: BYE(protocol), nothing recorded. */
+	tx = witness_proto_new();
+	rx = witness_proto_new();
+	hello.version_min = hello.version_max = 1;
+	fd = raw_node(tx, &hello);
+	raw_read(w, fd, rx, &in);
+	assert_int_equal(in.type, WITNESS_CHALLENGE);
+	n = witness_proto_encode(tx, &claim_msg, f);
+	assert_int_equal(write(fd, f, n), (ssize_t)n);
+	probe_fd = fd;
+	run_until(w, probe_readable);
+	assert_int_equal(recv(fd, f, sizeof(f), 0) > 0, 1); /* the BYE */
+	run_until(w, probe_closed);
+	assert_null(witness_state_find(w->state, dev));
+	close(fd);
+	witness_proto_free(tx);
+	witness_proto_free(rx);
+}
+
 static void test_holder_survives_a_witness_restart(void **state)
 {
 	struct world *w = *state;
@@ -426,6 +504,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_refused_renewal_ends_the_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_secret_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_is_refused_and_others_are_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handshake_shortcuts_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holder_survives_a_witness_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_refuses_a_second_user_and_damage, setup, teardown),
 		cmocka_unit_test(test_uuid_text_round_trips),
