@@ -187,10 +187,13 @@ enum scsi_alua_state alua_state(const struct alua *a, const struct scsi_itn *itn
 {
 	int i = find_group(&a->groups, itn->port_group);
 
+	/* Every port of this node serves its store: one that may not serve is served
+	 * through none, whatever group the port is in. */
+	if (a->access != STORE_ACCESS_OK)
+		return state_of_access(a->access);
 	if (i < 0)
 		i = find_group(&a->groups, a->groups.local);
-	/* A provider that lists no group for this node leaves only the store to go by. */
-	return i >= 0 ? a->groups.groups[i].state : state_of_access(a->access);
+	return i >= 0 ? a->groups.groups[i].state : SCSI_ALUA_ACTIVE_OPTIMIZED;
 }
 
 bool alua_not_ready(enum scsi_alua_state s, enum sense_asc *asc)

@@ -316,6 +316,7 @@ static void store_that_stops_serving_is_noticed_without_a_call(void **state)
 	struct fixture *f = *state;
 	struct store *s = store_new(&ops, NULL, &caps);
 	struct scsi_target *fixture_target = f->target, *target;
+	struct scsi_port_groups g;
 	struct scsi_lu *lu;
 	struct scsi_task t;
 	char err[128];
@@ -342,6 +343,15 @@ static void store_that_stops_serving_is_noticed_without_a_call(void **state)
 	test_access = STORE_ACCESS_TRANSITIONING;
 	run(f, &t, tur, 6, NULL, 0);
 	expect_sense(&t, 0x6, 0x2a06);
+	run(f, &t, tur, 6, NULL, 0);
+	expect_sense(&t, 0x2, 0x040a);
+
+	/* Nor does a provider that calls the nexus's group active override the store. */
+	g = pair(SCSI_ALUA_ACTIVE_OPTIMIZED, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	f->itn.port_group = 2;
+	scsi_lu_set_port_groups(lu, two_nodes, &g);
+	run(f, &t, tur, 6, NULL, 0);
+	expect_sense(&t, 0x6, 0x2a06); /* a group appeared */
 	run(f, &t, tur, 6, NULL, 0);
 	expect_sense(&t, 0x2, 0x040a);
 
