@@ -5,11 +5,18 @@
  *
  * Prints "GRANT <lease ms>", "REFUSE <reason>" or "RELEASED" per request; exits 0 when
  * every request was answered, 3 if the connection was lost (the reason is printed as
- * "lost: ..."), 4 if nothing came within 10 s, 2 on bad arguments. */
+ * "lost: ..."), 4 if nothing came within 10 s, 2 on bad arguments.
+ *
+ *   witness-client ADDR:PORT SECRET_FILE NODE_ID hold UUID
+ *
+ * Claims through the node's real client (ha/witness.h) and keeps the grant, printing
+ * "granted" and, once the verdict turns false, "lapsed" (exit 0), or "refused" (exit 3)
+ * if it was never granted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,7 @@
 
 #include "common/reactor.h"
 #include "common/util.h"
+#include "ha/witness.h"
 #include "ha/witness_conn.h"
 #include "ha/witness_state.h"
 
@@ -105,6 +113,54 @@ static void timed_out(struct reactor_timer *t)
 	finish(run, 4);
 }
 
+struct hold {
+	struct reactor *r;
+	struct witness_client *cl;
+	bool granted;
+	int status;
+};
+
+static void held_stopped(void *arg)
+{
+	reactor_stop(((struct hold *)arg)->r);
+}
+
+static void held(void *arg, bool granted)
+{
+	struct hold *h = arg;
+
+	printf("%s\n", granted ? "granted" : h->granted ? "lapsed" : "refused");
+	fflush(stdout);
+	if (!granted) {
+		h->status = h->granted ? 0 : 3;
+		witness_client_stop(h->cl, held_stopped, h);
+	}
+	h->granted = granted;
+}
+
+static int hold_main(const char *address, const uint8_t *secret, size_t secret_len, uint64_t node,
+                     const uint8_t uuid[16])
+{
+	struct witness_client_params p = {
+		.addresses = {address}, .n_addresses = 1, .secret = secret, .secret_len = secret_len, .node_id = node,
+		.ping_interval_ms = 200, .timeout_ms = 60000, .claim_timeout_ms = 5000,
+	};
+	struct hold h = {.status = 3};
+	struct ha_arbiter arb;
+	char err[256];
+
+	if (reactor_new(32, &h.r) != 0 || witness_client_new(h.r, &p, &h.cl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "witness-client: %s\n", err);
+		return 1;
+	}
+	arb = witness_arbiter(h.cl);
+	arb.claim(arb.ctx, uuid, node, NULL, held, &h);
+	reactor_run(h.r);
+	witness_client_free(h.cl);
+	reactor_free(h.r);
+	return h.status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct witness_conn_ops ops = {.up = up, .message = message, .lost = lost, .gone = gone};
@@ -137,6 +193,10 @@ int main(int argc, char **argv)
 	if (secret[cfg.secret_len - 1] == '\n')
 		cfg.secret_len--;
 	cfg.secret = secret;
+	if (run.n_reqs == 1 && strcmp(run.reqs[0], "hold") == 0) {
+		witness_uuid_parse(run.reqs[1], uuid);
+		return hold_main(argv[1], secret, cfg.secret_len, cfg.node_id, uuid);
+	}
 	sin.sin_port = htons(port);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
