@@ -141,3 +141,4 @@ install: install-twinwitness
 install-twinwitness: $(O)/twinwitness
 	install -D -m 755 $(O)/twinwitness $(DESTDIR)$(PREFIX)/sbin/twinwitness
 	install -D -m 644 man/twinwitness.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinwitness.8
+	install -D -m 644 dist/systemd/twinwitness.service $(DESTDIR)/lib/systemd/system/twinwitness.service
