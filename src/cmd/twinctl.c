@@ -556,6 +556,15 @@ static int save_servers(const char *file, struct server_list *l)
 	return rc < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
+/* The --json result of server add and remove. */
+static void print_server(const char *name, const char *address)
+{
+	json_t *out = json_pack("{s:s, s:s*}", "name", name, "address", address);
+
+	print_json(out);
+	json_decref(out);
+}
+
 static int cmd_server_add(struct ctx *x, const struct args *a)
 {
 	struct server_list l;
@@ -575,9 +584,13 @@ static int cmd_server_add(struct ctx *x, const struct args *a)
 		return EXIT_FAILED;
 	}
 	rc = save_servers(file, &l);
-	if (!rc && !x->json)
+	if (rc)
+		return rc;
+	if (x->json)
+		print_server(a->pos[0], a->pos[1]);
+	else
 		printf("saved %s as %s\n", a->pos[1], a->pos[0]);
-	return rc;
+	return EXIT_OK;
 }
 
 static int cmd_server_remove(struct ctx *x, const struct args *a)
@@ -593,7 +606,10 @@ static int cmd_server_remove(struct ctx *x, const struct args *a)
 		server_list_free(&l);
 		return EXIT_FAILED;
 	}
-	return save_servers(file, &l);
+	rc = save_servers(file, &l);
+	if (!rc && x->json)
+		print_server(a->pos[0], NULL);
+	return rc;
 }
 
 static int cmd_server_list(struct ctx *x, const struct args *a)
