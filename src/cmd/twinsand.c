@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "ha/device.h"
 #include "ha/peer.h"
+#include "ha/witness.h"
 #include "iscsi/server.h"
 #include "iscsi/target.h"
 #include "mgmt/config.h"
@@ -62,6 +63,9 @@ struct ha_entry {
 	struct ha_device *device;
 	struct store *store;       /* the device as a store: a LUN's */
 	struct ha_peer *peer;
+	struct witness_client *witness; /* with a configured witness */
+	struct ha_arbiter arbiter;      /* the witness's vote, for failover = majority */
+	bool witness_stopped;
 	bool closing;              /* its status is no longer asked for */
 };
 
@@ -504,7 +508,8 @@ static int load_node_id(const struct config *cfg, uint64_t *out)
 }
 
 /* Logs every event of an HA device; a state change with the state the tests and
- * operators look for ("HA1: state synchronized"), a finished resync with the tally. */
+ * operators look for ("HA1: state synchronized", "...; not serving (unavailable)" while
+ * this node may not serve), a finished resync with the tally. */
 static void ha_event_logged(void *arg, struct ha_device *dev, enum ha_event ev, const char *detail)
 {
 	const struct ha_entry *e = arg;
@@ -513,9 +518,12 @@ static void ha_event_logged(void *arg, struct ha_device *dev, enum ha_event ev, 
 	if (!e->closing && (ev == HA_EVENT_STATE || ev == HA_EVENT_SYNC_FINISHED)) {
 		ha_device_status(dev, &st);
 		if (ev == HA_EVENT_STATE)
-			log_info("%s: state %s%s%s", e->name, ha_sync_state_name(st.state),
+			log_info("%s: state %s%s%s%s", e->name, ha_sync_state_name(st.state),
 			         st.reason != HA_REASON_NONE ? ": " : "",
-			         st.reason != HA_REASON_NONE ? ha_sync_reason_name(st.reason) : "");
+			         st.reason != HA_REASON_NONE ? ha_sync_reason_name(st.reason) : "",
+			         st.access == STORE_ACCESS_OK ? ""
+			         : st.access == STORE_ACCESS_TRANSITIONING ? "; not serving (transitioning)"
+			                                                   : "; not serving (unavailable)");
 		else
 			log_info("%s: %s: %s; resync tally sent %llu received %llu bytes", e->name,
 			         ha_event_name(ev), detail ? detail : "", (unsigned long long)st.resync_sent_bytes,
@@ -548,6 +556,28 @@ static int start_peer(struct daemon_state *d, const struct config_ha *ha, struct
 	return ha_peer_start(d->reactor, &pp, &e->peer, err, errlen);
 }
 
+/* The client of the device's witness: its vote decides failover = majority. */
+static int start_witness(struct daemon_state *d, const struct config_ha *ha, struct ha_entry *e, uint64_t node,
+                         char *err, size_t errlen)
+{
+	char addresses[CONFIG_WITNESS_MAX][CONFIG_ADDRESS_MAX + 16];
+	struct witness_client_params wp = {
+		.secret = ha->witness_secret, .secret_len = ha->witness_secret_len, .node_id = node,
+	};
+
+	for (unsigned i = 0; i < ha->n_witness && i < WITNESS_MAX_ADDRESSES; i++) {
+		const struct config_endpoint *w = &ha->witness[i];
+
+		snprintf(addresses[i], sizeof(addresses[i]), strchr(w->address, ':') ? "[%s]:%u" : "%s:%u",
+		         w->address, w->port);
+		wp.addresses[wp.n_addresses++] = addresses[i];
+	}
+	if (witness_client_new(d->reactor, &wp, &e->witness, err, errlen) < 0)
+		return -1;
+	e->arbiter = witness_arbiter(e->witness);
+	return 0;
+}
+
 /* Opens the replica, the HA device on it and its links; the device's store, or NULL
  * (logged).  Serving waits for the partner or the failover strategy, not for sync. */
 static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha, uint64_t node,
@@ -565,21 +595,21 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 	char err[512];
 
 	memcpy(hp.uuid, ha->uuid, sizeof(hp.uuid));
-	if (ha->failover == HA_FAILOVER_MAJORITY) {
-		log_err("%s:%u: [ha %s] failover = majority: the witness client is not available in this "
-		        "build; use failover = heartbeat", path, ha->line, ha->name);
+	str_copy(e->name, sizeof(e->name), ha->name);
+	d->nhas++;
+	if (ha->n_witness > 0 && start_witness(d, ha, e, node, err, sizeof(err)) < 0) {
+		log_err("%s:%u: [ha %s] witness: %s", path, ha->line, ha->name, err);
 		return NULL;
 	}
+	hp.arbiter = e->witness ? &e->arbiter : NULL;
 	if (store_open(&sp, &hp.backing, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
 		return NULL;
 	}
-	str_copy(e->name, sizeof(e->name), ha->name);
 	if (ha_device_open(d->reactor, &hp, &e->device, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
 		return NULL;
 	}
-	d->nhas++;
 	if (start_peer(d, ha, e, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
 		store_close(ha_device_store(e->device));
@@ -727,7 +757,16 @@ static void flushed(struct store_io *io, int err)
 }
 
 static bool nothing_flushing(const struct daemon_state *d) { return d->flushing == 0; }
-static bool loop_idle(const struct daemon_state *d) { return reactor_idle(d->reactor); }
+
+static bool ha_closed(const struct daemon_state *d)
+{
+	for (size_t i = 0; i < d->nhas; i++)
+		if (d->has[i].witness && !d->has[i].witness_stopped)
+			return false;
+	return reactor_idle(d->reactor);
+}
+
+static void witness_stopped(void *arg) { ((struct ha_entry *)arg)->witness_stopped = true; }
 
 static void shutdown_tick(void *arg)
 {
@@ -764,7 +803,7 @@ static void flush_stores(struct daemon_state *d)
 }
 
 /* HA devices close while the loop still turns: they say goodbye on their links, which
- * free themselves once their I/O has completed. */
+ * free themselves once their I/O has completed; then their witness clients stop. */
 static void close_ha_devices(struct daemon_state *d)
 {
 	if (d->nhas == 0)
@@ -780,7 +819,10 @@ static void close_ha_devices(struct daemon_state *d)
 			}
 		}
 	}
-	if (!run_until(d, loop_idle, DRAIN_WAIT_MS))
+	for (size_t j = 0; j < d->nhas; j++)
+		if (d->has[j].witness)
+			witness_client_stop(d->has[j].witness, witness_stopped, &d->has[j]);
+	if (!run_until(d, ha_closed, DRAIN_WAIT_MS))
 		log_warn("HA links still closing after %u s", DRAIN_WAIT_MS / 1000);
 }
 
@@ -796,6 +838,9 @@ static void teardown(struct daemon_state *d)
 		scsi_lu_free(d->lus[i]);
 		store_close(d->stores[i]);
 	}
+	/* A closing device releases its claim through its witness client. */
+	for (size_t i = 0; i < d->nhas; i++)
+		witness_client_free(d->has[i].witness);
 	reactor_free(d->reactor);
 }
 

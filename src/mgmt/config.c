@@ -678,9 +678,13 @@ static int ha_witness(struct parser *p, void *obj, const char *value)
 {
 	struct config_ha *ha = obj;
 
-	if (set_endpoint(p, "witness", value, &ha->witness) < 0)
+	if (ha->n_witness == CONFIG_WITNESS_MAX) {
+		fail(p, p->lineno, "more than %d witness addresses; remove one", CONFIG_WITNESS_MAX);
 		return -1;
-	ha->has_witness = true;
+	}
+	if (set_endpoint(p, "witness", value, &ha->witness[ha->n_witness]) < 0)
+		return -1;
+	ha->n_witness++;
 	return 0;
 }
 
@@ -761,7 +765,7 @@ static const struct key_desc ha_keys[] = {
 	{ .name = "priority", .set = ha_priority },
 	{ .name = "initial-sync", .set = ha_initial_sync },
 	{ .name = "failover", .set = ha_failover },
-	{ .name = "witness", .set = ha_witness },
+	{ .name = "witness", .set = ha_witness, .repeatable = true },
 	{ .name = "witness-secret-file", .type = KEY_PATH,
 	  FIELD(struct config_ha, witness_secret_file) },
 	{ .name = "secret", .set = ha_secret },
@@ -806,12 +810,12 @@ static int ha_finish(struct parser *p, void *obj)
 		     "(mode 600, the same secret on both nodes)", ha->name, ha->name);
 		return -1;
 	}
-	if (ha->failover == HA_FAILOVER_MAJORITY && (!ha->has_witness || ha->witness_secret_file[0] == '\0')) {
+	if (ha->failover == HA_FAILOVER_MAJORITY && (ha->n_witness == 0 || ha->witness_secret_file[0] == '\0')) {
 		fail(p, ha->line, "[ha %s] has failover = majority without a witness; add 'witness = "
 		     "ADDRESS:PORT' and 'witness-secret-file = /path'", ha->name);
 		return -1;
 	}
-	if (ha->has_witness != (ha->witness_secret_file[0] != '\0')) {
+	if ((ha->n_witness > 0) != (ha->witness_secret_file[0] != '\0')) {
 		fail(p, ha->line, "[ha %s] needs witness and witness-secret-file together", ha->name);
 		return -1;
 	}

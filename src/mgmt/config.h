@@ -18,6 +18,7 @@
 #define CONFIG_ADDRESS_MAX 64   /* numeric IPv4 or IPv6 address */
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_SERIAL_MAX 64
+#define CONFIG_WITNESS_MAX 4    /* addresses of one witness */
 
 /* Prefix of target names generated from an alias: "<prefix><alias>". */
 #define CONFIG_IQN_PREFIX "iqn.2026-11.org.twinsan:"
@@ -75,9 +76,10 @@ struct config_ha {
 	uint8_t secret[HANDSHAKE_SECRET_MAX];
 	size_t secret_len;
 	char secret_file[CONFIG_PATH_MAX];
-	/* The witness of failover = majority (also kept for a later switch to it). */
-	bool has_witness;
-	struct config_endpoint witness;
+	/* The witness of failover = majority (also kept for a later switch to it): its
+	 * addresses, several for several networks to one witness. */
+	struct config_endpoint witness[CONFIG_WITNESS_MAX];
+	unsigned n_witness;
 	char witness_secret_file[CONFIG_PATH_MAX];
 	uint8_t witness_secret[HANDSHAKE_SECRET_MAX]; /* read by config_load() */
 	size_t witness_secret_len;

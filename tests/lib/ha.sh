@@ -16,13 +16,18 @@
 #   ha_io A|B COMMAND...         qemu-io commands through a node (true if all passed)
 #   ha_io_retry A|B COMMAND...   the same, retried while the node answers NOT READY
 #
-# Ports: three consecutive free ones in HA_PORTS (default 3410-3449), the same numbers
-# on both addresses: the portal, the sync link, the heartbeat link.
+#   HA_WITNESS=yes ha_setup ...   failover = majority with a witness on 127.0.0.3:
+#   ha_witness_start, ha_witness_kill
+#
+# Ports: four consecutive free ones in HA_PORTS (default 3410-3449), the same numbers
+# on both addresses: the portal, the sync link, the heartbeat link, the witness.
 HA_ADDR_A=127.0.0.1
 HA_ADDR_B=127.0.0.2
 HA_IQN=iqn.2026-11.org.twinsan:ha
+HA_ADDR_WITNESS=127.0.0.3
 HA_PID_A=""
 HA_PID_B=""
+HA_PID_W=""
 HA_LOG_A=""
 HA_LOG_B=""
 HA_STARTS=0
@@ -33,7 +38,7 @@ _ha_cleanup()
 {
 	_harc=$?
 	set +e
-	for _p in "$HA_PID_A" "$HA_PID_B"; do
+	for _p in "$HA_PID_A" "$HA_PID_B" "$HA_PID_W"; do
 		[ -n "$_p" ] && kill -KILL "$_p" 2>/dev/null && wait "$_p" 2>/dev/null
 	done
 	if [ $_harc = 1 ]; then
@@ -52,20 +57,21 @@ ha_log() { [ "$1" = A ] && echo "$HA_LOG_A" || echo "$HA_LOG_B"; }
 ha_replica() { echo "$SCRATCH/$1/ha1.img"; }
 ha_url() { echo "iscsi://$(_ha_addr "$1"):$HA_PORT/$HA_IQN/0"; }
 
-# Three consecutive ports free on both addresses.
+# Four consecutive ports free on every address.
 _ha_ports()
 {
 	set -- ${HA_PORTS:-3410 3449}
-	_n=$(( $2 - $1 - 1 ))
-	_off=$(( ($$ * 3) % _n ))
+	_n=$(( $2 - $1 - 2 ))
+	_off=$(( ($$ * 4) % _n ))
 	for _i in $(seq 0 $(( _n - 1 ))); do
 		_p=$(( $1 + (_off + _i) % _n ))
-		if ! ss -Htan "( sport = :$_p or sport = :$((_p + 1)) or sport = :$((_p + 2)) )" | grep -q .; then
+		if ! ss -Htan "( sport = :$_p or sport = :$((_p + 1)) or sport = :$((_p + 2)) or sport = :$((_p + 3)) )" |
+			grep -q .; then
 			echo "$_p"
 			return 0
 		fi
 	done
-	fail "no three free ports in ${HA_PORTS:-3410 3449}"
+	fail "no four free ports in ${HA_PORTS:-3410 3449}"
 }
 
 # ha_write_config NODE PRIORITY SECRET_FILE [KEY=VALUE...]
@@ -94,6 +100,11 @@ secret-file = $_secret
 sync = $_me:$HA_SYNC_PORT $_peer:$HA_SYNC_PORT
 heartbeat = $_me:$HA_HB_PORT $_peer:$HA_HB_PORT
 CONF
+		if [ "${HA_WITNESS:-}" = yes ]; then
+			echo "failover = majority"
+			echo "witness = $HA_ADDR_WITNESS:$HA_WITNESS_PORT"
+			echo "witness-secret-file = $SCRATCH/witness.secret"
+		fi
 		for _kv in "$@"; do
 			echo "${_kv%%=*} = ${_kv#*=}"
 		done
@@ -123,9 +134,11 @@ ha_setup()
 	HA_PORT=$(_ha_ports)
 	HA_SYNC_PORT=$((HA_PORT + 1))
 	HA_HB_PORT=$((HA_PORT + 2))
+	HA_WITNESS_PORT=$((HA_PORT + 3))
 	HA_UUID=$(cat /proc/sys/kernel/random/uuid)
 	mkdir -p "$SCRATCH/A" "$SCRATCH/B"
 	ha_new_secret "$SCRATCH/ha1.secret"
+	ha_new_secret "$SCRATCH/witness.secret"
 	ha_write_config A primary "$SCRATCH/ha1.secret" "$@"
 	ha_write_config B secondary "$SCRATCH/ha1.secret" "$@"
 }
@@ -236,5 +249,44 @@ ha_io_retry()
 		[ "$(date +%s)" -lt $_deadline ] || fail "no I/O through $1 for 30 s: $(cat "$SCRATCH/io.out")"
 		ha_check "$1"
 		sleep 0.5
+	done
+}
+
+# The witness of HA_WITNESS=yes, on a third loopback address; its log appends to
+# $SCRATCH/witness.log.
+ha_witness_start()
+{
+	_witness=${TWINWITNESS:-$(dirname "$TWINSAND")/twinwitness}
+	[ -x "$_witness" ] || fail "$_witness is not built"
+	mkdir -p "$SCRATCH/witness"
+	_start=$(grep -c ready "$SCRATCH/witness.log" 2>/dev/null || true)
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$_witness" --listen "$HA_ADDR_WITNESS:$HA_WITNESS_PORT" \
+		--secret-file "$SCRATCH/witness.secret" --state-dir "$SCRATCH/witness" >>"$SCRATCH/witness.log" 2>&1 &
+	HA_PID_W=$!
+	_tries=0
+	until [ "$(grep -c ready "$SCRATCH/witness.log" || true)" -gt "${_start:-0}" ]; do
+		kill -0 "$HA_PID_W" 2>/dev/null || fail "the witness exited: $(tail -n 5 "$SCRATCH/witness.log")"
+		_tries=$((_tries + 1))
+		[ $_tries -lt 300 ] || fail "the witness was not ready within 30 s"
+		sleep 0.1
+	done
+}
+
+ha_witness_kill()
+{
+	[ -n "$HA_PID_W" ] || return 0
+	kill -KILL "$HA_PID_W" 2>/dev/null
+	wait "$HA_PID_W" 2>/dev/null || true
+	HA_PID_W=""
+}
+
+# ha_wait_log A|B PATTERN: polls the node's log for an extended regular expression.
+ha_wait_log()
+{
+	_deadline=$(( $(date +%s) + HA_STATE_TIMEOUT ))
+	until grep -qE "$2" "$(ha_log "$1")"; do
+		[ "$(date +%s)" -lt $_deadline ] || fail "node $1 did not log /$2/ within $HA_STATE_TIMEOUT s"
+		ha_check "$1"
+		sleep 0.2
 	done
 }

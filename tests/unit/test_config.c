@@ -242,6 +242,7 @@ static const char good_ha[] =
 	"initial-sync = none\n"
 	"failover = majority\n"
 	"witness = 127.0.0.3:3500\n"
+	"witness = [::1]:3501\n"
 	"witness-secret-file = /etc/tw/witness\n"
 	"secret-file = /etc/tw/quorum\n"
 	"sync = 127.0.0.1:3411 127.0.0.2:3411\n"
@@ -274,7 +275,7 @@ static void ha_sections_parse(void **state)
 	assert_int_equal(a->role, HA_ROLE_PRIMARY);
 	assert_int_equal(a->initial_sync, HA_INITIAL_CLEAR);
 	assert_int_equal(a->failover, HA_FAILOVER_HEARTBEAT);
-	assert_false(a->has_witness);
+	assert_int_equal(a->n_witness, 0);
 	assert_int_equal(a->secret_len, 15);
 	assert_memory_equal(a->secret, "ha1-link-secret", 15);
 	assert_int_equal(a->n_sync, 2);
@@ -294,9 +295,11 @@ static void ha_sections_parse(void **state)
 	assert_int_equal(b->role, HA_ROLE_SECONDARY);
 	assert_int_equal(b->initial_sync, HA_INITIAL_NONE);
 	assert_int_equal(b->failover, HA_FAILOVER_MAJORITY);
-	assert_true(b->has_witness);
-	assert_string_equal(b->witness.address, "127.0.0.3");
-	assert_int_equal(b->witness.port, 3500);
+	assert_int_equal(b->n_witness, 2);
+	assert_string_equal(b->witness[0].address, "127.0.0.3");
+	assert_int_equal(b->witness[0].port, 3500);
+	assert_string_equal(b->witness[1].address, "::1");
+	assert_int_equal(b->witness[1].port, 3501);
 	assert_string_equal(b->witness_secret_file, "/etc/tw/witness");
 	assert_string_equal(b->secret_file, "/etc/tw/quorum");
 	assert_int_equal(b->secret_len, 0);
@@ -371,6 +374,8 @@ static const struct bad_case ha_bad_cases[] = {
 	{ HA_HEAD HA_KEYS "witness = 127.0.0.3:3500\n" HA_TAIL,
 	  "t.conf:3: [ha H] needs witness and witness-secret-file together" },
 	{ HA_HEAD "witness = 127.0.0.3\n", "t.conf:4: witness '127.0.0.3' is not a numeric" },
+	{ HA_HEAD "witness = 127.0.0.3:1\nwitness = 127.0.0.3:2\nwitness = 127.0.0.3:3\nwitness = 127.0.0.3:4\n"
+	  "witness = 127.0.0.3:5\n", "t.conf:8: more than 4 witness addresses" },
 	{ HA_HEAD "extent-size = 3K\n", "t.conf:4: extent-size '3K' is not a power of two" },
 	{ HA_HEAD "extent-size = 2K\n", "t.conf:4: extent-size '2K' is not a power of two" },
 	{ HA_HEAD "ping-interval = 200\n", "t.conf:4: ping-interval '200' is not a duration" },
