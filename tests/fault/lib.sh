@@ -13,6 +13,7 @@ BIN=$TOP/build/$FAULT_BUILD
 TWINSAND=${TWINSAND:-$BIN/twinsand}
 TWINLOAD=$BIN/tests/twinload
 FAULTPROXY=$BIN/tests/faultproxy
+TWINCTL=${TWINCTL:-$BIN/twinctl}
 # For a sanitizer build of the tools.
 export LSAN_OPTIONS=suppressions=$TOP/tests/fault/lsan.supp
 IQN=iqn.2026-11.org.twinsan.test:fault
@@ -159,7 +160,9 @@ node_start()
 	ready=$(grep -c ready "$log" || true)
 	echo "---- start $(date +%T.%N)" >>"$log"
 	if [ "$FAULT_MODE" = ha ]; then
-		"$TWINSAND" --config "$S/node$n/twinsand.conf" >>"$log" 2>&1 &
+		local api=()
+		"$TWINSAND" --help 2>&1 | grep -q -- --api-socket && api=(--api-socket "$S/node$n/api.sock")
+		"$TWINSAND" --config "$S/node$n/twinsand.conf" "${api[@]}" >>"$log" 2>&1 &
 	else
 		"$TWINSAND" --portal "${NODE_ADDR[$n]}:$PORT" --target "$IQN" --lun "${REPLICA[$n]}" \
 			--size ${SIZE_MB}M >>"$log" 2>&1 &
@@ -272,6 +275,24 @@ node_state()
 }
 
 pair_synced() { [ "$(node_state 1)" = synchronized ] && [ "$(node_state 2)" = synchronized ]; }
+
+# The node of a split brain that still serves (it kept taking the writes), if one does.
+split_brain_server()
+{
+	local n
+	for n in 1 2; do
+		[ "$(grep -o 'HA1: not synchronized, split brain ([a-z ]*)' "$S/node$n/daemon.log" | tail -n 1)" = \
+		  "HA1: not synchronized, split brain (serving)" ] && { echo $n; return 0; }
+	done
+	return 1
+}
+
+# resolve_split_brain N: the operator keeps node N's data (twinctl on node N).
+resolve_split_brain()
+{
+	[ -S "$S/node$1/api.sock" ] || { echo "no management API to resolve it with"; return 1; }
+	TWINCTL_SERVER=unix:$S/node$1/api.sock timeout 30 "$TWINCTL" device resolve-split-brain HA1 --keep local
+}
 
 # cycle_mark: remembers where the logs stand, for cycle_log.
 cycle_mark() { for n in 1 2; do LOG_MARK[$n]=$(wc -l <"$S/node$n/daemon.log"); done; }

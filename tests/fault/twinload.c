@@ -527,43 +527,47 @@ static int run_verify(struct load *l)
 
 /* ---- setup ---- */
 
-/* A synchronous session on path 0 for verify mode and to learn the geometry. */
-static void connect_sync(struct load *l, struct path *p)
-{
-	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
-	for (;;) {
-		path_new_context(p);
-		if (iscsi_full_connect_sync(p->ctx, p->url->portal, p->url->lun) == 0)
-			return;
-		if (now_ms() >= deadline)
-			die("%s: %s", p->url_text, iscsi_get_error(p->ctx));
-		iscsi_destroy_context(p->ctx);
-		p->ctx = NULL;
-		usleep(500 * 1000);
-	}
-}
-
+/* One READ CAPACITY through a connected path: the LU's size in 4 KiB blocks, or 0 if it
+ * does not answer now (NOT READY while its node is not in sync). */
 static uint64_t read_geometry(struct load *l, struct path *p)
 {
+	struct scsi_task *t = iscsi_readcapacity16_sync(p->ctx, p->url->lun);
+	struct scsi_readcapacity16 *rc = t && t->status == SCSI_STATUS_GOOD ? scsi_datain_unmarshall(t) : NULL;
+	uint64_t blocks = 0;
+	if (rc) {
+		if (rc->block_length == 0 || BLOCK % rc->block_length != 0)
+			die("%s: block size %" PRIu32 " does not divide 4096", p->url_text, rc->block_length);
+		l->block_size = rc->block_length;
+		l->lba_per_block = BLOCK / rc->block_length;
+		blocks = (rc->returned_lba + 1) * rc->block_length / BLOCK;
+	}
+	if (t)
+		scsi_free_scsi_task(t);
+	return blocks;
+}
+
+/* A synchronous session on the first path that answers READ CAPACITY, trying them in turn
+ * for up to the retry time; returns the LU's size in 4 KiB blocks. */
+static uint64_t connect_geometry(struct load *l, struct path **out)
+{
 	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
 	for (;;) {
-		struct scsi_task *t = iscsi_readcapacity16_sync(p->ctx, p->url->lun);
-		if (!t)
-			die("%s: READ CAPACITY: %s", p->url_text, iscsi_get_error(p->ctx));
-		struct scsi_readcapacity16 *rc = t->status == SCSI_STATUS_GOOD ? scsi_datain_unmarshall(t) : NULL;
-		if (rc) {
-			if (rc->block_length == 0 || BLOCK % rc->block_length != 0)
-				die("%s: block size %" PRIu32 " does not divide 4096", p->url_text, rc->block_length);
-			l->block_size = rc->block_length;
-			l->lba_per_block = BLOCK / rc->block_length;
-			uint64_t bytes = (rc->returned_lba + 1) * rc->block_length;
-			scsi_free_scsi_task(t);
-			return bytes / BLOCK;
+		for (unsigned i = 0; i < l->n_paths; i++) {
+			struct path *p = &l->paths[i];
+			uint64_t blocks;
+			path_new_context(p);
+			if (iscsi_full_connect_sync(p->ctx, p->url->portal, p->url->lun) == 0 &&
+			    (blocks = read_geometry(l, p)) > 0) {
+				*out = p;
+				return blocks;
+			}
+			fprintf(stderr, "twinload: %s: not answering yet: %s\n", p->url_text, iscsi_get_error(p->ctx));
+			iscsi_destroy_context(p->ctx);
+			p->ctx = NULL;
 		}
-		scsi_free_scsi_task(t);
-		if (now_ms() >= deadline)
-			die("%s: READ CAPACITY keeps failing", p->url_text);
-		usleep(200 * 1000);
+		if (now_ms() >= deadline || stop_requested)
+			die("no path answered READ CAPACITY within %u s", l->retry_s);
+		usleep(500 * 1000);
 	}
 }
 
@@ -672,8 +676,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Geometry from the first path that answers; the log fixes the block count. */
-	connect_sync(l, &l->paths[0]);
-	uint64_t lu_blocks = read_geometry(l, &l->paths[0]);
+	struct path *first;
+	uint64_t lu_blocks = connect_geometry(l, &first);
 	uint32_t log_writer = l->writer;
 	bool had_log = log_load(log_path, &l->bl, &log_writer);
 	if (had_log) {
@@ -694,8 +698,8 @@ int main(int argc, char **argv)
 		return load_free(l, run_verify(l));
 
 	/* Write mode runs every path asynchronously, the first one too. */
-	iscsi_destroy_context(l->paths[0].ctx);
-	l->paths[0].ctx = NULL;
+	iscsi_destroy_context(first->ctx);
+	first->ctx = NULL;
 	l->log = fopen(log_path, "a");
 	if (!l->log)
 		die("%s: %s", log_path, strerror(errno));
