@@ -41,6 +41,9 @@
 #define SHUTDOWN_TICK_MS 10
 #define FLUSH_WAIT_MS 10000
 #define DRAIN_WAIT_MS 3000
+/* The two nodes of an HA pair present different SCSI target ports: the primary's in
+ * target port group 1 numbered from 1, the secondary's in group 2 numbered from 0x8001. */
+#define SECONDARY_PORT_BASE 0x8000
 
 /* What the command line asks for: a configuration file, or one quick export. */
 struct export_spec {
@@ -63,6 +66,11 @@ struct ha_entry {
 	struct ha_device *device;
 	struct store *store;       /* the device as a store: a LUN's */
 	struct ha_peer *peer;
+	struct scsi_lu *lu;        /* serving the device */
+	/* Its ALUA target port groups: this node's ports, the partner's, and their groups. */
+	uint16_t group, partner_group;
+	uint16_t ports[SCSI_GROUP_PORTS_MAX], partner_ports[SCSI_GROUP_PORTS_MAX];
+	unsigned n_ports;
 	struct witness_client *witness; /* with a configured witness */
 	struct ha_arbiter arbiter;      /* the witness's vote, for failover = majority */
 	bool witness_stopped;
@@ -507,12 +515,11 @@ static int load_node_id(const struct config *cfg, uint64_t *out)
 	return 0;
 }
 
-/* Logs every event of an HA device; a state change with the state the tests and
- * operators look for ("HA1: state synchronized", "...; not serving (unavailable)" while
- * this node may not serve), a finished resync with the tally. */
-static void ha_event_logged(void *arg, struct ha_device *dev, enum ha_event ev, const char *detail)
+/* Logs an event of an HA device; a state change with the state the tests and operators
+ * look for ("HA1: state synchronized", "...; not serving (unavailable)" while this node
+ * may not serve), a finished resync with the tally. */
+static void ha_event_log(const struct ha_entry *e, struct ha_device *dev, enum ha_event ev, const char *detail)
 {
-	const struct ha_entry *e = arg;
 	struct ha_device_status st;
 
 	if (!e->closing && (ev == HA_EVENT_STATE || ev == HA_EVENT_SYNC_FINISHED)) {
@@ -531,6 +538,49 @@ static void ha_event_logged(void *arg, struct ha_device *dev, enum ha_event ev, 
 		return;
 	}
 	log_info("%s: %s%s%s", e->name, ha_event_name(ev), detail && *detail ? ": " : "", detail ? detail : "");
+}
+
+/* Every event of an HA device: logged, and the ALUA states re-read (initiators are told
+ * when one changed). */
+static void ha_event(void *arg, struct ha_device *dev, enum ha_event ev, const char *detail)
+{
+	const struct ha_entry *e = arg;
+
+	ha_event_log(e, dev, ev, detail);
+	if (e->lu != NULL && !e->closing)
+		scsi_lu_port_groups_changed(e->lu);
+}
+
+static enum scsi_alua_state alua_state_of(enum store_access a)
+{
+	return a == STORE_ACCESS_OK             ? SCSI_ALUA_ACTIVE_OPTIMIZED
+	       : a == STORE_ACCESS_TRANSITIONING ? SCSI_ALUA_TRANSITIONING
+	                                         : SCSI_ALUA_UNAVAILABLE;
+}
+
+/* The two port groups of an HA LUN (both active/optimized while in sync: active-active):
+ * this node's as its replica allows, the partner's as far as this node knows it. */
+static void ha_port_groups(void *ctx, struct scsi_port_groups *out)
+{
+	const struct ha_entry *e = ctx;
+	struct scsi_port_group *mine = &out->groups[0], *theirs = &out->groups[1];
+	struct ha_device_status st;
+
+	ha_device_status(e->device, &st);
+	out->n_groups = 2;
+	out->local = e->group;
+	mine->id = e->group;
+	mine->state = alua_state_of(st.access);
+	theirs->id = e->partner_group;
+	if (!st.partner_connected || st.state == HA_SYNC_NOT_SYNCHRONIZED)
+		theirs->state = SCSI_ALUA_UNAVAILABLE;
+	else if (st.state == HA_SYNC_SYNCHRONIZING && st.sync_source)
+		theirs->state = SCSI_ALUA_TRANSITIONING;
+	else
+		theirs->state = SCSI_ALUA_ACTIVE_OPTIMIZED;
+	mine->n_ports = theirs->n_ports = e->n_ports;
+	memcpy(mine->ports, e->ports, sizeof(e->ports));
+	memcpy(theirs->ports, e->partner_ports, sizeof(e->partner_ports));
 }
 
 /* The connection manager's view of the configured links. */
@@ -590,7 +640,7 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 		.initial_sync = ha->initial_sync, .failover = ha->failover, .extent_size = ha->extent_size,
 		.secret = ha->secret, .secret_len = ha->secret_len, .n_sync_links = ha->n_sync,
 		.n_heartbeat_links = ha->n_heartbeat, .ping_interval_ms = ha->ping_interval_ms,
-		.timeout_ms = ha->timeout_ms, .event = ha_event_logged, .arg = e,
+		.timeout_ms = ha->timeout_ms, .event = ha_event, .arg = e,
 	};
 	char err[512];
 
@@ -660,10 +710,80 @@ static int bind_portal_groups(struct iscsi_target *target, const struct config *
 	return 0;
 }
 
+/* A target serving HA devices takes its ports' identity from the role of its first one,
+ * so the two nodes present different ports of the same devices. */
+static bool target_ha_role(const struct config *cfg, size_t target, enum ha_role *role)
+{
+	for (size_t i = 0; i < cfg->n_luns; i++) {
+		if (cfg->luns[i].target == target && cfg->luns[i].uses_ha) {
+			*role = cfg->has[cfg->luns[i].ha].role;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void set_port_identity(struct iscsi_target *target, enum ha_role role)
+{
+	if (role == HA_ROLE_SECONDARY)
+		iscsi_target_set_port_identity(target, SECONDARY_PORT_BASE, 2);
+	else
+		iscsi_target_set_port_identity(target, 0, 1);
+}
+
+/* The ports of one node's target for the HA LUN's port groups: one per portal group the
+ * target is served on, numbered as iscsi_target_set_port_identity() says. */
+static void ha_lun_ports(struct ha_entry *e, const struct config *cfg, const struct config_target *t,
+                         enum ha_role role)
+{
+	uint16_t base = role == HA_ROLE_SECONDARY ? SECONDARY_PORT_BASE : 0;
+	uint16_t partner_base = role == HA_ROLE_SECONDARY ? 0 : SECONDARY_PORT_BASE;
+
+	e->group = role == HA_ROLE_SECONDARY ? 2 : 1;
+	e->partner_group = role == HA_ROLE_SECONDARY ? 1 : 2;
+	e->n_ports = 0;
+	for (size_t k = 0; k < cfg->n_portals && e->n_ports < SCSI_GROUP_PORTS_MAX; k++) {
+		uint16_t tpgt = cfg->portals[k].tpgt;
+		bool seen = false;
+
+		if (t->n_portals && !portal_listed(t, k))
+			continue;
+		for (unsigned j = 0; j < e->n_ports; j++)
+			seen |= e->ports[j] == (uint16_t)(base + tpgt);
+		if (seen)
+			continue;
+		e->ports[e->n_ports] = (uint16_t)(base + tpgt);
+		e->partner_ports[e->n_ports++] = (uint16_t)(partner_base + tpgt);
+	}
+}
+
+/* A LUN serving an HA device: its identity is the HA uuid (one disk to multipath on both
+ * nodes) and its ALUA port groups are the two nodes'. */
+static int add_ha_lun(struct daemon_state *d, const struct config *cfg, const struct config_lun *l,
+                      struct lun_spec *ls, uint64_t node, const char *path)
+{
+	struct iscsi_target *target = iscsi_registry_find(d->registry, cfg->targets[l->target].iqn);
+	struct ha_entry *e;
+	enum ha_role role = HA_ROLE_PRIMARY;
+
+	ls->uuid = cfg->has[l->ha].uuid;
+	ls->path = cfg->has[l->ha].name;
+	ls->store = open_ha(d, &cfg->has[l->ha], node, path);
+	if (ls->store == NULL || add_lun(d, iscsi_target_scsi(target), ls) < 0)
+		return -1;
+	e = &d->has[d->nhas - 1];
+	target_ha_role(cfg, l->target, &role);
+	ha_lun_ports(e, cfg, &cfg->targets[l->target], role);
+	e->lu = d->lus[d->nluns - 1];
+	scsi_lu_set_port_groups(e->lu, ha_port_groups, e);
+	return 0;
+}
+
 static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path,
                           uint64_t node)
 {
 	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
+	enum ha_role role;
 
 	for (size_t i = 0; i < cfg->n_targets; i++) {
 		const struct config_target *t = &cfg->targets[i];
@@ -684,6 +804,8 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 		}
 		if (t->auth.chap_required)
 			iscsi_target_set_auth(target, &t->auth);
+		if (target_ha_role(cfg, i, &role))
+			set_port_identity(target, role);
 	}
 	for (size_t i = 0; i < cfg->n_luns; i++) {
 		const struct config_lun *l = &cfg->luns[i];
@@ -696,15 +818,8 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 
 		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
 		         (unsigned long long)l->lun);
-		if (l->uses_ha) {
-			/* Both nodes derive the LU's identity from the HA uuid: one disk to multipath. */
-			ls.uuid = cfg->has[l->ha].uuid;
-			ls.path = cfg->has[l->ha].name;
-			ls.store = open_ha(d, &cfg->has[l->ha], node, path);
-			if (ls.store == NULL)
-				return -1;
-		}
-		if (add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)
+		if (l->uses_ha ? add_ha_lun(d, cfg, l, &ls, node, path) < 0
+		               : add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)
 			return -1;
 	}
 	return 0;
