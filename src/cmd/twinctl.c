@@ -1,6 +1,6 @@
 /* twinctl: the administrator's command line over the management API (docs/twinctl.md).
  *
- *   twinctl [--server unix:PATH | HOST:PORT | NAME] [--json] COMMAND ...
+ *   twinctl [--server unix:PATH | HOST:PORT | NAME] [--secret-file FILE] [--json] COMMAND ...
  *
  * Exit codes scripts rely on: 0 done, 1 the operation failed (the server said why),
  * 2 usage error (nothing was sent), 3 the server cannot be reached. */
@@ -28,6 +28,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 struct ctx {
 	const char *server;      /* as given, or NULL: $TWINCTL_SERVER, else the default socket */
+	const char *secret_file; /* the admin secret for a TCP server, or NULL: $TWINCTL_SECRET_FILE */
 	bool json;
 	struct api_client *c;
 };
@@ -50,8 +51,9 @@ static int usage_error(const char *words, const char *fmt, ...) __attribute__((f
 
 /* ---- talking to the server ---- */
 
-/* The Unix socket path the --server argument names; exit code on failure. */
-static int resolve_server(const char *server, char *path, size_t len)
+/* The Unix socket path (*tcp false) or HOST:PORT (*tcp true) the --server argument names;
+ * exit code on failure. */
+static int resolve_server(const char *server, char *path, size_t len, bool *tcp)
 {
 	struct server_list list;
 	const struct server_entry *e;
@@ -77,6 +79,7 @@ static int resolve_server(const char *server, char *path, size_t len)
 		server_list_free(&list);
 		address = path;
 	}
+	*tcp = false;
 	if (address[0] == '/') {
 		snprintf(path, len, "%s", address);
 		return EXIT_OK;
@@ -85,12 +88,8 @@ static int resolve_server(const char *server, char *path, size_t len)
 		fprintf(stderr, "twinctl: --server %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (strncmp(address, "unix:", 5)) {
-		fprintf(stderr, "twinctl: cannot reach %s: this twinsand release serves its API only on a local "
-		                "Unix socket; run twinctl on the server, as root\n", address);
-		return EXIT_UNREACHABLE;
-	}
-	memmove(path, address + 5, strlen(address + 5) + 1);
+	*tcp = strncmp(address, "unix:", 5) != 0;
+	memmove(path, address + (*tcp ? 0 : 5), strlen(address + (*tcp ? 0 : 5)) + 1);
 	return EXIT_OK;
 }
 
@@ -98,16 +97,24 @@ static int resolve_server(const char *server, char *path, size_t len)
 static int call(struct ctx *x, const char *method, json_t *params, json_t **result)
 {
 	char path[SERVER_ADDRESS_MAX], err[1024];
+	const char *secret = x->secret_file ? x->secret_file : getenv("TWINCTL_SECRET_FILE");
 	enum api_client_status st;
+	bool tcp;
 	int rc;
 
 	if (!x->c) {
-		rc = resolve_server(x->server, path, sizeof(path));
+		rc = resolve_server(x->server, path, sizeof(path), &tcp);
+		if (rc == EXIT_OK && tcp && (!secret || !secret[0]))
+			rc = usage_error(NULL, "%s is reached over TCP: give --secret-file FILE, a copy (mode 0600) of that "
+			                       "daemon's admin secret file", path);
 		if (rc != EXIT_OK) {
 			json_decref(params);
 			return rc;
 		}
-		st = api_client_connect(path, &x->c, err, sizeof(err));
+		if (tcp)
+			st = api_client_connect_tcp(path, secret, &x->c, err, sizeof(err));
+		else
+			st = api_client_connect(path, &x->c, err, sizeof(err));
 		if (st != API_CLIENT_OK) {
 			json_decref(params);
 			fprintf(stderr, "twinctl: %s\n", err);
@@ -669,12 +676,15 @@ static const struct command commands[] = {
 
 static void help(FILE *f)
 {
-	fprintf(f, "usage: twinctl [--server unix:PATH | HOST:PORT | NAME] [--json] COMMAND ...\n\ncommands:\n");
+	fprintf(f, "usage: twinctl [--server unix:PATH | HOST:PORT | NAME] [--secret-file FILE] [--json] COMMAND ...\n\n"
+	           "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %s%s%s\n", commands[i].words, commands[i].usage[0] ? " " : "", commands[i].usage);
 	fprintf(f, "\noptions:\n"
 	           "  --server  the daemon to manage: unix:PATH, a name saved with 'server add'; default\n"
 	           "            $TWINCTL_SERVER, else unix:" MGMT_API_DEFAULT_SOCKET "\n"
+	           "  --secret-file  for a HOST:PORT server: a copy of its admin secret file (default\n"
+	           "            $TWINCTL_SECRET_FILE)\n"
 	           "  --json    print the result as JSON (one object per line)\n"
 	           "  --help    this text; 'twinctl COMMAND --help' explains a command\n"
 	           "\nexit status: 0 done, 1 the operation failed, 2 usage error, 3 the server cannot be reached\n");
@@ -772,6 +782,10 @@ int main(int argc, char **argv)
 			x.json = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			want_help = true;
+		} else if (!strcmp(argv[i], "--secret-file") || !strncmp(argv[i], "--secret-file=", 14)) {
+			x.secret_file = argv[i][13] == '=' ? argv[i] + 14 : i + 1 < argc ? argv[++i] : "";
+			if (!x.secret_file[0])
+				return usage_error(NULL, "--secret-file needs a file name");
 		} else if (!strcmp(argv[i], "--server") || !strncmp(argv[i], "--server=", 9)) {
 			if (argv[i][8] == '=')
 				x.server = argv[i] + 9;

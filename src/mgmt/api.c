@@ -1,8 +1,11 @@
-/* The API server: a listening Unix socket and its connections on the reactor (one RECV
- * and one SEND in flight per connection at most), and one table of methods. */
+/* The API server: its listeners (a Unix socket, optionally TCP with TLS) and connections
+ * on the reactor (one RECV and one SEND in flight per connection at most), and one table
+ * of methods. */
 #include "mgmt/api.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +16,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/log.h"
 #include "common/util.h"
+#include "mgmt/api_auth.h"
 #include "mgmt/api_proto.h"
+#include "mgmt/api_tls.h"
 
 /* A subscriber that reads more slowly than events come is cut off past this. */
 #define MGMT_OUTPUT_MAX (1u << 20)
+/* Wrong admin secrets a TCP connection may try before it is closed. */
+#define LOGIN_ATTEMPTS 3
 
 struct api_device {
 	char name[64];
@@ -40,11 +49,22 @@ struct out_line {
 	size_t len, sent;
 };
 
+struct api_listener {
+	struct mgmt_api *api;
+	int fd;
+	bool tcp;
+	struct reactor_op accept_op, cancel_op;
+	unsigned in_flight;  /* ACCEPT and cancel operations */
+};
+
 struct api_conn {
 	struct mgmt_api *api;
 	struct api_conn *next;
 	int fd;
-	uid_t uid;
+	char who[80];        /* "uid 0", "admin@192.0.2.1:41000": for the log */
+	struct api_tls *tls; /* on TCP connections */
+	bool authenticated;  /* by its uid on the Unix socket, by session.login over TCP */
+	unsigned failed_logins;
 	struct reactor_op recv_op, send_op, cancel_op;
 	unsigned in_flight;  /* RECV, SEND and cancel operations */
 	bool receiving, sending;
@@ -54,7 +74,8 @@ struct api_conn {
 	struct out_line *out_head, *out_tail;
 	size_t out_bytes;
 	size_t in_len;
-	char in[MGMT_REQUEST_MAX + 1];
+	char in[MGMT_REQUEST_MAX + 1]; /* request bytes (plaintext) */
+	char raw[MGMT_REQUEST_MAX];    /* TLS records as received */
 };
 
 struct mgmt_api {
@@ -62,10 +83,10 @@ struct mgmt_api {
 	char version[64];
 	uint64_t node_id;
 	uint64_t started_ms;
-	int listen_fd;
+	struct api_listener local, tcp;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct reactor_op accept_op, cancel_op;
-	unsigned listen_in_flight;
+	struct api_tls_ctx *tls;
+	char secret[API_SECRET_MAX];
 	bool closing;
 	struct api_conn *conns;
 	const struct iscsi_registry *registry;
@@ -229,8 +250,30 @@ static json_t *m_subscribe(struct mgmt_api *api, struct api_conn *c, const json_
 		return NULL;
 	}
 	c->subscribed = true;
-	log_info("api: uid %u subscribed to events", (unsigned)c->uid);
+	log_info("api: %s subscribed to events", c->who);
 	return json_pack("{s:b}", "subscribed", 1);
+}
+
+static json_t *m_login(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	uint8_t binding[API_TLS_BINDING_LEN];
+
+	if (!c || !c->tls) {
+		mgmt_fail(err, MGMT_E_FAILED, "only TCP connections log in; on the Unix socket the peer's uid decides");
+		return NULL;
+	}
+	if (api_tls_binding(c->tls, binding) < 0 ||
+	    !api_login_check(api->secret, binding, sizeof(binding), param_str(params, "proof"))) {
+		log_warn("api: %s: wrong admin secret", c->who);
+		/* Guessing costs a new TLS handshake every few tries. */
+		if (++c->failed_logins >= LOGIN_ATTEMPTS)
+			c->finishing = true;
+		mgmt_fail(err, MGMT_E_DENIED, "wrong admin secret; use the one in the daemon's admin secret file");
+		return NULL;
+	}
+	c->authenticated = true;
+	log_info("api: %s logged in", c->who);
+	return json_pack("{s:b}", "logged_in", 1);
 }
 
 static const char *const keep_choices[] = { "local", "partner", NULL };
@@ -244,6 +287,10 @@ static const struct mgmt_param p_resolve[] = {
 	{ "keep", MGMT_PARAM_STRING, true, keep_choices },
 	{ NULL, 0, false, NULL },
 };
+static const struct mgmt_param p_login[] = {
+	{ "proof", MGMT_PARAM_STRING, true, NULL },
+	{ NULL, 0, false, NULL },
+};
 static const struct mgmt_param p_failover[] = {
 	{ "name", MGMT_PARAM_STRING, true, NULL },
 	{ "failover", MGMT_PARAM_STRING, true, failover_choices },
@@ -253,17 +300,19 @@ static const struct mgmt_param p_failover[] = {
 static const struct api_method {
 	const char *name;
 	method_fn *fn;
-	bool changes_state;            /* logged with the caller's uid */
+	bool changes_state;            /* logged with the caller */
 	const struct mgmt_param *params;
+	bool before_login;             /* callable by a TCP client that has not logged in */
 } methods[] = {
-	{ "server.info", m_server_info, false, NULL },
-	{ "target.list", m_target_list, false, NULL },
-	{ "device.list", m_device_list, false, NULL },
-	{ "device.status", m_device_status, false, p_name },
-	{ "device.resolve_split_brain", m_resolve, true, p_resolve },
-	{ "device.set_failover", m_set_failover, true, p_failover },
-	{ "device.verify", m_verify, true, p_name },
-	{ "events.subscribe", m_subscribe, false, NULL },
+	{ "session.login", m_login, false, p_login, true },
+	{ "server.info", m_server_info, false, NULL, false },
+	{ "target.list", m_target_list, false, NULL, false },
+	{ "device.list", m_device_list, false, NULL, false },
+	{ "device.status", m_device_status, false, p_name, false },
+	{ "device.resolve_split_brain", m_resolve, true, p_resolve, false },
+	{ "device.set_failover", m_set_failover, true, p_failover, false },
+	{ "device.verify", m_verify, true, p_name, false },
+	{ "events.subscribe", m_subscribe, false, NULL, false },
 };
 
 static const struct api_method *method_find(const char *name)
@@ -275,7 +324,7 @@ static const struct api_method *method_find(const char *name)
 }
 
 /* The response line to one request; c is NULL outside a connection. */
-static char *api_answer(struct mgmt_api *api, struct api_conn *c, uid_t uid, const char *line, size_t len)
+static char *api_answer(struct mgmt_api *api, struct api_conn *c, const char *line, size_t len)
 {
 	struct mgmt_request req;
 	struct mgmt_error err = { "", "" };
@@ -288,6 +337,8 @@ static char *api_answer(struct mgmt_api *api, struct api_conn *c, uid_t uid, con
 		if (!m)
 			mgmt_fail(&err, MGMT_E_METHOD, "no method \"%.64s\" (this server speaks API version %d)",
 			          req.method, MGMT_API_VERSION);
+		else if (c && !c->authenticated && !m->before_login)
+			mgmt_fail(&err, MGMT_E_DENIED, "log in first (session.login with the proof of the admin secret)");
 		else if (mgmt_params_check(m->params, req.params, &err) == 0 &&
 		         !(result = m->fn(api, c, req.params, &err)) && !err.code[0])
 			mgmt_fail(&err, MGMT_E_FAILED, "out of memory");
@@ -295,7 +346,7 @@ static char *api_answer(struct mgmt_api *api, struct api_conn *c, uid_t uid, con
 	if (m && m->changes_state) {
 		char *p = json_dumps(req.params, JSON_COMPACT);
 
-		log_info("api: uid %u: %s %s: %s", (unsigned)uid, m->name, p ? p : "", result ? "done" : err.message);
+		log_info("api: %s: %s %s: %s", c ? c->who : "local", m->name, p ? p : "", result ? "done" : err.message);
 		free(p);
 	}
 	out = result ? mgmt_response_result(req.id, result) : mgmt_response_error(req.id, &err);
@@ -305,7 +356,7 @@ static char *api_answer(struct mgmt_api *api, struct api_conn *c, uid_t uid, con
 
 char *mgmt_api_execute(struct mgmt_api *api, const char *line, size_t len)
 {
-	return api_answer(api, NULL, 0, line, len);
+	return api_answer(api, NULL, line, len);
 }
 
 /* ---- connections ---- */
@@ -313,7 +364,10 @@ char *mgmt_api_execute(struct mgmt_api *api, const char *line, size_t len)
 static void conn_recv(struct api_conn *c);
 static void conn_send(struct api_conn *c);
 
-static bool api_idle(const struct mgmt_api *api) { return !api->listen_in_flight && !api->conns; }
+static bool api_idle(const struct mgmt_api *api)
+{
+	return !api->local.in_flight && !api->tcp.in_flight && !api->conns;
+}
 
 static void conn_free(struct api_conn *c)
 {
@@ -332,6 +386,7 @@ static void conn_free(struct api_conn *c)
 		free(o->text);
 		free(o);
 	}
+	api_tls_free(c->tls);
 	close(c->fd);
 	free(c);
 	if (api->closing && api_idle(api))
@@ -370,32 +425,54 @@ static void conn_close(struct api_conn *c)
 	                        IORING_ASYNC_CANCEL_ALL);
 }
 
-/* Queues a line (taking text) for c. */
-static void conn_queue(struct api_conn *c, char *text)
+/* Queues len bytes at buf (taken) to be sent as they are. */
+static void conn_push(struct api_conn *c, char *buf, size_t len)
 {
-	struct out_line *o;
+	struct out_line *o = buf && !c->closing ? malloc(sizeof(*o)) : NULL;
 
-	if (c->closing) {
-		free(text);
-		return;
-	}
-	o = text ? malloc(sizeof(*o)) : NULL;
-	if (!o || c->out_bytes + strlen(text) > MGMT_OUTPUT_MAX) {
-		log_warn("api: uid %u: %s; closing the connection", (unsigned)c->uid,
-		         o ? "it does not read what it is sent" : "out of memory");
+	if (!o || c->out_bytes + len > MGMT_OUTPUT_MAX) {
+		if (!c->closing)
+			log_warn("api: %s: %s; closing the connection", c->who,
+			         o ? "it does not read what it is sent" : "out of memory");
 		free(o);
-		free(text);
+		free(buf);
 		conn_close(c);
 		return;
 	}
-	*o = (struct out_line){ .text = text, .len = strlen(text) };
+	*o = (struct out_line){ .text = buf, .len = len };
 	if (c->out_tail)
 		c->out_tail->next = o;
 	else
 		c->out_head = o;
 	c->out_tail = o;
-	c->out_bytes += o->len;
+	c->out_bytes += len;
 	conn_send(c);
+}
+
+/* Queues what TLS has to send (handshake messages, records). */
+static void conn_push_tls(struct api_conn *c)
+{
+	char *buf;
+	size_t len = api_tls_take_output(c->tls, &buf);
+
+	if (len)
+		conn_push(c, buf, len);
+}
+
+/* Queues a response or event line (taking text). */
+static void conn_queue(struct api_conn *c, char *text)
+{
+	if (!text || !c->tls) {
+		conn_push(c, text, text ? strlen(text) : 0);
+		return;
+	}
+	if (api_tls_write(c->tls, text, strlen(text)) < 0) {
+		log_warn("api: %s: TLS failed; closing the connection", c->who);
+		conn_close(c);
+	}
+	free(text);
+	if (!c->closing)
+		conn_push_tls(c);
 }
 
 static void conn_sent(struct reactor_op *op, int res)
@@ -448,7 +525,7 @@ static void conn_lines(struct api_conn *c)
 		if (len && start[len - 1] == '\r')
 			len--;
 		if (len)
-			conn_queue(c, api_answer(c->api, c, c->uid, start, len));
+			conn_queue(c, api_answer(c->api, c, start, len));
 		start = nl + 1;
 	}
 	c->in_len -= (size_t)(start - c->in);
@@ -463,6 +540,29 @@ static void conn_lines(struct api_conn *c)
 	}
 }
 
+/* Decrypts received TLS records into requests and answers them. */
+static void conn_tls_received(struct api_conn *c, size_t len)
+{
+	ssize_t n;
+
+	if (api_tls_feed(c->tls, c->raw, len) < 0) {
+		log_warn("api: %s: not a TLS client, or its handshake failed", c->who);
+		conn_push_tls(c); /* the alert, if any */
+		c->finishing = true;
+		return;
+	}
+	conn_push_tls(c);
+	while (!c->finishing && !c->closing &&
+	       (n = api_tls_read(c->tls, c->in + c->in_len, sizeof(c->in) - c->in_len)) != 0) {
+		if (n < 0) {
+			c->finishing = true;
+			return;
+		}
+		c->in_len += (size_t)n;
+		conn_lines(c);
+	}
+}
+
 static void conn_received(struct reactor_op *op, int res)
 {
 	struct api_conn *c = container_of(op, struct api_conn, recv_op);
@@ -473,12 +573,12 @@ static void conn_received(struct reactor_op *op, int res)
 	if (res <= 0) {
 		/* A client may end its side after its last request: answer what is queued first. */
 		c->finishing = true;
-		if (!c->out_head)
-			conn_close(c);
-		return;
+	} else if (c->tls) {
+		conn_tls_received(c, (size_t)res);
+	} else {
+		c->in_len += (size_t)res;
+		conn_lines(c);
 	}
-	c->in_len += (size_t)res;
-	conn_lines(c);
 	if (c->finishing) {
 		if (!c->out_head)
 			conn_close(c);
@@ -493,18 +593,70 @@ static void conn_recv(struct api_conn *c)
 		return;
 	c->receiving = true;
 	c->in_flight++;
-	io_uring_prep_recv(reactor_sqe(c->api->r, &c->recv_op, conn_received), c->fd, c->in + c->in_len,
-	                   sizeof(c->in) - c->in_len, 0);
+	if (c->tls)
+		io_uring_prep_recv(reactor_sqe(c->api->r, &c->recv_op, conn_received), c->fd, c->raw, sizeof(c->raw), 0);
+	else
+		io_uring_prep_recv(reactor_sqe(c->api->r, &c->recv_op, conn_received), c->fd, c->in + c->in_len,
+		                   sizeof(c->in) - c->in_len, 0);
 }
 
-/* ---- the listening socket ---- */
+/* ---- the listeners ---- */
 
-static void api_accept(struct mgmt_api *api);
+static void api_accept(struct api_listener *l);
 
-static void conn_start(struct mgmt_api *api, int fd)
+/* A local peer may manage the daemon if it is root or the daemon's own user. */
+static void conn_check_peer(struct api_conn *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	struct mgmt_error err;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("api: refusing a connection: no peer credentials: %s", strerror(errno));
+		conn_close(c);
+		return;
+	}
+	snprintf(c->who, sizeof(c->who), "uid %u", (unsigned)cred.uid);
+	if (cred.uid == 0 || cred.uid == geteuid()) {
+		c->authenticated = true;
+		conn_recv(c);
+		return;
+	}
+	log_warn("api: refusing pid %d uid %u: only root and uid %u may manage this daemon", (int)cred.pid,
+	         (unsigned)cred.uid, (unsigned)geteuid());
+	mgmt_fail(&err, MGMT_E_DENIED, "uid %u may not manage this daemon; run twinctl as root", (unsigned)cred.uid);
+	c->finishing = true;
+	conn_queue(c, mgmt_response_error(NULL, &err));
+}
+
+/* A TCP peer speaks TLS and must log in before anything else. */
+static void conn_start_tls(struct api_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+		                                         : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+
+		inet_ntop(ss.ss_family, a, addr, sizeof(addr));
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                      : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	snprintf(c->who, sizeof(c->who), ss.ss_family == AF_INET6 ? "admin@[%s]:%u" : "admin@%s:%u", addr, port);
+	c->tls = api_tls_new(c->api->tls);
+	if (!c->tls) {
+		log_warn("api: refusing %s: out of memory", c->who);
+		conn_close(c);
+		return;
+	}
+	conn_recv(c);
+}
+
+static void conn_start(struct api_listener *l, int fd)
+{
 	struct api_conn *c = calloc(1, sizeof(*c));
 
 	if (!c) {
@@ -512,55 +664,62 @@ static void conn_start(struct mgmt_api *api, int fd)
 		close(fd);
 		return;
 	}
-	c->api = api;
+	c->api = l->api;
 	c->fd = fd;
-	c->next = api->conns;
-	api->conns = c;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		log_warn("api: refusing a connection: no peer credentials: %s", strerror(errno));
-		conn_close(c);
-		return;
-	}
-	c->uid = cred.uid;
-	if (cred.uid != 0 && cred.uid != geteuid()) {
-		struct mgmt_error err;
+	c->next = l->api->conns;
+	l->api->conns = c;
+	if (l->tcp)
+		conn_start_tls(c);
+	else
+		conn_check_peer(c);
+}
 
-		log_warn("api: refusing pid %d uid %u: only root and uid %u may manage this daemon", (int)cred.pid,
-		         (unsigned)cred.uid, (unsigned)geteuid());
-		mgmt_fail(&err, MGMT_E_DENIED, "uid %u may not manage this daemon; run twinctl as root",
-		          (unsigned)cred.uid);
-		c->finishing = true;
-		conn_queue(c, mgmt_response_error(NULL, &err));
-		return;
-	}
-	conn_recv(c);
+/* A listener's operation ended; at shutdown the last one lets mgmt_api_free() go on. */
+static bool listener_op_done(struct api_listener *l)
+{
+	l->in_flight--;
+	if (!l->api->closing)
+		return false;
+	if (api_idle(l->api))
+		reactor_stop(l->api->r);
+	return true;
 }
 
 static void api_accepted(struct reactor_op *op, int res)
 {
-	struct mgmt_api *api = container_of(op, struct mgmt_api, accept_op);
+	struct api_listener *l = container_of(op, struct api_listener, accept_op);
 
-	api->listen_in_flight--;
-	if (api->closing) {
+	if (listener_op_done(l)) {
 		if (res >= 0)
 			close(res);
-		if (api_idle(api))
-			reactor_stop(api->r);
 		return;
 	}
 	if (res >= 0)
-		conn_start(api, res);
+		conn_start(l, res);
 	else if (res != -EINTR && res != -ECONNABORTED)
 		log_warn("api: accept: %s", strerror(-res));
 	/* A failure (no file descriptors) does not spin: the next accept waits for a client. */
-	api_accept(api);
+	api_accept(l);
 }
 
-static void api_accept(struct mgmt_api *api)
+static void api_accept(struct api_listener *l)
 {
-	api->listen_in_flight++;
-	io_uring_prep_accept(reactor_sqe(api->r, &api->accept_op, api_accepted), api->listen_fd, NULL, NULL,
-	                     SOCK_CLOEXEC);
+	l->in_flight++;
+	io_uring_prep_accept(reactor_sqe(l->api->r, &l->accept_op, api_accepted), l->fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static void listener_cancelled(struct reactor_op *op, int res)
+{
+	listener_op_done(container_of(op, struct api_listener, cancel_op));
+}
+
+static void listener_stop(struct api_listener *l)
+{
+	if (!l->in_flight)
+		return;
+	l->in_flight++;
+	io_uring_prep_cancel64(reactor_sqe(l->api->r, &l->cancel_op, listener_cancelled),
+	                       (uint64_t)(uintptr_t)&l->accept_op, 0);
 }
 
 /* True if a daemon still answers on the socket file at path. */
@@ -591,8 +750,8 @@ static int api_bind(struct mgmt_api *api, const struct sockaddr_un *sa, char *er
 		}
 		unlink(sa->sun_path);
 	}
-	if (bind(api->listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
-	    chmod(sa->sun_path, 0600) < 0 || listen(api->listen_fd, 16) < 0) {
+	if (bind(api->local.fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+	    chmod(sa->sun_path, 0600) < 0 || listen(api->local.fd, 16) < 0) {
 		snprintf(err, errlen, "api socket %s: %s", sa->sun_path, strerror(errno));
 		return -1;
 	}
@@ -619,19 +778,62 @@ int mgmt_api_listen(struct mgmt_api *api, const char *path, char *err, size_t er
 			return -1;
 		}
 	}
-	api->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (api->listen_fd < 0) {
+	api->local.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (api->local.fd < 0) {
 		snprintf(err, errlen, "api socket: %s", strerror(errno));
 		return -1;
 	}
 	if (api_bind(api, &sa, err, errlen) < 0) {
-		close(api->listen_fd);
-		api->listen_fd = -1;
+		close(api->local.fd);
+		api->local.fd = -1;
 		return -1;
 	}
 	str_copy(api->path, sizeof(api->path), path);
-	api_accept(api);
+	api_accept(&api->local);
 	log_info("management API on %s", path);
+	return 0;
+}
+
+static int tcp_socket(const char *address, uint16_t port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof(*s4);
+	int one = 1, fd;
+
+	if (inet_pton(AF_INET, address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		sl = sizeof(*s6);
+	} else {
+		snprintf(err, errlen, "api address '%s' is neither IPv4 nor IPv6", address);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 16) < 0) {
+		snprintf(err, errlen, "api listener %s port %u: %s", address, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int mgmt_api_listen_tcp(struct mgmt_api *api, const struct mgmt_api_tcp_params *p, char *err, size_t errlen)
+{
+	if (api_secret_load(p->secret_path, true, api->secret, err, errlen) < 0 ||
+	    api_tls_ctx_new(p->key_path, p->cert_path, &api->tls, err, errlen) < 0)
+		return -1;
+	api->tcp.fd = tcp_socket(p->address, p->port, err, errlen);
+	if (api->tcp.fd < 0)
+		return -1;
+	api_accept(&api->tcp);
+	log_info("management API on %s port %u (TLS; the admin secret is in %s)", p->address, p->port, p->secret_path);
 	return 0;
 }
 
@@ -644,7 +846,8 @@ int mgmt_api_new(struct reactor *r, const struct mgmt_api_params *p, struct mgmt
 	if (!api)
 		return -1;
 	api->r = r;
-	api->listen_fd = -1;
+	api->local = (struct api_listener){ .api = api, .fd = -1 };
+	api->tcp = (struct api_listener){ .api = api, .fd = -1, .tcp = true };
 	api->node_id = p->node_id;
 	api->started_ms = now_ms();
 	str_copy(api->version, sizeof(api->version), p->version ? p->version : "unknown");
@@ -652,25 +855,26 @@ int mgmt_api_new(struct reactor *r, const struct mgmt_api_params *p, struct mgmt
 	return 0;
 }
 
-static void api_cancelled(struct reactor_op *op, int res) { }
-
 void mgmt_api_free(struct mgmt_api *api)
 {
 	if (!api)
 		return;
 	api->closing = true;
-	if (api->listen_in_flight)
-		io_uring_prep_cancel64(reactor_sqe(api->r, &api->cancel_op, api_cancelled),
-		                       (uint64_t)(uintptr_t)&api->accept_op, 0);
+	listener_stop(&api->local);
+	listener_stop(&api->tcp);
 	for (struct api_conn *c = api->conns; c; c = c->next)
 		conn_close(c);
 	while (!api_idle(api))
 		if (reactor_run(api->r) < 0)
 			break;
-	if (api->listen_fd >= 0) {
-		close(api->listen_fd);
+	if (api->local.fd >= 0) {
+		close(api->local.fd);
 		unlink(api->path);
 	}
+	if (api->tcp.fd >= 0)
+		close(api->tcp.fd);
+	api_tls_ctx_free(api->tls);
+	OPENSSL_cleanse(api->secret, sizeof(api->secret));
 	for (size_t i = 0; i < api->n_devices; i++)
 		if (api->devices[i].ops->release)
 			api->devices[i].ops->release(api->devices[i].dev);

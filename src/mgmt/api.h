@@ -1,12 +1,14 @@
 /* The management API of a daemon: newline-delimited JSON requests on a local Unix socket
- * (wire format in mgmt/api_proto.h), served on the daemon's reactor.
+ * and optionally over TCP with TLS (wire format in mgmt/api_proto.h), served on the
+ * daemon's reactor.
  *
- * Only root and the daemon's own user may connect (SO_PEERCRED); the socket file is
- * created mode 0600.  The daemon registers what the API shows and controls: the iSCSI
+ * On the Unix socket only root and the daemon's own user may connect (SO_PEERCRED); the
+ * socket file is created mode 0600.  Over TCP a client must first log in with the
+ * administrator secret (session.login, mgmt/api_auth.h).  The daemon registers what the API shows and controls: the iSCSI
  * target registry, each LUN, and each device (an HA device through mgmt/api_ha.h); HA
  * events it publishes reach every connection that called events.subscribe.
  *
- * Methods: server.info, target.list, device.list, device.status,
+ * Methods: session.login, server.info, target.list, device.list, device.status,
  * device.resolve_split_brain, device.set_failover, device.verify, events.subscribe
  * (docs/twinctl.md lists their parameters and results). */
 #ifndef TWINSAN_MGMT_API_H
@@ -35,6 +37,18 @@ int mgmt_api_new(struct reactor *r, const struct mgmt_api_params *p, struct mgmt
 /* Listens on a Unix socket at path, creating its directory (mode 0700) if missing.  A
  * stale socket file is replaced; one a running daemon still answers on is an error. */
 int mgmt_api_listen(struct mgmt_api *api, const char *path, char *err, size_t errlen);
+/* The TCP listener for remote administration: TLS 1.3 with the node's key and
+ * self-signed certificate (made at first start), and the administrator secret every
+ * client must prove before anything else (a random one is made at first start, readable
+ * by its owner only). */
+struct mgmt_api_tcp_params {
+	const char *address;     /* numeric IPv4 or IPv6 */
+	uint16_t port;
+	const char *secret_path;
+	const char *key_path, *cert_path;
+};
+int mgmt_api_listen_tcp(struct mgmt_api *api, const struct mgmt_api_tcp_params *p, char *err, size_t errlen);
+
 /* Closes every connection and the socket (removing its file).  Call it outside the
  * reactor's callbacks: it runs the reactor until its own operations have ended. */
 void mgmt_api_free(struct mgmt_api *api);

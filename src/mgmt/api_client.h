@@ -1,5 +1,6 @@
 /* A blocking client of the management API (mgmt/api.h), for twinctl and tests: one
- * request at a time, or a stream of events after events.subscribe. */
+ * request at a time, or a stream of events after events.subscribe; over the local Unix
+ * socket, or over TCP with TLS after logging in with the administrator secret. */
 #ifndef TWINSAN_MGMT_API_CLIENT_H
 #define TWINSAN_MGMT_API_CLIENT_H
 
@@ -18,6 +19,11 @@ struct api_client;
 
 /* Connects to a Unix socket path; err says what to check when it cannot. */
 enum api_client_status api_client_connect(const char *path, struct api_client **out, char *err, size_t errlen);
+/* Connects to HOST:PORT ([IPv6]:PORT) and logs in with the secret in secret_path
+ * (mgmt/api_auth.h); a wrong secret is API_CLIENT_UNREACHABLE, an unreadable file
+ * API_CLIENT_FAILED. */
+enum api_client_status api_client_connect_tcp(const char *address, const char *secret_path, struct api_client **out,
+                                              char *err, size_t errlen);
 void api_client_close(struct api_client *c);
 
 /* Sends method with params (consumed; NULL: none) and waits for the answer: the result

@@ -2,14 +2,17 @@
  * results or errors that name the problem; a real api object on a reactor serves a client
  * over its Unix socket (mode 0600), streams events to subscribers, survives garbage,
  * over-long lines and clients that leave mid-request, and refuses a second daemon on the
- * same socket. */
+ * same socket.  Over TCP (127.0.0.1:3501) it speaks TLS and serves only a client that
+ * proves the admin secret, made at first start with the key and certificate (mode 0600). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,8 +26,12 @@
 
 #include "common/reactor.h"
 #include "mgmt/api.h"
+#include "mgmt/api_auth.h"
 #include "mgmt/api_client.h"
 #include "mgmt/api_proto.h"
+#include "mgmt/api_tls.h"
+
+#include <openssl/ssl.h>
 
 /* A device whose commands record what they were asked. */
 struct fake_dev {
@@ -103,6 +110,10 @@ static int teardown(void **state)
 	mgmt_api_free(fx->api);
 	assert_int_equal(fx->dev.released, 1);
 	reactor_free(fx->r);
+	for (const char *f = "admin.secret"; f; f = !strcmp(f, "admin.secret") ? "api.key" : !strcmp(f, "api.key") ? "api.crt" : NULL) {
+		snprintf(run, sizeof(run), "%s/%s", fx->dir, f);
+		unlink(run);
+	}
 	snprintf(run, sizeof(run), "%s/run", fx->dir);
 	rmdir(run);
 	rmdir(fx->dir);
@@ -417,6 +428,141 @@ static void test_stale_socket_is_replaced_and_removed_at_free(void **state)
 	assert_int_equal(access(fx->path, F_OK), -1);
 }
 
+/* ---- TCP with TLS ---- */
+
+#define TCP_PORT 3501
+
+struct tcp_session {
+	struct fixture *fx;
+	char secret_path[160], wrong_path[160];
+	atomic_int done;
+	char failure[1024];
+};
+
+/* A TLS client that does not log in: its requests are refused. */
+static void unauthenticated_request(struct tcp_session *s)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(TCP_PORT) };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	static const char req[] = "{\"version\":1,\"id\":1,\"method\":\"server.info\"}\n";
+	char line[512] = "";
+	size_t n = 0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!ssl || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !SSL_set_fd(ssl, fd) ||
+	    SSL_connect(ssl) != 1 || SSL_write(ssl, req, sizeof(req) - 1) <= 0 ||
+	    SSL_read_ex(ssl, line, sizeof(line) - 1, &n) != 1)
+		snprintf(s->failure, sizeof(s->failure), "plain TLS client failed");
+	else if (!strstr(line, "\"permission_denied\"") || !strstr(line, "log in first"))
+		snprintf(s->failure, sizeof(s->failure), "not logged in: %s", line);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+}
+
+static void *tcp_client_thread(void *arg)
+{
+	struct tcp_session *s = arg;
+	struct api_client *c;
+	char err[512], line[256];
+	json_t *res = NULL;
+	int fd;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(TCP_PORT) };
+
+	if (api_client_connect_tcp("127.0.0.1:3501", s->secret_path, &c, err, sizeof(err)) != API_CLIENT_OK) {
+		snprintf(s->failure, sizeof(s->failure), "login: %s", err);
+	} else {
+		if (api_client_call(c, "device.status", json_pack("{s:s}", "name", "HA1"), &res, err, sizeof(err)) !=
+		            API_CLIENT_OK ||
+		    strcmp(json_string_value(json_object_get(res, "state")), "synchronized"))
+			snprintf(s->failure, sizeof(s->failure), "device.status over TLS: %s", err);
+		json_decref(res);
+		api_client_close(c);
+	}
+	if (api_client_connect_tcp("127.0.0.1:3501", s->wrong_path, &c, err, sizeof(err)) != API_CLIENT_UNREACHABLE ||
+	    !strstr(err, "wrong admin secret"))
+		snprintf(s->failure, sizeof(s->failure), "a wrong secret: %s", err);
+	unauthenticated_request(s);
+	/* Not TLS at all: the connection is closed. */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		ssize_t n;
+
+		n = send(fd, "{\"version\":1}\n", 14, MSG_NOSIGNAL);
+		n = recv(fd, line, sizeof(line), 0);
+		if (n > 0 && memchr(line, '{', (size_t)n))
+			snprintf(s->failure, sizeof(s->failure), "a plaintext client got an answer");
+	}
+	close(fd);
+	atomic_store(&s->done, 1);
+	return NULL;
+}
+
+static void tcp_tick(void *arg)
+{
+	struct tcp_session *s = arg;
+
+	if (atomic_load(&s->done))
+		reactor_stop(s->fx->r);
+}
+
+static void test_tcp_needs_tls_and_the_admin_secret(void **state)
+{
+	struct fixture *fx = *state;
+	struct tcp_session s = { .fx = fx };
+	char key[160], cert[160], err[256], secret[API_SECRET_MAX];
+	struct mgmt_api_tcp_params p = { .address = "127.0.0.1", .port = TCP_PORT, .secret_path = s.secret_path,
+	                                 .key_path = key, .cert_path = cert };
+	struct stat st;
+	pthread_t t;
+	FILE *f;
+
+	snprintf(s.secret_path, sizeof(s.secret_path), "%s/admin.secret", fx->dir);
+	snprintf(s.wrong_path, sizeof(s.wrong_path), "%s/wrong.secret", fx->dir);
+	snprintf(key, sizeof(key), "%s/api.key", fx->dir);
+	snprintf(cert, sizeof(cert), "%s/api.crt", fx->dir);
+	assert_int_equal(mgmt_api_listen_tcp(fx->api, &p, err, sizeof(err)), 0);
+	for (const char *path = s.secret_path; path; path = path == s.secret_path ? key : path == key ? cert : NULL) {
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	assert_int_equal(api_secret_load(s.secret_path, false, secret, err, sizeof(err)), 0);
+	assert_int_equal(strlen(secret), 64);
+	f = fopen(s.wrong_path, "w");
+	fprintf(f, "%s-not\n", secret);
+	fclose(f);
+	chmod(s.wrong_path, 0600);
+
+	assert_int_equal(reactor_add_ticker(fx->r, 5, tcp_tick, &s), 0);
+	assert_int_equal(pthread_create(&t, NULL, tcp_client_thread, &s), 0);
+	assert_int_equal(reactor_run(fx->r), 0);
+	pthread_join(t, NULL);
+	reactor_remove_ticker(fx->r, tcp_tick, &s);
+	unlink(s.wrong_path);
+	if (s.failure[0])
+		fail_msg("%s", s.failure);
+}
+
+/* A secret others may read is refused, by the daemon and by the client alike. */
+static void test_readable_secret_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	char path[160], err[256], secret[API_SECRET_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/open.secret", fx->dir);
+	f = fopen(path, "w");
+	fprintf(f, "sesame\n");
+	fclose(f);
+	chmod(path, 0644);
+	assert_int_equal(api_secret_load(path, true, secret, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "chmod 600"));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +571,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_serves_a_client_over_its_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_daemon_on_the_same_socket_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_socket_is_replaced_and_removed_at_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_needs_tls_and_the_admin_secret, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readable_secret_is_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
