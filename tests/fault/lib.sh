@@ -26,6 +26,10 @@ NODE_PID=(- "" "")
 
 note() { echo "  $(date +%T) $*"; }
 
+# spawn CMD... &: the background child drops the driver's traps and becomes CMD (same
+# pid, so $! is CMD's), leaving the driver's cleanup to the driver.
+spawn() { trap - EXIT INT TERM HUP; exec "$@"; }
+
 # Three consecutive ports of 3460-3499 nobody listens on: portal, sync, heartbeat.
 pick_ports()
 {
@@ -119,7 +123,7 @@ start_proxy()
 	fi
 	routes+=("path-a,${PATH_ADDR[1]}:$PORT,${NODE_ADDR[1]}:$PORT")
 	[ "$FAULT_MODE" = ha ] && routes+=("path-b,${PATH_ADDR[2]}:$PORT,${NODE_ADDR[2]}:$PORT")
-	"$FAULTPROXY" --control "$S/proxy.ctl" "${routes[@]}" >"$S/proxy.log" 2>&1 &
+	spawn "$FAULTPROXY" --control "$S/proxy.ctl" "${routes[@]}" >"$S/proxy.log" 2>&1 &
 	PROXY_PID=$!
 	exec {PROXY_CTL}>"$S/proxy.ctl"
 	local i
@@ -162,9 +166,9 @@ node_start()
 	if [ "$FAULT_MODE" = ha ]; then
 		local api=()
 		"$TWINSAND" --help 2>&1 | grep -q -- --api-socket && api=(--api-socket "$S/node$n/api.sock")
-		"$TWINSAND" --config "$S/node$n/twinsand.conf" "${api[@]}" >>"$log" 2>&1 &
+		spawn "$TWINSAND" --config "$S/node$n/twinsand.conf" "${api[@]}" >>"$log" 2>&1 &
 	else
-		"$TWINSAND" --portal "${NODE_ADDR[$n]}:$PORT" --target "$IQN" --lun "${REPLICA[$n]}" \
+		spawn "$TWINSAND" --portal "${NODE_ADDR[$n]}:$PORT" --target "$IQN" --lun "${REPLICA[$n]}" \
 			--size ${SIZE_MB}M >>"$log" 2>&1 &
 	fi
 	NODE_PID[$n]=$!
@@ -218,7 +222,7 @@ load_start()
 {
 	local urls=(--url "$(path_url 1)")
 	[ "$FAULT_MODE" = ha ] && urls+=(--url "$(path_url 2)")
-	"$TWINLOAD" write "${urls[@]}" --log "$S/twinload.log" --seed "$1" --rate "${FAULT_RATE:-1000}" \
+	spawn "$TWINLOAD" write "${urls[@]}" --log "$S/twinload.log" --seed "$1" --rate "${FAULT_RATE:-1000}" \
 		--depth 16 --retry-seconds 30 >>"$S/twinload.out" 2>&1 &
 	LOAD_PID=$!
 }
@@ -274,7 +278,9 @@ node_state()
 		"$S/node$1/daemon.log"
 }
 
-pair_synced() { [ "$(node_state 1)" = synchronized ] && [ "$(node_state 2)" = synchronized ]; }
+# The state may go on with what the node does ("synchronized; serving").
+pair_synced() { [[ "$(node_state 1)" =~ ^synchronized($|;) && "$(node_state 2)" =~ ^synchronized($|;) ]]; }
+pair_split() { [[ "$(node_state 1)" == *"split brain"* && "$(node_state 2)" == *"split brain"* ]]; }
 
 # The node of a split brain that still serves (it kept taking the writes), if one does.
 split_brain_server()
