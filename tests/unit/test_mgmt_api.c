@@ -2,7 +2,7 @@
  * results or errors that name the problem; a real api object on a reactor serves a client
  * over its Unix socket (mode 0600), streams events to subscribers, survives garbage,
  * over-long lines and clients that leave mid-request, and refuses a second daemon on the
- * same socket.  Over TCP (127.0.0.1:3501) it speaks TLS and serves only a client that
+ * same socket, and cuts off a subscriber that stops reading.  Over TCP (127.0.0.1:3501) it speaks TLS and serves only a client that
  * proves the admin secret, made at first start with the key and certificate (mode 0600). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -428,6 +429,86 @@ static void test_stale_socket_is_replaced_and_removed_at_free(void **state)
 	assert_int_equal(access(fx->path, F_OK), -1);
 }
 
+/* ---- a subscriber that does not read ---- */
+
+struct slow_session {
+	struct fixture *fx;
+	atomic_int step;   /* 1: subscribed; 2: flooded; 3: done */
+	char failure[512];
+};
+
+static void *slow_client_thread(void *arg)
+{
+	struct slow_session *s = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char sub[] = "{\"version\":1,\"id\":1,\"method\":\"events.subscribe\"}\n";
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct api_client *c;
+	char buf[65536], err[256];
+	json_t *res;
+	ssize_t n;
+
+	strcpy(sa.sun_path, s->fx->path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, sub, sizeof(sub) - 1, 0) < 0) {
+		snprintf(s->failure, sizeof(s->failure), "subscribe");
+	} else {
+		/* The answer, then nothing read until the daemon has queued far more than its limit. */
+		while ((n = recv(fd, buf, sizeof(buf), MSG_PEEK)) > 0 && !memchr(buf, '\n', (size_t)n))
+			;
+		atomic_store(&s->step, 1);
+		while (atomic_load(&s->step) != 2)
+			usleep(1000);
+		/* What was sent before it was cut off can be read; then the end. */
+		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+			;
+		if (n < 0)
+			snprintf(s->failure, sizeof(s->failure), "recv: %s", strerror(errno));
+	}
+	close(fd);
+	/* Others are served as before. */
+	if (api_client_connect(s->fx->path, &c, err, sizeof(err)) != API_CLIENT_OK ||
+	    api_client_call(c, "server.info", NULL, &res, err, sizeof(err)) != API_CLIENT_OK)
+		snprintf(s->failure, sizeof(s->failure), "after the flood: %s", err);
+	else
+		json_decref(res);
+	api_client_close(c);
+	atomic_store(&s->step, 3);
+	return NULL;
+}
+
+static void slow_tick(void *arg)
+{
+	struct slow_session *s = arg;
+	char detail[200];
+
+	if (atomic_load(&s->step) == 1) {
+		memset(detail, 'd', sizeof(detail) - 1);
+		detail[sizeof(detail) - 1] = '\0';
+		for (int i = 0; i < 20000; i++)
+			mgmt_api_publish_event(s->fx->api, "state", "HA1", detail);
+		atomic_store(&s->step, 2);
+	} else if (atomic_load(&s->step) == 3) {
+		reactor_stop(s->fx->r);
+	}
+}
+
+static void test_subscriber_that_does_not_read_is_cut_off(void **state)
+{
+	struct fixture *fx = *state;
+	struct slow_session s = { .fx = fx };
+	pthread_t t;
+	char err[256];
+
+	assert_int_equal(mgmt_api_listen(fx->api, fx->path, err, sizeof(err)), 0);
+	assert_int_equal(reactor_add_ticker(fx->r, 5, slow_tick, &s), 0);
+	assert_int_equal(pthread_create(&t, NULL, slow_client_thread, &s), 0);
+	assert_int_equal(reactor_run(fx->r), 0);
+	pthread_join(t, NULL);
+	reactor_remove_ticker(fx->r, slow_tick, &s);
+	if (s.failure[0])
+		fail_msg("%s", s.failure);
+}
+
 /* ---- TCP with TLS ---- */
 
 #define TCP_PORT 3501
@@ -571,6 +652,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_serves_a_client_over_its_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_daemon_on_the_same_socket_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_socket_is_replaced_and_removed_at_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subscriber_that_does_not_read_is_cut_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_needs_tls_and_the_admin_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readable_secret_is_refused, setup, teardown),
 	};
