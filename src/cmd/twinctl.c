@@ -245,7 +245,7 @@ static int cmd_status(struct ctx *x, const struct args *a)
 		json_decref(out);
 	} else {
 		printf("version:  %s (API %llu)\n", str_of(info, "version"), u64_of(info, "api_version"));
-		printf("node id:  %llu\n", u64_of(info, "node_id"));
+		printf("node id:  %s\n", str_of(info, "node_id"));
 		printf("uptime:   %s\n", human_duration(u64_of(info, "uptime_seconds"), up, sizeof(up)));
 		printf("targets:  %llu\n", u64_of(info, "targets"));
 		printf("devices:  %llu\n", u64_of(info, "devices"));

@@ -70,8 +70,12 @@ static struct api_device *device_find(struct mgmt_api *api, const json_t *params
 
 static json_t *m_server_info(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
 {
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I}", "version", api->version, "api_version",
-	                 MGMT_API_VERSION, "node_id", (json_int_t)api->node_id, "uptime_seconds",
+	char node[24];
+
+	/* A string: node ids use all 64 bits, more than a JSON number holds exactly. */
+	snprintf(node, sizeof(node), "%llu", (unsigned long long)api->node_id);
+	return json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:I}", "version", api->version, "api_version",
+	                 MGMT_API_VERSION, "node_id", node, "uptime_seconds",
 	                 (json_int_t)((now_ms() - api->started_ms) / 1000), "pid", (json_int_t)getpid(),
 	                 "targets", (json_int_t)(api->registry ? iscsi_registry_count(api->registry) : 0),
 	                 "devices", (json_int_t)api->n_devices);
@@ -276,8 +280,9 @@ static const struct api_method *method_find(const char *name)
 }
 
 /* The response line to one request; c is NULL outside a connection. */
-static char *api_answer(struct mgmt_api *api, struct api_conn *c, const char *line, size_t len)
+static char *api_answer(void *arg, struct api_conn *c, const char *line, size_t len)
 {
+	struct mgmt_api *api = arg;
 	struct mgmt_request req;
 	struct mgmt_error err = { "", "" };
 	const struct api_method *m = NULL;
@@ -313,18 +318,13 @@ char *mgmt_api_execute(struct mgmt_api *api, const char *line, size_t len)
 
 /* ---- the object ---- */
 
-static char *answer(void *arg, struct api_conn *c, const char *line, size_t len)
-{
-	return api_answer(arg, c, line, len);
-}
-
 int mgmt_api_new(struct reactor *r, const struct mgmt_api_params *p, struct mgmt_api **out)
 {
 	struct mgmt_api *api = calloc(1, sizeof(*api));
 
 	if (!api)
 		return -1;
-	api_server_init(&api->srv, r, answer, api);
+	api_server_init(&api->srv, r, api_answer, api);
 	api->node_id = p->node_id;
 	api->started_ms = now_ms();
 	str_copy(api->version, sizeof(api->version), p->version ? p->version : "unknown");

@@ -20,6 +20,7 @@ api=$(jq -r .server.api_version "$SCRATCH/status.json")
 grep -qx "version:  $version (API $api)" <<<"$human" || fail "human version differs from JSON $version: $human"
 grep -qx "targets:  $targets" <<<"$human" || fail "human target count differs from JSON $targets: $human"
 [ "$targets" = 1 ] || fail "JSON counts $targets targets, not 1"
+grep -qx "node id:  $(jq -r .server.node_id "$SCRATCH/status.json")" <<<"$human" || fail "human node id differs: $human"
 [ "$(jq -r .server.pid "$SCRATCH/status.json")" = "$DAEMON_PID" ] || fail "JSON pid is not the daemon's"
 
 # Global options may also follow the command.
