@@ -142,3 +142,10 @@ install-twinwitness: $(O)/twinwitness
 	install -D -m 755 $(O)/twinwitness $(DESTDIR)$(PREFIX)/sbin/twinwitness
 	install -D -m 644 man/twinwitness.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinwitness.8
 	install -D -m 644 dist/systemd/twinwitness.service $(DESTDIR)/lib/systemd/system/twinwitness.service
+
+# ---- HA benchmark (bench/ha): the HA device against the same daemon without a partner,
+# and its resync against a raw TCP copy; results in docs/performance.md.
+.PHONY: bench-ha
+bench-ha: deps $(O)/twinsand $(O)/tests/twinload
+	@TWINSAND=$(O)/twinsand TWINLOAD=$(O)/tests/twinload bench/ha
+# ---- end of the HA benchmark block
