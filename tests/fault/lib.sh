@@ -243,8 +243,14 @@ load_verify() { timeout -k 5 120 "$TWINLOAD" verify --url "$(node_url "$1")" --l
 
 # ---- disk faults
 
-# A full disk on A: a file takes every free byte of its tmpfs.
-full_disk_on() { fallocate -l "$(df --output=avail -B1 "${DISK_MOUNT[1]}" | tail -n1)" "${DISK_MOUNT[1]}/filler" 2>/dev/null || true; }
+# A full disk on A: a file takes every free byte of its tmpfs (written until ENOSPC, as
+# the daemon takes space too meanwhile).
+full_disk_on()
+{
+	dd if=/dev/zero of="${DISK_MOUNT[1]}/filler" bs=64k 2>/dev/null
+	dd if=/dev/zero of="${DISK_MOUNT[1]}/filler" bs=4k oflag=append conv=notrunc 2>/dev/null
+	return 0
+}
 full_disk_off() { rm -f "${DISK_MOUNT[1]}/filler"; }
 
 # A slow disk on B: the blkio controller (cgroup v1 here) throttles its loop device.

@@ -291,8 +291,8 @@ static void write_done(struct iscsi_context *ctx, int status, void *data, void *
 		/* Answered, so the command is over on that node: NOT READY while the replica
 		 * is not in sync, or an I/O error.  The next path may do better. */
 		if (status == SCSI_STATUS_CHECK_CONDITION)
-			fprintf(stderr, "twinload: block %" PRIu64 " via path %u: %s (asc/ascq 0x%04x)\n", c->blk,
-			        c->path->index, scsi_sense_key_str(task->sense.key), task->sense.ascq);
+			fprintf(stderr, "twinload: block %" PRIu64 " via path %u: sense key 0x%x, asc/ascq 0x%04x\n",
+			        c->blk, c->path->index, (unsigned)task->sense.key, (unsigned)task->sense.ascq);
 		cmd_retry(c, 100);
 	} else {
 		/* Timed out, cancelled with its session, or an error on the connection. */
