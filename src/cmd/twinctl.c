@@ -51,9 +51,11 @@ static int usage_error(const char *words, const char *fmt, ...) __attribute__((f
 
 /* ---- talking to the server ---- */
 
-/* The Unix socket path (*tcp false) or HOST:PORT (*tcp true) the --server argument names;
- * exit code on failure. */
-static int resolve_server(const char *server, char *path, size_t len, bool *tcp)
+/* Where to connect: the Unix socket path (*tcp false) or HOST:PORT (*tcp true) the
+ * --server argument names, and for a saved server its name and certificate pin ("" if
+ * none yet); an exit code on failure. */
+static int resolve_server(const char *server, char *path, size_t len, bool *tcp, char saved[SERVER_NAME_MAX],
+                          char pin[SERVER_PIN_HEX + 1])
 {
 	struct server_list list;
 	const struct server_entry *e;
@@ -76,6 +78,8 @@ static int resolve_server(const char *server, char *path, size_t len, bool *tcp)
 			return EXIT_USAGE;
 		}
 		snprintf(path, len, "%s", e->address);
+		snprintf(saved, SERVER_NAME_MAX, "%s", e->name);
+		snprintf(pin, SERVER_PIN_HEX + 1, "%s", e->pin);
 		server_list_free(&list);
 		address = path;
 	}
@@ -93,17 +97,35 @@ static int resolve_server(const char *server, char *path, size_t len, bool *tcp)
 	return EXIT_OK;
 }
 
+/* Trust on first use: a saved TCP server keeps the certificate it showed first. */
+static void pin_server(const char *name, const char *pin)
+{
+	struct server_list list;
+	char file[4096], err[512];
+
+	if (server_list_path(file, sizeof(file), err, sizeof(err)) < 0 ||
+	    server_list_load(file, &list, err, sizeof(err)) < 0) {
+		fprintf(stderr, "twinctl: %s\n", err);
+		return;
+	}
+	if (server_list_pin(&list, name, pin) == 0 && server_list_save(file, &list, err, sizeof(err)) == 0)
+		fprintf(stderr, "twinctl: %s: trusting its certificate sha256:%s from now on\n", name, pin);
+	else
+		fprintf(stderr, "twinctl: %s: cannot save its certificate: %s\n", name, err);
+	server_list_free(&list);
+}
+
 /* Calls method; on failure prints why and returns the exit code. */
 static int call(struct ctx *x, const char *method, json_t *params, json_t **result)
 {
-	char path[SERVER_ADDRESS_MAX], err[1024];
+	char path[SERVER_ADDRESS_MAX], err[1024], saved[SERVER_NAME_MAX] = "", pin[SERVER_PIN_HEX + 1] = "";
 	const char *secret = x->secret_file ? x->secret_file : getenv("TWINCTL_SECRET_FILE");
 	enum api_client_status st;
 	bool tcp;
 	int rc;
 
 	if (!x->c) {
-		rc = resolve_server(x->server, path, sizeof(path), &tcp);
+		rc = resolve_server(x->server, path, sizeof(path), &tcp, saved, pin);
 		if (rc == EXIT_OK && tcp && (!secret || !secret[0]))
 			rc = usage_error(NULL, "%s is reached over TCP: give --secret-file FILE, a copy (mode 0600) of that "
 			                       "daemon's admin secret file", path);
@@ -112,9 +134,11 @@ static int call(struct ctx *x, const char *method, json_t *params, json_t **resu
 			return rc;
 		}
 		if (tcp)
-			st = api_client_connect_tcp(path, secret, &x->c, err, sizeof(err));
+			st = api_client_connect_tcp(path, secret, pin[0] ? pin : NULL, &x->c, err, sizeof(err));
 		else
 			st = api_client_connect(path, &x->c, err, sizeof(err));
+		if (st == API_CLIENT_OK && tcp && saved[0] && !pin[0])
+			pin_server(saved, api_client_pin(x->c));
 		if (st != API_CLIENT_OK) {
 			json_decref(params);
 			fprintf(stderr, "twinctl: %s\n", err);
@@ -632,14 +656,16 @@ static int cmd_server_list(struct ctx *x, const struct args *a)
 		out = json_pack("{s:[]}", "servers");
 		for (size_t i = 0; out && i < l.n; i++)
 			json_array_append_new(json_object_get(out, "servers"),
-			                      json_pack("{s:s, s:s}", "name", l.v[i].name, "address", l.v[i].address));
+			                      json_pack("{s:s, s:s, s:s*}", "name", l.v[i].name, "address", l.v[i].address,
+			                                "pin", l.v[i].pin[0] ? l.v[i].pin : NULL));
 		print_json(out);
 		json_decref(out);
 	} else if (!l.n) {
 		printf("no saved servers ('twinctl server add NAME ADDRESS' saves one)\n");
 	}
 	for (size_t i = 0; !x->json && i < l.n; i++)
-		printf("%-20s %s\n", l.v[i].name, l.v[i].address);
+		printf("%-20s %s%s%s\n", l.v[i].name, l.v[i].address, l.v[i].pin[0] ? "  certificate sha256:" : "",
+		       l.v[i].pin);
 	server_list_free(&l);
 	return EXIT_OK;
 }
@@ -668,7 +694,9 @@ static const struct command commands[] = {
 	  1, { "wait" }, cmd_verify },
 	{ "events", "", "Streams events (state changes, sync started/finished, partner lost, split brain) as JSON\n"
 	  "lines until interrupted.", 0, { NULL }, cmd_events },
-	{ "server add", "NAME ADDRESS", "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME.", 2,
+	{ "server add", "NAME ADDRESS",
+	  "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME.  A TCP server's certificate\n"
+	  "is pinned when it is first used; saving the server again forgets the pin.", 2,
 	  { NULL }, cmd_server_add },
 	{ "server list", "", "Lists the saved servers.", 0, { NULL }, cmd_server_list },
 	{ "server remove", "NAME", "Forgets a saved server.", 1, { NULL }, cmd_server_remove },

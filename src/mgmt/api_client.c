@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/util.h"
 #include "mgmt/api_auth.h"
@@ -30,6 +31,7 @@ struct api_client {
 	char *buf;        /* received, not yet returned as lines */
 	size_t len, cap;
 	char where[300];  /* the server, for messages */
+	char pin[API_CLIENT_PIN_HEX + 1];
 	json_int_t next_id;
 };
 
@@ -104,8 +106,33 @@ static int tcp_connect(const char *host, const char *port, char *err, size_t err
 	return fd;
 }
 
-/* TLS 1.3 to the server, then the login proof bound to this session. */
-static enum api_client_status tls_login(struct api_client *c, const char *secret, char *err, size_t errlen)
+/* Records the server certificate's SHA-256; -1 if it is not the pinned one. */
+static int check_pin(struct api_client *c, const char *pin, char *err, size_t errlen)
+{
+	X509 *cert = SSL_get1_peer_certificate(c->ssl);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	if (!cert || !X509_digest(cert, EVP_sha256(), md, &len) || len * 2 != API_CLIENT_PIN_HEX) {
+		X509_free(cert);
+		snprintf(err, errlen, "twinsand at %s showed no usable certificate", c->where);
+		return -1;
+	}
+	X509_free(cert);
+	for (unsigned i = 0; i < len; i++)
+		snprintf(c->pin + 2 * i, 3, "%02x", md[i]);
+	if (pin && pin[0] && strcmp(pin, c->pin)) {
+		snprintf(err, errlen, "twinsand at %s showed certificate sha256:%s, not the saved sha256:%s; if that node's "
+		                      "api.crt was replaced, save the server again (twinctl server add)", c->where, c->pin, pin);
+		return -1;
+	}
+	return 0;
+}
+
+/* TLS 1.3 to the server, its certificate checked against the pin, then the login proof
+ * bound to this session. */
+static enum api_client_status tls_login(struct api_client *c, const char *secret, const char *pin, char *err,
+                                        size_t errlen)
 {
 	uint8_t binding[API_TLS_BINDING_LEN];
 	char proof[API_PROOF_HEX + 1];
@@ -124,6 +151,8 @@ static enum api_client_status tls_login(struct api_client *c, const char *secret
 		snprintf(err, errlen, "TLS with twinsand at %s failed: %s", c->where, ossl[0] ? ossl : "connection closed");
 		return API_CLIENT_UNREACHABLE;
 	}
+	if (check_pin(c, pin, err, errlen) < 0)
+		return API_CLIENT_UNREACHABLE;
 	api_login_proof(secret, binding, sizeof(binding), proof);
 	st = api_client_call(c, "session.login", json_pack("{s:s}", "proof", proof), &res, err, errlen);
 	OPENSSL_cleanse(proof, sizeof(proof));
@@ -131,8 +160,8 @@ static enum api_client_status tls_login(struct api_client *c, const char *secret
 	return st == API_CLIENT_FAILED ? API_CLIENT_UNREACHABLE : st;
 }
 
-enum api_client_status api_client_connect_tcp(const char *address, const char *secret_path, struct api_client **out,
-                                              char *err, size_t errlen)
+enum api_client_status api_client_connect_tcp(const char *address, const char *secret_path, const char *pin,
+                                              struct api_client **out, char *err, size_t errlen)
 {
 	char host[CLIENT_HOST_MAX], secret[API_SECRET_MAX];
 	const char *colon = strrchr(address, ':');
@@ -158,7 +187,7 @@ enum api_client_status api_client_connect_tcp(const char *address, const char *s
 		return API_CLIENT_UNREACHABLE;
 	}
 	c->fd = tcp_connect(host, colon + 1, err, errlen);
-	st = c->fd < 0 ? API_CLIENT_UNREACHABLE : tls_login(c, secret, err, errlen);
+	st = c->fd < 0 ? API_CLIENT_UNREACHABLE : tls_login(c, secret, pin, err, errlen);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (st != API_CLIENT_OK) {
 		api_client_close(c);
@@ -167,6 +196,8 @@ enum api_client_status api_client_connect_tcp(const char *address, const char *s
 	*out = c;
 	return API_CLIENT_OK;
 }
+
+const char *api_client_pin(const struct api_client *c) { return c->pin; }
 
 void api_client_close(struct api_client *c)
 {

@@ -21,9 +21,13 @@ struct api_client;
 enum api_client_status api_client_connect(const char *path, struct api_client **out, char *err, size_t errlen);
 /* Connects to HOST:PORT ([IPv6]:PORT) and logs in with the secret in secret_path
  * (mgmt/api_auth.h); a wrong secret is API_CLIENT_UNREACHABLE, an unreadable file
- * API_CLIENT_FAILED. */
-enum api_client_status api_client_connect_tcp(const char *address, const char *secret_path, struct api_client **out,
-                                              char *err, size_t errlen);
+ * API_CLIENT_FAILED.  With pin (the hex SHA-256 of the server's certificate), a server
+ * showing another certificate is refused (API_CLIENT_UNREACHABLE) before logging in. */
+#define API_CLIENT_PIN_HEX 64
+enum api_client_status api_client_connect_tcp(const char *address, const char *secret_path, const char *pin,
+                                              struct api_client **out, char *err, size_t errlen);
+/* The hex SHA-256 of the certificate a TCP server showed; "" on a Unix socket. */
+const char *api_client_pin(const struct api_client *c);
 void api_client_close(struct api_client *c);
 
 /* Sends method with params (consumed; NULL: none) and waits for the answer: the result

@@ -98,6 +98,22 @@ int server_list_set(struct server_list *l, const char *name, const char *address
 		str_copy(e->name, sizeof(e->name), name);
 	}
 	str_copy(e->address, sizeof(e->address), address);
+	e->pin[0] = '\0';
+	return 0;
+}
+
+static bool pin_valid(const char *pin)
+{
+	return strlen(pin) == SERVER_PIN_HEX && strspn(pin, "0123456789abcdef") == SERVER_PIN_HEX;
+}
+
+int server_list_pin(struct server_list *l, const char *name, const char *pin)
+{
+	struct server_entry *e = (struct server_entry *)server_list_find(l, name);
+
+	if (!e || !pin_valid(pin))
+		return -1;
+	str_copy(e->pin, sizeof(e->pin), pin);
 	return 0;
 }
 
@@ -114,15 +130,19 @@ int server_list_remove(struct server_list *l, const char *name)
 	return 0;
 }
 
-/* One "NAME ADDRESS" line (comments and blank lines were skipped). */
+/* One "NAME ADDRESS [sha256:PIN]" line (comments and blank lines were skipped). */
 static int parse_line(struct server_list *l, char *line, const char *path, unsigned lineno, char *err,
                       size_t errlen)
 {
-	char *name = strtok(line, " \t"), *address = strtok(NULL, " \t"), *extra = strtok(NULL, " \t");
+	char *name = strtok(line, " \t"), *address = strtok(NULL, " \t"), *pin = strtok(NULL, " \t");
 	char why[256];
 
-	if (!address || extra) {
-		snprintf(err, errlen, "%s:%u: expected NAME ADDRESS; fix or remove the line", path, lineno);
+	if (!address || strtok(NULL, " \t")) {
+		snprintf(err, errlen, "%s:%u: expected NAME ADDRESS [sha256:PIN]; fix or remove the line", path, lineno);
+		return -1;
+	}
+	if (pin && (strncmp(pin, "sha256:", 7) || !pin_valid(pin + 7))) {
+		snprintf(err, errlen, "%s:%u: bad certificate pin '%s' (sha256: and 64 hex digits)", path, lineno, pin);
 		return -1;
 	}
 	if (!server_name_valid(name)) {
@@ -138,6 +158,8 @@ static int parse_line(struct server_list *l, char *line, const char *path, unsig
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (pin)
+		server_list_pin(l, name, pin + 7);
 	return 0;
 }
 
@@ -207,9 +229,10 @@ int server_list_save(const char *path, const struct server_list *l, char *err, s
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	fprintf(mem, "# twinctl's saved servers: NAME ADDRESS (unix:PATH or HOST:PORT)\n");
+	fprintf(mem, "# twinctl's saved servers: NAME ADDRESS (unix:PATH or HOST:PORT) [sha256:PIN]\n");
 	for (size_t i = 0; i < l->n; i++)
-		fprintf(mem, "%s %s\n", l->v[i].name, l->v[i].address);
+		fprintf(mem, "%s %s%s%s\n", l->v[i].name, l->v[i].address, l->v[i].pin[0] ? " sha256:" : "",
+		        l->v[i].pin);
 	fclose(mem);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) || make_parents(path) < 0 ||
 	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||

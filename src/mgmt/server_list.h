@@ -1,6 +1,8 @@
-/* twinctl's saved servers, like the console's server list: a file of "NAME ADDRESS"
- * lines (~/.config/twinsan/servers, mode 0600), where ADDRESS is unix:PATH or
- * HOST:PORT.  Rewritten whole, crash-safely (temporary file, fsync, rename). */
+/* twinctl's saved servers, like the console's server list: a file of "NAME ADDRESS [PIN]"
+ * lines (~/.config/twinsan/servers, mode 0600), where ADDRESS is unix:PATH or HOST:PORT
+ * and PIN, "sha256:" and 64 hex digits, the certificate a TCP server showed the first
+ * time (trust on first use).  Rewritten whole, crash-safely (temporary file, fsync,
+ * rename). */
 #ifndef TWINSAN_MGMT_SERVER_LIST_H
 #define TWINSAN_MGMT_SERVER_LIST_H
 
@@ -9,10 +11,12 @@
 
 #define SERVER_NAME_MAX 64
 #define SERVER_ADDRESS_MAX 256
+#define SERVER_PIN_HEX 64
 
 struct server_entry {
 	char name[SERVER_NAME_MAX];
 	char address[SERVER_ADDRESS_MAX];
+	char pin[SERVER_PIN_HEX + 1]; /* hex SHA-256 of the server's certificate; "" unknown */
 };
 
 struct server_list {
@@ -35,8 +39,11 @@ int server_list_save(const char *path, const struct server_list *l, char *err, s
 void server_list_free(struct server_list *l);
 
 const struct server_entry *server_list_find(const struct server_list *l, const char *name);
-/* Adds or replaces; name and address must be valid. */
+/* Adds or replaces (forgetting the pin); name and address must be valid. */
 int server_list_set(struct server_list *l, const char *name, const char *address);
+/* Pins the certificate of a saved server; -1 if there is no such name or pin is not
+ * 64 hex digits. */
+int server_list_pin(struct server_list *l, const char *name, const char *pin);
 /* -1 if there is no such name. */
 int server_list_remove(struct server_list *l, const char *name);
 

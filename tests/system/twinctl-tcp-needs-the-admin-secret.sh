@@ -2,7 +2,8 @@
 # The API's TCP listener: the first start makes a random admin secret, key and
 # certificate readable only by their owner; twinctl with a copy of the secret is served
 # over TLS, a wrong secret is refused (exit 3) and logged, no secret at all is a usage
-# error (2); a restart keeps the secret and the certificate.
+# error (2); a restart keeps the secret and the certificate; a saved server pins the
+# certificate it showed first and refuses another until it is saved again.
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
 needs_api
@@ -58,10 +59,34 @@ remote --secret-file "$SCRATCH/wrong.secret" status && rc=0 || rc=$?
 [ $rc = 1 ] || fail "a secret file others may read: exit $rc, not 1"
 grep -q "chmod 600" "$SCRATCH/err" || fail "a secret file others may read: $(cat "$SCRATCH/err")"
 
+# A saved server keeps the certificate it showed first (trust on first use).
+export HOME=$SCRATCH/home XDG_CONFIG_HOME= TWINCTL_SECRET_FILE=$SCRATCH/copy.secret
+mkdir -p "$HOME"
+saved() { TWINCTL_SERVER= client "$TWINCTL" --server node "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"; }
+expect_exit 0 server add node "127.0.0.1:$API_PORT"
+saved status || fail "saved server: $(cat "$SCRATCH/err")"
+grep -q "node: trusting its certificate sha256:" "$SCRATCH/err" || fail "first use: $(cat "$SCRATCH/err")"
+pin=$(openssl x509 -in "$STATE/api.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+grep -qx "node 127.0.0.1:$API_PORT sha256:$pin" "$HOME/.config/twinsan/servers" ||
+	fail "the pin saved is not the certificate's: $(cat "$HOME/.config/twinsan/servers")"
+saved status || fail "saved server, pinned: $(cat "$SCRATCH/err")"
+[ -s "$SCRATCH/err" ] && fail "second use said: $(cat "$SCRATCH/err")"
+
 daemon_stop
 daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET" --api-listen "127.0.0.1:$API_PORT"
 cmp -s "$STATE/admin.secret" "$SCRATCH/copy.secret" || fail "the restart changed the admin secret"
 cmp -s "$STATE/api.crt" "$SCRATCH/first.crt" || fail "the restart changed the certificate"
 remote --secret-file "$SCRATCH/copy.secret" status || fail "after a restart: $(cat "$SCRATCH/err")"
+saved status || fail "saved server after a restart: $(cat "$SCRATCH/err")"
+
+# A new certificate is refused until the server is saved again.
+daemon_stop
+rm "$STATE/api.key" "$STATE/api.crt"
+daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET" --api-listen "127.0.0.1:$API_PORT"
+saved status && rc=0 || rc=$?
+[ $rc = 3 ] || fail "a changed certificate: exit $rc, not 3"
+grep -q "not the saved sha256:$pin" "$SCRATCH/err" || fail "a changed certificate: $(cat "$SCRATCH/err")"
+expect_exit 0 server add node "127.0.0.1:$API_PORT"
+saved status || fail "saved again: $(cat "$SCRATCH/err")"
 daemon_stop
 exit 0

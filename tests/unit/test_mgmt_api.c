@@ -547,12 +547,12 @@ static void *tcp_client_thread(void *arg)
 {
 	struct tcp_session *s = arg;
 	struct api_client *c;
-	char err[512], line[256];
+	char err[512], line[256], pin[80] = "";
 	json_t *res = NULL;
 	int fd;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(TCP_PORT) };
 
-	if (api_client_connect_tcp("127.0.0.1:3501", s->secret_path, &c, err, sizeof(err)) != API_CLIENT_OK) {
+	if (api_client_connect_tcp("127.0.0.1:3501", s->secret_path, NULL, &c, err, sizeof(err)) != API_CLIENT_OK) {
 		snprintf(s->failure, sizeof(s->failure), "login: %s", err);
 	} else {
 		if (api_client_call(c, "device.status", json_pack("{s:s}", "name", "HA1"), &res, err, sizeof(err)) !=
@@ -560,9 +560,19 @@ static void *tcp_client_thread(void *arg)
 		    strcmp(json_string_value(json_object_get(res, "state")), "synchronized"))
 			snprintf(s->failure, sizeof(s->failure), "device.status over TLS: %s", err);
 		json_decref(res);
+		snprintf(pin, sizeof(pin), "%s", api_client_pin(c));
 		api_client_close(c);
+		/* The certificate it showed, pinned, is accepted next time. */
+		if (strlen(pin) != 64 ||
+		    api_client_connect_tcp("127.0.0.1:3501", s->secret_path, pin, &c, err, sizeof(err)) != API_CLIENT_OK)
+			snprintf(s->failure, sizeof(s->failure), "the pinned certificate: '%s' %s", pin, err);
+		else
+			api_client_close(c);
 	}
-	if (api_client_connect_tcp("127.0.0.1:3501", s->wrong_path, &c, err, sizeof(err)) != API_CLIENT_UNREACHABLE ||
+	if (api_client_connect_tcp("127.0.0.1:3501", s->secret_path, "00", &c, err, sizeof(err)) != API_CLIENT_UNREACHABLE ||
+	    !strstr(err, "not the saved sha256:00"))
+		snprintf(s->failure, sizeof(s->failure), "a wrong pin: %s", err);
+	if (api_client_connect_tcp("127.0.0.1:3501", s->wrong_path, NULL, &c, err, sizeof(err)) != API_CLIENT_UNREACHABLE ||
 	    !strstr(err, "wrong admin secret"))
 		snprintf(s->failure, sizeof(s->failure), "a wrong secret: %s", err);
 	unauthenticated_request(s);

@@ -1,11 +1,13 @@
-/* twinctl's saved server list: names and addresses are checked, the file round-trips,
- * is written mode 0600 in a private directory, and a bad line is named by file:line. */
+/* twinctl's saved server list: names, addresses and certificate pins are checked, the
+ * file round-trips, is written mode 0600 in a private directory, and a bad line is named
+ * by file:line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,10 @@ static void test_list_round_trips_privately(void **state)
 	assert_int_equal(server_list_set(&l, "b", "host:1"), 0);
 	assert_int_equal(server_list_set(&l, "a", "unix:/run/a2.sock"), 0); /* replaces */
 	assert_int_equal(server_list_remove(&l, "zz"), -1);
+	assert_int_equal(server_list_pin(&l, "b", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"), 0);
+	assert_int_equal(server_list_pin(&l, "b", "xyz"), -1);
+	assert_int_equal(server_list_pin(&l, "nope", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
+	                 -1);
 	assert_int_equal(server_list_save(path, &l, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -63,6 +69,12 @@ static void test_list_round_trips_privately(void **state)
 	assert_int_equal(back.n, 2);
 	assert_string_equal(server_list_find(&back, "a")->address, "unix:/run/a2.sock");
 	assert_string_equal(server_list_find(&back, "b")->address, "host:1");
+	assert_string_equal(server_list_find(&back, "b")->pin,
+	                    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	assert_string_equal(server_list_find(&back, "a")->pin, "");
+	/* Saving a server again forgets its pin: the administrator said it changed. */
+	assert_int_equal(server_list_set(&back, "b", "host:2"), 0);
+	assert_string_equal(server_list_find(&back, "b")->pin, "");
 	assert_int_equal(server_list_remove(&back, "a"), 0);
 	assert_null(server_list_find(&back, "a"));
 	assert_int_equal(back.n, 1);
@@ -83,6 +95,7 @@ static void test_bad_line_is_named(void **state)
 	struct server_list l;
 	int fd = mkstemp(path);
 	static const char text[] = "# saved\n\nok unix:/a\nbad-one host\n";
+	static const char pin_text[] = "ok h:1 sha256:0011\n";
 
 	(void)state;
 	assert_true(fd >= 0);
@@ -91,6 +104,11 @@ static void test_bad_line_is_named(void **state)
 	assert_int_equal(server_list_load(path, &l, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, ":4: "));
 	assert_non_null(strstr(err, "HOST:PORT"));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, pin_text, sizeof(pin_text) - 1), (ssize_t)sizeof(pin_text) - 1);
+	close(fd);
+	assert_int_equal(server_list_load(path, &l, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: bad certificate pin"));
 	unlink(path);
 }
 
