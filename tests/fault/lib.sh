@@ -45,7 +45,9 @@ pick_ports()
 	return 1
 }
 
-# ---- storage: A's replica on a small tmpfs (full disk), B's on a loop device (slow disk)
+# ---- storage: A's replica on a small tmpfs (full disk), B's on a loop device (slow disk),
+# opened with O_DIRECT so that the throttle meets every write, not only the page cache's
+# writeback.
 
 # Sets REPLICA[N] and, where the machine allows it, DISK_MOUNT[1] and LOOP_DEV[2].
 setup_storage()
@@ -97,6 +99,7 @@ setup_pair()
 		path = ${REPLICA[$n]}
 		size = ${SIZE_MB}M
 		meta = $S/node$n/state/HA1.meta
+		direct = $([ $n = 2 ] && [ -n "${LOOP_DEV[2]}" ] && echo yes || echo no)
 		priority = $prio
 		initial-sync = clear
 		failover = heartbeat
