@@ -656,12 +656,20 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
 		return NULL;
 	}
+	/* Both replicas must have the configured size; an old file must not quietly win. */
+	if (ha->size && store_size(hp.backing) != ha->size) {
+		log_err("%s:%u: [ha %s] %s holds %llu bytes, not the configured size %llu; resize it or "
+		        "correct size", path, ha->line, ha->name, ha->path,
+		        (unsigned long long)store_size(hp.backing), (unsigned long long)ha->size);
+		store_close(hp.backing);
+		return NULL;
+	}
 	if (ha_device_open(d->reactor, &hp, &e->device, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
 		return NULL;
 	}
 	if (start_peer(d, ha, e, err, sizeof(err)) < 0) {
-		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
+		log_err("%s:%u: %s", path, ha->line, err);
 		store_close(ha_device_store(e->device));
 		e->device = NULL;
 		return NULL;
@@ -909,6 +917,9 @@ static bool run_until(struct daemon_state *d, bool (*done)(const struct daemon_s
 static void flush_stores(struct daemon_state *d)
 {
 	for (size_t i = 0; i < d->nluns; i++) {
+		/* An HA replica this node may not serve took no writes through it. */
+		if (store_access(d->stores[i]) == STORE_ACCESS_UNAVAILABLE)
+			continue;
 		d->flush_reqs[i] = (struct flush_req){ .io.done = flushed, .d = d };
 		d->flushing++;
 		store_flush(d->stores[i], d->reactor, &d->flush_reqs[i].io);

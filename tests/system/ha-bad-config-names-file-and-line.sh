@@ -49,3 +49,23 @@ expect_refusal "$CONF:$ha_line: [ha HA1] secret file $SCRATCH/absent.secret: No 
 
 edit 's/^ha = HA1/ha = HA1\npath = \/srv\/x.img/'
 expect_refusal "$CONF:$(line_of '^\[lun ha:0\]'): [lun ha:0] has both ha and path"
+
+# Found when the daemon opens what the file describes, still named by the section.
+cp "$GOOD" "$CONF"
+truncate -s 8M "$(ha_replica A)"
+expect_refusal "$CONF:$ha_line: [ha HA1] $(ha_replica A) holds 8388608 bytes, not the configured size 16777216"
+rm -f "$(ha_replica A)"
+
+# The secondary cannot listen on a link address another program holds.
+requires python3
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.2", int(sys.argv[1]))); s.listen(1); print("ok", flush=True); time.sleep(20)' \
+	"$HA_SYNC_PORT" >"$SCRATCH/holder" 2>&1 &
+holder=$!
+until grep -q ok "$SCRATCH/holder"; do kill -0 $holder 2>/dev/null || fail "cannot hold the port"; sleep 0.1; done
+timeout 20 "$TWINSAND" --config "$SCRATCH/B/twinsand.conf" >"$SCRATCH/out" 2>&1 && fail "B started on a busy port"
+kill $holder
+grep -qF "$SCRATCH/B/twinsand.conf:$ha_line: HA1: sync link 0 on 127.0.0.2:$HA_SYNC_PORT: cannot listen: Address already in use" \
+	"$SCRATCH/out" || fail "busy link address: $(cat "$SCRATCH/out")"
+_sanitizer_report "$SCRATCH/out" && fail "sanitizer report: $(cat "$SCRATCH/out")"
+exit 0
