@@ -147,7 +147,9 @@ struct ha_device {
 	/* failover */
 	bool claim_pending, granted;
 	bool grace_over;      /* the secondary's pause before a heartbeat decision ended */
-	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer;
+	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer, alive_timer;
+	uint64_t alive_ms;    /* the loop last ran our watchdog */
+	uint64_t stalled_ms;  /* when the watchdog found the loop had stalled */
 
 	struct xfer *xfers;           /* every xfer alive */
 	struct xfer *waitq_head, *waitq_tail; /* initiator mutations not started yet */
@@ -1122,8 +1124,9 @@ static void resync_read_done(struct xfer *x)
 	d->sent_bytes += x->length;
 	x->wait_remote = true;
 	send_msg(d, &m);
-	/* The stream orders it before any later write to the extent: the lock can go. */
-	unlock(x);
+	/* Held until the target acknowledges: a write to the extent meanwhile would make the
+	 * activemap copy it again (it cannot tell that the stream orders it after the copy),
+	 * and under steady writes a resync would never end. */
 }
 
 static void resync_granted(struct order_req *req)
@@ -1218,8 +1221,8 @@ static void in_sync_reached(struct ha_device *d)
 	d->sync_source = false;
 	activemap_clear_all(d->am);
 	mapsync_kick(d->ms);
-	set_serving(d, true);
 	set_state(d, HA_SYNC_SYNCHRONIZED, HA_REASON_NONE);
+	set_serving(d, true);
 	if (d->granted && d->p.arbiter) {
 		d->p.arbiter->release(d->p.arbiter->ctx, d->p.uuid);
 		d->granted = false;
@@ -1266,15 +1269,12 @@ static void start_resync(struct ha_device *d, bool source)
 	d->sync_start_ms = d->rate_mark_ms = now_ms();
 	d->rate_mark_bytes = 0;
 	d->rate_bps = 0;
-	if (!source) {
-		/* Inconsistent from the first copy on, durably. */
+	/* A target is inconsistent from the first copy on, durably. */
+	if (!source)
 		generation_sync_target_start(&d->sb.gen);
-		set_serving(d, false);
-	} else {
-		set_serving(d, true);
-	}
 	set_state(d, HA_SYNC_SYNCHRONIZING, HA_REASON_NONE);
 	save_sb(d);
+	set_serving(d, source);
 	log_info("ha %s: resync started as %s, %llu bytes", d->name, source ? "source" : "target",
 	         (unsigned long long)d->sync_total);
 	emit(d, HA_EVENT_SYNC_STARTED, "%s, %llu bytes", source ? "source" : "target",
@@ -1460,8 +1460,8 @@ static void report_divergence(struct ha_device *d, const char *who)
 static void park(struct ha_device *d, enum ha_sync_reason why, bool keep_serving)
 {
 	set_mode(d, MODE_PARKED);
-	set_serving(d, keep_serving);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
+	set_serving(d, keep_serving);
 	pump(d);
 }
 
@@ -1525,8 +1525,8 @@ static void adopt_creator(struct ha_device *d)
 		return;
 	}
 	log_info("ha %s: new replica: zeroing it (initial sync clear)", d->name);
-	set_serving(d, false);
 	set_state(d, HA_SYNC_SYNCHRONIZING, HA_REASON_NONE);
+	set_serving(d, false);
 	if (start_zeroing(d) != 0)
 		park(d, HA_REASON_NEW_REPLICA, false);
 }
@@ -1668,8 +1668,8 @@ again:
 static void go_alone(struct ha_device *d)
 {
 	set_mode(d, MODE_ALONE);
-	set_serving(d, true);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, HA_REASON_PARTNER_LOST);
+	set_serving(d, true);
 	log_info("ha %s: serving alone (failover strategy %s)", d->name, ha_failover_name(d->p.failover));
 	reactor_timer_cancel(d->r, &d->claim_timer);
 	resolve_orphans(d, ORPHAN_ALONE);
@@ -1679,8 +1679,8 @@ static void go_alone(struct ha_device *d)
 static void stop_node(struct ha_device *d, enum ha_sync_reason why)
 {
 	set_mode(d, MODE_STOPPED);
-	set_serving(d, false);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
+	set_serving(d, false);
 	log_warn("ha %s: stopped serving: %s", d->name, ha_sync_reason_name(why));
 	resolve_orphans(d, ORPHAN_STOP);
 	pump(d);
@@ -1743,6 +1743,28 @@ static bool any_up(const struct dlink *links, unsigned n)
 	return false;
 }
 
+/* True if this node's own loop stood still for a timeout lately (SIGSTOP, a VM pause):
+ * the silence it saw was its own, and the partner has probably gone on alone. */
+static bool stalled_lately(struct ha_device *d)
+{
+	uint64_t now = now_ms();
+
+	return now - d->alive_ms > d->p.timeout_ms || (d->stalled_ms != 0 && now - d->stalled_ms < 2ull * d->p.timeout_ms);
+}
+
+static void on_alive_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, alive_timer);
+	uint64_t now = now_ms();
+
+	if (now - d->alive_ms > d->p.timeout_ms) {
+		d->stalled_ms = now;
+		log_warn("ha %s: this node stood still for %llu ms", d->name, (unsigned long long)(now - d->alive_ms));
+	}
+	d->alive_ms = now;
+	reactor_timer_start(d->r, t, d->p.ping_interval_ms, on_alive_timer);
+}
+
 static void decide_failover(struct ha_device *d)
 {
 	if (d->closing || d->sess != NULL)
@@ -1766,7 +1788,10 @@ static void decide_failover(struct ha_device *d)
 		return;
 	}
 	if (d->p.failover == HA_FAILOVER_HEARTBEAT) {
-		if (is_primary(d) || !any_up(d->hb, d->p.n_heartbeat_links)) {
+		if (stalled_lately(d)) {
+			log_warn("ha %s: the partner fell silent while this node stood still: it may serve alone now", d->name);
+			stop_node(d, HA_REASON_FAILOVER_STOPPED);
+		} else if (is_primary(d) || !any_up(d->hb, d->p.n_heartbeat_links)) {
 			go_alone(d);
 		} else if (d->grace_over) {
 			stop_node(d, HA_REASON_FAILOVER_STOPPED);
@@ -2005,6 +2030,7 @@ static void ha_close(void *impl)
 	reactor_timer_cancel(d->r, &d->claim_timer);
 	reactor_timer_cancel(d->r, &d->flow_timer);
 	reactor_timer_cancel(d->r, &d->pages_timer);
+	reactor_timer_cancel(d->r, &d->alive_timer);
 	for (unsigned i = 0; i < HA_MAX_LINKS; i++) {
 		if (d->sync[i].l)
 			link_close(d->sync[i].l, "device closed");
@@ -2034,8 +2060,8 @@ static void ha_close(void *impl)
 		else
 			xfer_free(x);
 	}
-	if (d->granted && d->p.arbiter)
-		d->p.arbiter->release(d->p.arbiter->ctx, d->p.uuid);
+	/* A grant is never released at close: this node may have written alone, and the
+	 * witness must keep refusing the partner's outdated replica until a resync ends. */
 	log_info("ha %s: closed (%s)", d->name, ha_sync_state_name(d->sb.state));
 	activemap_free(d->am);
 	order_free(d->order);
@@ -2219,6 +2245,8 @@ int ha_device_open(struct reactor *r, const struct ha_device_params *p, struct h
 	         d->sb.reason ? ha_sync_reason_name(d->sb.reason) : "", (unsigned long long)d->sb.gen.current,
 	         (unsigned long long)activemap_dirty_bytes(d->am));
 	reactor_timer_start(r, &d->start_timer, d->p.timeout_ms, on_start_timer);
+	d->alive_ms = now_ms();
+	reactor_timer_start(r, &d->alive_timer, d->p.ping_interval_ms, on_alive_timer);
 	*out = d;
 	return 0;
 fail:

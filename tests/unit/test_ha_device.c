@@ -103,8 +103,8 @@ static void node_open(struct node *n)
 		.name = n->role == HA_ROLE_PRIMARY ? "HA1" : "HA1-partner", .meta_path = n->meta,
 		.uuid = {0x7a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, .role = n->role, .node_id = n->node_id,
 		.initial_sync = initial, .failover = strategy, .extent_size = EXTENT, .secret = secret,
-		.secret_len = sizeof(secret) - 1, .n_sync_links = n_sync, .n_heartbeat_links = n_hb, .ping_interval_ms = 50,
-		.timeout_ms = 1000, .arbiter = arbiter, .event = on_event, .arg = n,
+		.secret_len = sizeof(secret) - 1, .n_sync_links = n_sync, .n_heartbeat_links = n_hb, .ping_interval_ms = 100,
+		.timeout_ms = 4000, .arbiter = arbiter, .event = on_event, .arg = n,
 	};
 	char err[256];
 
@@ -188,7 +188,7 @@ static void start_pair(void)
 
 static int setup(void **state)
 {
-	log_set_level(getenv("HA_TEST_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR);
+	log_set_level(getenv("HA_TEST_LOG") && *getenv("HA_TEST_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR);
 	arbiter = NULL;
 	return reactor_new(256, &r);
 }
@@ -711,6 +711,31 @@ static void test_second_sync_link_carries_the_session_when_the_first_dies(void *
 	assert_true(replicas_identical());
 }
 
+static void test_resync_under_steady_writes_ends_with_identical_replicas(void **state)
+{
+	int rounds = 0;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	node_close(&B);
+	run_until(NULL, 50);
+	for (int i = 0; i < 64; i++)
+		start_write(&A, (uint64_t)i * EXTENT, 4096, (uint8_t)i, false);
+	wait_all();
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	srand(11);
+	/* The source keeps taking writes all over the device while it copies. */
+	while (!both_synchronized()) {
+		assert_true(rounds++ < 2000);
+		for (int i = 0; i < 8; i++)
+			start_write(&A, (uint64_t)(rand() % (DEV_SIZE / 4096)) * 4096, 4096, (uint8_t)rand(), false);
+		wait_all();
+	}
+	assert_true(replicas_identical());
+	assert_true(st(&A).resync_sent_bytes <= 2ull * DEV_SIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +761,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writes_in_flight_when_the_link_dies_end_cleanly_and_replicas_converge,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_sync_link_carries_the_session_when_the_first_dies, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_resync_under_steady_writes_ends_with_identical_replicas, setup,
 		                                teardown),
 	};
 

@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
+#include <stdlib.h>
+
 #include "common/util.h"
 #include "ha/order.h"
 
@@ -107,6 +110,49 @@ static void test_releasing_a_waiter_unblocks_those_behind_it(void **state)
 	order_free(o);
 }
 
+/* Random locks and releases against the rules themselves: held ranges never overlap, and
+ * of two overlapping requests the earlier one is always granted first. */
+static void test_random_traffic_keeps_overlapping_grants_in_arrival_order(void **state)
+{
+	enum { N = 400 };
+	static struct req q[N];
+	static int arrival[N];
+	struct order *o = order_new();
+	int next = 0, live[N], nlive = 0;
+
+	grants = 0;
+	srand(5);
+	while (next < N || nlive > 0) {
+		if (next < N && (nlive == 0 || rand() % 2)) {
+			arrival[next] = next;
+			queue(o, &q[next], (uint64_t)(rand() % 64) * 512, (uint64_t)(1 + rand() % 8) * 512);
+			live[nlive++] = next++;
+		} else {
+			/* release a granted one, or now and then cancel a waiter */
+			int k = rand() % nlive, i = live[k];
+
+			if (!q[i].granted_as && rand() % 8)
+				continue;
+			order_release(o, &q[i].r);
+			live[k] = live[--nlive];
+		}
+		for (int a = 0; a < nlive; a++) {
+			for (int b = 0; b < nlive; b++) {
+				struct req *x = &q[live[a]], *y = &q[live[b]];
+				bool ov = x->r.offset < y->r.offset + y->r.length && y->r.offset < x->r.offset + x->r.length;
+
+				if (a == b || !ov)
+					continue;
+				assert_false(x->granted_as && y->granted_as);
+				if (arrival[live[a]] < arrival[live[b]] && y->granted_as)
+					assert_true(x->granted_as && x->granted_as < y->granted_as);
+			}
+		}
+	}
+	assert_int_equal(order_count(o), 0);
+	order_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_a_later_request_never_overtakes_an_earlier_overlapping_one),
 		cmocka_unit_test(test_non_overlapping_ranges_pass),
 		cmocka_unit_test(test_releasing_a_waiter_unblocks_those_behind_it),
+		cmocka_unit_test(test_random_traffic_keeps_overlapping_grants_in_arrival_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
