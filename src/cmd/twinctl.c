@@ -5,6 +5,7 @@
  * Exit codes scripts rely on: 0 done, 1 the operation failed (the server said why),
  * 2 usage error (nothing was sent), 3 the server cannot be reached. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,10 +53,9 @@ static int usage_error(const char *words, const char *fmt, ...) __attribute__((f
 /* ---- talking to the server ---- */
 
 /* Where to connect: the Unix socket path (*tcp false) or HOST:PORT (*tcp true) the
- * --server argument names, and for a saved server its name and certificate pin ("" if
- * none yet); an exit code on failure. */
-static int resolve_server(const char *server, char *path, size_t len, bool *tcp, char saved[SERVER_NAME_MAX],
-                          char pin[SERVER_PIN_HEX + 1])
+ * --server argument names, and for a saved server its entry (name, certificate pin,
+ * secret file), else a zeroed one; an exit code on failure. */
+static int resolve_server(const char *server, char *path, size_t len, bool *tcp, struct server_entry *saved)
 {
 	struct server_list list;
 	const struct server_entry *e;
@@ -78,8 +78,7 @@ static int resolve_server(const char *server, char *path, size_t len, bool *tcp,
 			return EXIT_USAGE;
 		}
 		snprintf(path, len, "%s", e->address);
-		snprintf(saved, SERVER_NAME_MAX, "%s", e->name);
-		snprintf(pin, SERVER_PIN_HEX + 1, "%s", e->pin);
+		*saved = *e;
 		server_list_free(&list);
 		address = path;
 	}
@@ -118,14 +117,17 @@ static void pin_server(const char *name, const char *pin)
 /* Calls method; on failure prints why and returns the exit code. */
 static int call(struct ctx *x, const char *method, json_t *params, json_t **result)
 {
-	char path[SERVER_ADDRESS_MAX], err[1024], saved[SERVER_NAME_MAX] = "", pin[SERVER_PIN_HEX + 1] = "";
-	const char *secret = x->secret_file ? x->secret_file : getenv("TWINCTL_SECRET_FILE");
+	char path[SERVER_ADDRESS_MAX], err[1024];
+	struct server_entry saved = { 0 };
+	const char *secret = x->secret_file;
 	enum api_client_status st;
 	bool tcp;
 	int rc;
 
 	if (!x->c) {
-		rc = resolve_server(x->server, path, sizeof(path), &tcp, saved, pin);
+		rc = resolve_server(x->server, path, sizeof(path), &tcp, &saved);
+		if (!secret)
+			secret = saved.secret_file[0] ? saved.secret_file : getenv("TWINCTL_SECRET_FILE");
 		if (rc == EXIT_OK && tcp && (!secret || !secret[0]))
 			rc = usage_error(NULL, "%s is reached over TCP: give --secret-file FILE, a copy (mode 0600) of that "
 			                       "daemon's admin secret file", path);
@@ -134,11 +136,11 @@ static int call(struct ctx *x, const char *method, json_t *params, json_t **resu
 			return rc;
 		}
 		if (tcp)
-			st = api_client_connect_tcp(path, secret, pin[0] ? pin : NULL, &x->c, err, sizeof(err));
+			st = api_client_connect_tcp(path, secret, saved.pin[0] ? saved.pin : NULL, &x->c, err, sizeof(err));
 		else
 			st = api_client_connect(path, &x->c, err, sizeof(err));
-		if (st == API_CLIENT_OK && tcp && saved[0] && !pin[0])
-			pin_server(saved, api_client_pin(x->c));
+		if (st == API_CLIENT_OK && tcp && saved.name[0] && !saved.pin[0])
+			pin_server(saved.name, api_client_pin(x->c));
 		if (st != API_CLIENT_OK) {
 			json_decref(params);
 			fprintf(stderr, "twinctl: %s\n", err);
@@ -599,17 +601,22 @@ static void print_server(const char *name, const char *address)
 static int cmd_server_add(struct ctx *x, const struct args *a)
 {
 	struct server_list l;
-	char file[4096], err[512];
+	char file[4096], err[512], secret[PATH_MAX] = "";
 	int rc;
 
 	if (!server_name_valid(a->pos[0]) || strchr(a->pos[0], ':'))
 		return usage_error("server add", "bad name '%s': letters, digits, '.', '_', '-'", a->pos[0]);
 	if (server_address_check(a->pos[1], err, sizeof(err)) < 0)
 		return usage_error("server add", "%s", err);
+	/* Kept by its absolute name, so the saved server works from any directory. */
+	if (x->secret_file && (!realpath(x->secret_file, secret) || strpbrk(secret, " \t") ||
+	                       strlen(secret) >= SERVER_ADDRESS_MAX))
+		return usage_error("server add", "--secret-file %s: %s", x->secret_file,
+		                   secret[0] ? "a name with blanks, or too long" : strerror(errno));
 	rc = load_servers(file, sizeof(file), &l);
 	if (rc)
 		return rc;
-	if (server_list_set(&l, a->pos[0], a->pos[1]) < 0) {
+	if (server_list_set(&l, a->pos[0], a->pos[1], secret[0] ? secret : NULL) < 0) {
 		server_list_free(&l);
 		fprintf(stderr, "twinctl: out of memory\n");
 		return EXIT_FAILED;
@@ -694,9 +701,10 @@ static const struct command commands[] = {
 	  1, { "wait" }, cmd_verify },
 	{ "events", "", "Streams events (state changes, sync started/finished, partner lost, split brain) as JSON\n"
 	  "lines until interrupted.", 0, { NULL }, cmd_events },
-	{ "server add", "NAME ADDRESS",
-	  "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME.  A TCP server's certificate\n"
-	  "is pinned when it is first used; saving the server again forgets the pin.", 2,
+	{ "server add", "NAME ADDRESS [--secret-file FILE]",
+	  "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME, with the admin secret file\n"
+	  "to log in with.  A TCP server's certificate is pinned when it is first used; saving the server\n"
+	  "again forgets the pin.", 2,
 	  { NULL }, cmd_server_add },
 	{ "server list", "", "Lists the saved servers.", 0, { NULL }, cmd_server_list },
 	{ "server remove", "NAME", "Forgets a saved server.", 1, { NULL }, cmd_server_remove },

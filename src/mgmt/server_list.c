@@ -84,7 +84,7 @@ const struct server_entry *server_list_find(const struct server_list *l, const c
 	return NULL;
 }
 
-int server_list_set(struct server_list *l, const char *name, const char *address)
+int server_list_set(struct server_list *l, const char *name, const char *address, const char *secret_file)
 {
 	struct server_entry *e = (struct server_entry *)server_list_find(l, name);
 
@@ -98,6 +98,7 @@ int server_list_set(struct server_list *l, const char *name, const char *address
 		str_copy(e->name, sizeof(e->name), name);
 	}
 	str_copy(e->address, sizeof(e->address), address);
+	str_copy(e->secret_file, sizeof(e->secret_file), secret_file ? secret_file : "");
 	e->pin[0] = '\0';
 	return 0;
 }
@@ -130,20 +131,30 @@ int server_list_remove(struct server_list *l, const char *name)
 	return 0;
 }
 
-/* One "NAME ADDRESS [sha256:PIN]" line (comments and blank lines were skipped). */
+/* One "NAME ADDRESS [sha256:PIN] [secret-file:PATH]" line (comments and blank lines were
+ * skipped). */
 static int parse_line(struct server_list *l, char *line, const char *path, unsigned lineno, char *err,
                       size_t errlen)
 {
-	char *name = strtok(line, " \t"), *address = strtok(NULL, " \t"), *pin = strtok(NULL, " \t");
+	char *name = strtok(line, " \t"), *address = strtok(NULL, " \t"), *field, *pin = NULL, *secret = NULL;
 	char why[256];
 
-	if (!address || strtok(NULL, " \t")) {
-		snprintf(err, errlen, "%s:%u: expected NAME ADDRESS [sha256:PIN]; fix or remove the line", path, lineno);
+	if (!address) {
+		snprintf(err, errlen, "%s:%u: expected NAME ADDRESS [sha256:PIN] [secret-file:PATH]; fix or remove the line",
+		         path, lineno);
 		return -1;
 	}
-	if (pin && (strncmp(pin, "sha256:", 7) || !pin_valid(pin + 7))) {
-		snprintf(err, errlen, "%s:%u: bad certificate pin '%s' (sha256: and 64 hex digits)", path, lineno, pin);
-		return -1;
+	while ((field = strtok(NULL, " \t"))) {
+		if (!strncmp(field, "sha256:", 7) && pin_valid(field + 7) && !pin) {
+			pin = field + 7;
+		} else if (!strncmp(field, "secret-file:", 12) && field[12] == '/' &&
+		           strlen(field + 12) < SERVER_ADDRESS_MAX && !secret) {
+			secret = field + 12;
+		} else {
+			snprintf(err, errlen, "%s:%u: '%s' is neither sha256: and 64 hex digits nor secret-file:/PATH", path,
+			         lineno, field);
+			return -1;
+		}
 	}
 	if (!server_name_valid(name)) {
 		snprintf(err, errlen, "%s:%u: bad server name '%s' (letters, digits, '.', '_', '-')", path, lineno,
@@ -154,12 +165,12 @@ static int parse_line(struct server_list *l, char *line, const char *path, unsig
 		snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
 		return -1;
 	}
-	if (server_list_set(l, name, address) < 0) {
+	if (server_list_set(l, name, address, secret) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	if (pin)
-		server_list_pin(l, name, pin + 7);
+		server_list_pin(l, name, pin);
 	return 0;
 }
 
@@ -229,10 +240,11 @@ int server_list_save(const char *path, const struct server_list *l, char *err, s
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	fprintf(mem, "# twinctl's saved servers: NAME ADDRESS (unix:PATH or HOST:PORT) [sha256:PIN]\n");
+	fprintf(mem, "# twinctl's saved servers: NAME ADDRESS (unix:PATH or HOST:PORT) [sha256:PIN] "
+	             "[secret-file:PATH]\n");
 	for (size_t i = 0; i < l->n; i++)
-		fprintf(mem, "%s %s%s%s\n", l->v[i].name, l->v[i].address, l->v[i].pin[0] ? " sha256:" : "",
-		        l->v[i].pin);
+		fprintf(mem, "%s %s%s%s%s%s\n", l->v[i].name, l->v[i].address, l->v[i].pin[0] ? " sha256:" : "",
+		        l->v[i].pin, l->v[i].secret_file[0] ? " secret-file:" : "", l->v[i].secret_file);
 	fclose(mem);
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) || make_parents(path) < 0 ||
 	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||

@@ -1,8 +1,9 @@
-/* twinctl's saved servers, like the console's server list: a file of "NAME ADDRESS [PIN]"
- * lines (~/.config/twinsan/servers, mode 0600), where ADDRESS is unix:PATH or HOST:PORT
- * and PIN, "sha256:" and 64 hex digits, the certificate a TCP server showed the first
- * time (trust on first use).  Rewritten whole, crash-safely (temporary file, fsync,
- * rename). */
+/* twinctl's saved servers, like the console's server list: a file of lines
+ *   NAME ADDRESS [sha256:PIN] [secret-file:PATH]
+ * (~/.config/twinsan/servers, mode 0600), where ADDRESS is unix:PATH or HOST:PORT, PIN the
+ * SHA-256 of the certificate a TCP server showed the first time (trust on first use), and
+ * PATH the copy of its admin secret to log in with.  Rewritten whole, crash-safely
+ * (temporary file, fsync, rename). */
 #ifndef TWINSAN_MGMT_SERVER_LIST_H
 #define TWINSAN_MGMT_SERVER_LIST_H
 
@@ -17,6 +18,7 @@ struct server_entry {
 	char name[SERVER_NAME_MAX];
 	char address[SERVER_ADDRESS_MAX];
 	char pin[SERVER_PIN_HEX + 1]; /* hex SHA-256 of the server's certificate; "" unknown */
+	char secret_file[SERVER_ADDRESS_MAX]; /* absolute; "" none */
 };
 
 struct server_list {
@@ -39,8 +41,9 @@ int server_list_save(const char *path, const struct server_list *l, char *err, s
 void server_list_free(struct server_list *l);
 
 const struct server_entry *server_list_find(const struct server_list *l, const char *name);
-/* Adds or replaces (forgetting the pin); name and address must be valid. */
-int server_list_set(struct server_list *l, const char *name, const char *address);
+/* Adds or replaces (forgetting the pin); name and address must be valid, secret_file
+ * NULL or an absolute path without blanks. */
+int server_list_set(struct server_list *l, const char *name, const char *address, const char *secret_file);
 /* Pins the certificate of a saved server; -1 if there is no such name or pin is not
  * 64 hex digits. */
 int server_list_pin(struct server_list *l, const char *name, const char *pin);

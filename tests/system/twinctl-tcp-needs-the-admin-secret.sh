@@ -60,14 +60,16 @@ remote --secret-file "$SCRATCH/wrong.secret" status && rc=0 || rc=$?
 grep -q "chmod 600" "$SCRATCH/err" || fail "a secret file others may read: $(cat "$SCRATCH/err")"
 
 # A saved server keeps the certificate it showed first (trust on first use).
-export HOME=$SCRATCH/home XDG_CONFIG_HOME= TWINCTL_SECRET_FILE=$SCRATCH/copy.secret
+export HOME=$SCRATCH/home XDG_CONFIG_HOME=
 mkdir -p "$HOME"
 saved() { TWINCTL_SERVER= client "$TWINCTL" --server node "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"; }
-expect_exit 0 server add node "127.0.0.1:$API_PORT"
+# The secret file is remembered by its absolute name.
+(cd "$SCRATCH" && TWINCTL_SERVER=unix:$API_SOCKET "$TWINCTL" server add node "127.0.0.1:$API_PORT" \
+	--secret-file copy.secret >/dev/null) || fail "server add with a secret file"
 saved status || fail "saved server: $(cat "$SCRATCH/err")"
 grep -q "node: trusting its certificate sha256:" "$SCRATCH/err" || fail "first use: $(cat "$SCRATCH/err")"
 pin=$(openssl x509 -in "$STATE/api.crt" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
-grep -qx "node 127.0.0.1:$API_PORT sha256:$pin" "$HOME/.config/twinsan/servers" ||
+grep -qx "node 127.0.0.1:$API_PORT sha256:$pin secret-file:$SCRATCH/copy.secret" "$HOME/.config/twinsan/servers" ||
 	fail "the pin saved is not the certificate's: $(cat "$HOME/.config/twinsan/servers")"
 saved status || fail "saved server, pinned: $(cat "$SCRATCH/err")"
 [ -s "$SCRATCH/err" ] && fail "second use said: $(cat "$SCRATCH/err")"
@@ -86,7 +88,7 @@ daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET" --api-
 saved status && rc=0 || rc=$?
 [ $rc = 3 ] || fail "a changed certificate: exit $rc, not 3"
 grep -q "not the saved sha256:$pin" "$SCRATCH/err" || fail "a changed certificate: $(cat "$SCRATCH/err")"
-expect_exit 0 server add node "127.0.0.1:$API_PORT"
+expect_exit 0 server add node "127.0.0.1:$API_PORT" --secret-file "$SCRATCH/copy.secret"
 saved status || fail "saved again: $(cat "$SCRATCH/err")"
 daemon_stop
 exit 0

@@ -50,9 +50,9 @@ static void test_list_round_trips_privately(void **state)
 	snprintf(path, sizeof(path), "%s/cfg/twinsan/servers", dir);
 	assert_int_equal(server_list_load(path, &back, err, sizeof(err)), 0); /* missing: empty */
 	assert_int_equal(back.n, 0);
-	assert_int_equal(server_list_set(&l, "a", "unix:/run/a.sock"), 0);
-	assert_int_equal(server_list_set(&l, "b", "host:1"), 0);
-	assert_int_equal(server_list_set(&l, "a", "unix:/run/a2.sock"), 0); /* replaces */
+	assert_int_equal(server_list_set(&l, "a", "unix:/run/a.sock", NULL), 0);
+	assert_int_equal(server_list_set(&l, "b", "host:1", "/root/b.secret"), 0);
+	assert_int_equal(server_list_set(&l, "a", "unix:/run/a2.sock", NULL), 0); /* replaces */
 	assert_int_equal(server_list_remove(&l, "zz"), -1);
 	assert_int_equal(server_list_pin(&l, "b", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"), 0);
 	assert_int_equal(server_list_pin(&l, "b", "xyz"), -1);
@@ -72,8 +72,10 @@ static void test_list_round_trips_privately(void **state)
 	assert_string_equal(server_list_find(&back, "b")->pin,
 	                    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
 	assert_string_equal(server_list_find(&back, "a")->pin, "");
+	assert_string_equal(server_list_find(&back, "b")->secret_file, "/root/b.secret");
+	assert_string_equal(server_list_find(&back, "a")->secret_file, "");
 	/* Saving a server again forgets its pin: the administrator said it changed. */
-	assert_int_equal(server_list_set(&back, "b", "host:2"), 0);
+	assert_int_equal(server_list_set(&back, "b", "host:2", NULL), 0);
 	assert_string_equal(server_list_find(&back, "b")->pin, "");
 	assert_int_equal(server_list_remove(&back, "a"), 0);
 	assert_null(server_list_find(&back, "a"));
@@ -108,7 +110,7 @@ static void test_bad_line_is_named(void **state)
 	assert_int_equal(write(fd, pin_text, sizeof(pin_text) - 1), (ssize_t)sizeof(pin_text) - 1);
 	close(fd);
 	assert_int_equal(server_list_load(path, &l, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, ":1: bad certificate pin"));
+	assert_non_null(strstr(err, ":1: 'sha256:0011' is neither"));
 	unlink(path);
 }
 
