@@ -462,9 +462,7 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 	return 0;
 }
 
-/* ---- configuration file mode ---- */
-
-/* ---- HA devices ---- */
+/* ---- HA devices (configuration file mode) ---- */
 
 /* This node's id towards HA partners: configured, or made once and kept in the state dir
  * (crash-safely: a torn file would make the node a stranger to its partner). */
@@ -644,6 +642,10 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 	};
 	char err[512];
 
+	if (d->nhas == MAX_LUNS) {
+		log_err("%s:%u: [ha %s] at most %d HA devices", path, ha->line, ha->name, MAX_LUNS);
+		return NULL;
+	}
 	memcpy(hp.uuid, ha->uuid, sizeof(hp.uuid));
 	str_copy(e->name, sizeof(e->name), ha->name);
 	d->nhas++;
@@ -683,6 +685,8 @@ static void stop_peers(struct daemon_state *d)
 	for (size_t i = 0; i < d->nhas; i++)
 		ha_peer_stop(d->has[i].peer);
 }
+
+/* ---- configuration file mode ---- */
 
 static bool portal_listed(const struct config_target *t, size_t portal)
 {
