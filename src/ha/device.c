@@ -99,6 +99,7 @@ struct xfer {
 	uint32_t block_size;  /* verify */
 	uint8_t *buf;
 	bool fua, discard;
+	bool local_busy;      /* a local I/O is in flight */
 	bool forwarded;       /* secondary: sent to the primary, waiting for its ACK */
 	bool wait_remote;     /* waiting for the partner's answer */
 	bool orphan;          /* the partner went away while we waited */
@@ -122,6 +123,7 @@ struct ha_device {
 	bool serving;
 	bool alone_gen_done;  /* the generation for writing alone is persisted */
 	bool closing;
+	unsigned local_busy;  /* xfers with local I/O in flight: a closed device waits for them */
 
 	/* the session: the one sync link carrying ordered traffic */
 	struct dlink *sess;
@@ -436,12 +438,27 @@ static void finish_initiator(struct xfer *x, int err)
 		op_part_done(o, err);
 }
 
+static void device_free(struct ha_device *d);
+
 static void on_local_done(struct store_io *io, int err)
 {
 	struct xfer *x = container_of(io, struct xfer, io);
+	struct ha_device *d = x->d;
 
+	x->local_busy = false;
+	d->local_busy--;
 	x->local_done = true;
 	x->local_err = err;
+	if (d->closing) {
+		/* The store was closed under it: the request ends, then maybe the device. */
+		if (x->parent)
+			finish_initiator(x, -ENOTCONN);
+		else
+			xfer_free(x);
+		if (d->local_busy == 0)
+			device_free(d);
+		return;
+	}
 	x->after_local(x);
 }
 
@@ -451,6 +468,8 @@ static void local_io(struct xfer *x, void (*after)(struct xfer *x))
 
 	x->after_local = after;
 	x->local_done = false;
+	x->local_busy = true;
+	d->local_busy++;
 	x->io.done = on_local_done;
 	switch (x->kind) {
 	case X_FLUSH:
@@ -952,8 +971,10 @@ static void on_peer_write(struct ha_device *d, const struct proto_msg *m)
 	x->discard = discard;
 	if (!discard)
 		memcpy(x->buf, w->data, w->length);
-	if (m->type == PROTO_RESYNC_DATA)
+	if (m->type == PROTO_RESYNC_DATA) {
 		d->received_bytes += w->length;
+		d->sync_done += w->length; /* progress as the primary drives it */
+	}
 	lock(x, peer_write_granted);
 }
 
@@ -973,8 +994,10 @@ static void peer_read_done(struct xfer *x)
 	}
 	if (x->reply == PROTO_RESYNC_DATA) {
 		m.u.write = (struct proto_write){x->id, x->offset, x->length, 0, x->buf};
-		if (send_for(x, &m) == 0)
+		if (send_for(x, &m) == 0) {
 			d->sent_bytes += x->length;
+			d->sync_done += x->length;
+		}
 	} else {
 		uint32_t count = x->length / x->block_size;
 		uint8_t *dig = malloc((size_t)count * 4);
@@ -1866,7 +1889,7 @@ static void on_start_timer(struct reactor_timer *t)
 	struct ha_device *d = container_of(t, struct ha_device, start_timer);
 
 	if (d->mode == MODE_WAITING && d->sess == NULL) {
-		log_info("ha %s: no partner within %u ms", d->name, d->p.timeout_ms);
+		log_info("ha %s: no partner since the start", d->name);
 		decide_failover(d);
 	}
 }
@@ -2052,17 +2075,29 @@ static void ha_close(void *impl)
 	/* Nothing may be granted any more: the locks go with the device. */
 	for (x = d->xfers; x != NULL; x = x->next)
 		x->locked = false;
-	while ((x = d->xfers) != NULL) {
-		if (x->parent && !x->local_done)
-			log_warn("ha %s: closed with I/O in flight", d->name);
-		if (x->parent)
-			finish_initiator(x, -ENOTCONN);
-		else
-			xfer_free(x);
+	x = d->xfers;
+	while (x != NULL) {
+		struct xfer *next = x->next;
+
+		if (!x->local_busy) {
+			if (x->parent)
+				finish_initiator(x, -ENOTCONN);
+			else
+				xfer_free(x);
+		}
+		x = next;
 	}
 	/* A grant is never released at close: this node may have written alone, and the
 	 * witness must keep refusing the partner's outdated replica until a resync ends. */
 	log_info("ha %s: closed (%s)", d->name, ha_sync_state_name(d->sb.state));
+	if (d->local_busy == 0)
+		device_free(d);
+	else
+		log_info("ha %s: the replica closes once %u I/Os in flight end", d->name, d->local_busy);
+}
+
+static void device_free(struct ha_device *d)
+{
 	activemap_free(d->am);
 	order_free(d->order);
 	ha_meta_close(d->meta);
@@ -2244,7 +2279,9 @@ int ha_device_open(struct reactor *r, const struct ha_device_params *p, struct h
 	         is_primary(d) ? "primary" : "secondary", ha_sync_state_name(d->sb.state), d->sb.reason ? ", " : "",
 	         d->sb.reason ? ha_sync_reason_name(d->sb.reason) : "", (unsigned long long)d->sb.gen.current,
 	         (unsigned long long)activemap_dirty_bytes(d->am));
-	reactor_timer_start(r, &d->start_timer, d->p.timeout_ms, on_start_timer);
+	/* A restarted secondary gives a live primary time to dial it again (its connection
+	 * manager backs off between attempts) before it concludes the primary is gone. */
+	reactor_timer_start(r, &d->start_timer, is_primary(d) ? d->p.timeout_ms : 3 * d->p.timeout_ms, on_start_timer);
 	d->alive_ms = now_ms();
 	reactor_timer_start(r, &d->alive_timer, d->p.ping_interval_ms, on_alive_timer);
 	*out = d;

@@ -736,6 +736,22 @@ static void test_resync_under_steady_writes_ends_with_identical_replicas(void **
 	assert_true(st(&A).resync_sent_bytes <= 2ull * DEV_SIZE);
 }
 
+static void test_closing_with_io_in_flight_ends_every_request(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	for (int i = 0; i < 32; i++)
+		start_write(i % 2 ? &A : &B, (uint64_t)i * 8192, 65536, (uint8_t)i, i % 3 == 0);
+	node_close(&A); /* the partner's writes may be in A's store right now */
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	for (unsigned i = 0; i < n_pending; i++) {
+		assert_true(pending_reqs[i]->err == 0 || pending_reqs[i]->err == -ENOTCONN);
+		free(pending_reqs[i]->buf);
+		free(pending_reqs[i]);
+	}
+	n_pending = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +780,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_resync_under_steady_writes_ends_with_identical_replicas, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_closing_with_io_in_flight_ends_every_request, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
