@@ -25,8 +25,11 @@
 #include "ha/device.h"
 #include "ha/peer.h"
 #include "ha/witness.h"
+#include "iscsi/portal.h"
 #include "iscsi/server.h"
 #include "iscsi/target.h"
+#include "mgmt/api.h"
+#include "mgmt/api_ha.h"
 #include "mgmt/config.h"
 #include "scsi/scsi.h"
 #include "store/store.h"
@@ -37,6 +40,7 @@
 #define UUID_XATTR "user.twinsan.uuid"
 #define SIDECAR_SUFFIX ".twinsan"
 #define PR_STATE_SUFFIX ".twinsan-pr"
+#define TWINSAND_VERSION "0.1.0"
 #define NODE_ID_FILE "node-id"
 #define SHUTDOWN_TICK_MS 10
 #define FLUSH_WAIT_MS 10000
@@ -58,6 +62,8 @@ struct export_spec {
 	const char *chap;          /* USER:SECRET */
 	const char *mutual_chap;
 	bool log_level_set;        /* --log-level wins over the configuration file's */
+	const char *api_socket;    /* the management API's socket; NULL: the default */
+	const char *api_listen;    /* its TCP listener, ADDR:PORT; NULL: none */
 };
 
 /* An HA device the daemon serves: its store is one of the LUNs' stores. */
@@ -75,6 +81,7 @@ struct ha_entry {
 	struct ha_arbiter arbiter;      /* the witness's vote, for failover = majority */
 	bool witness_stopped;
 	bool closing;              /* its status is no longer asked for */
+	struct mgmt_api *const *api; /* the daemon's; NULL once closed */
 };
 
 struct flush_req {
@@ -98,6 +105,8 @@ struct daemon_state {
 	unsigned flushing;
 	bool (*shutdown_done)(const struct daemon_state *d);
 	uint64_t shutdown_deadline_ms;
+	struct mgmt_api *api;
+	char state_dir[CONFIG_PATH_MAX]; /* the API's secret, key and certificate */
 };
 
 static void usage(FILE *f)
@@ -108,6 +117,10 @@ static void usage(FILE *f)
 	        "                [--size SIZE] [--direct] [--chap USER:SECRET]\n"
 	        "                [--mutual-chap USER:SECRET] [--log-level error|warning|info|debug]\n"
 	        "  --config     serve what this configuration file describes (docs/config.md)\n"
+	        "  --api-socket the management API's Unix socket (twinctl --server unix:PATH); default\n"
+	        "               " MGMT_API_DEFAULT_SOCKET " with --config, none without\n"
+	        "  --api-listen ADDR:PORT: the management API over TCP with TLS; the admin secret,\n"
+	        "               key and certificate are made in the state directory at first start\n"
 	        "  --portal     listen address, IPv6 as [::1]:3260 (repeatable)\n"
 	        "  --target     iSCSI name of the target\n"
 	        "  --lun        backing file or block device, LUN 0, 1, ... in order (repeatable)\n"
@@ -145,9 +158,11 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct export_spec *spec)
 {
-	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT, OPT_CONFIG };
+	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT, OPT_CONFIG, OPT_API_SOCKET, OPT_API_LISTEN };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+		{ "api-listen", required_argument, NULL, OPT_API_LISTEN },
 		{ "portal", required_argument, NULL, 'p' },
 		{ "target", required_argument, NULL, 't' },
 		{ "lun", required_argument, NULL, 'l' },
@@ -198,6 +213,12 @@ static int parse_args(int argc, char **argv, struct export_spec *spec)
 			break;
 		case OPT_CONFIG:
 			spec->config = optarg;
+			break;
+		case OPT_API_SOCKET:
+			spec->api_socket = optarg;
+			break;
+		case OPT_API_LISTEN:
+			spec->api_listen = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &level) < 0) {
@@ -331,6 +352,8 @@ struct lun_spec {
 	const char *serial;        /* NULL: derived from the uuid */
 	const uint8_t *uuid;       /* NULL: the one kept with the backing file */
 	const char *state_path;    /* persistent reservations */
+	const char *target;        /* its target's name, for the management API */
+	const char *ha;            /* the HA device serving it, or NULL */
 };
 
 static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struct lun_spec *ls)
@@ -373,6 +396,10 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 		return -1;
 	}
 	d->nluns = i + 1;
+	if (mgmt_api_add_lun(d->api, ls->target, ls->lun, ls->path, d->stores[i], ls->ha) < 0) {
+		log_err("out of memory");
+		return -1;
+	}
 	if (scsi_target_add_lu(scsi, ls->lun, d->lus[i]) < 0) {
 		log_err("LUN %llu: cannot add it to the target", (unsigned long long)ls->lun);
 		return -1;
@@ -380,12 +407,16 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 	return 0;
 }
 
-static int open_core(struct daemon_state *d, unsigned queue_depth)
+static int open_core(struct daemon_state *d, unsigned queue_depth, uint64_t node)
 {
-	if (reactor_new(queue_depth, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0) {
+	struct mgmt_api_params ap = { .version = TWINSAND_VERSION, .node_id = node };
+
+	if (reactor_new(queue_depth, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0 ||
+	    mgmt_api_new(d->reactor, &ap, &d->api) < 0) {
 		log_err("out of memory or io_uring unavailable");
 		return -1;
 	}
+	mgmt_api_set_registry(d->api, d->registry);
 	return 0;
 }
 
@@ -421,6 +452,7 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 	struct iscsi_target_auth auth = { 0 };
 	char state_path[4096];
 
+	str_copy(d->state_dir, sizeof(d->state_dir), CONFIG_DEFAULT_STATE_DIR);
 	if (spec->chap) {
 		auth.chap_required = true;
 		if (parse_creds("--chap", spec->chap, &auth.initiator) < 0)
@@ -435,7 +467,7 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 		if (parse_creds("--mutual-chap", spec->mutual_chap, &auth.target) < 0)
 			return -1;
 	}
-	if (open_core(d, REACTOR_ENTRIES) < 0)
+	if (open_core(d, REACTOR_ENTRIES, 0) < 0)
 		return -1;
 	target = iscsi_target_add(d->registry, spec->target, "");
 	if (!target) {
@@ -446,6 +478,7 @@ static int build_quick(struct daemon_state *d, const struct export_spec *spec)
 		struct lun_spec ls = {
 			.path = spec->luns[i], .lun = i, .create_size = spec->size,
 			.direct = spec->direct, .block_size = 512, .state_path = state_path,
+			.target = spec->target,
 		};
 
 		snprintf(state_path, sizeof(state_path), "%s%s", spec->luns[i], PR_STATE_SUFFIX);
@@ -545,6 +578,8 @@ static void ha_event(void *arg, struct ha_device *dev, enum ha_event ev, const c
 	const struct ha_entry *e = arg;
 
 	ha_event_log(e, dev, ev, detail);
+	if (*e->api && !e->closing)
+		mgmt_api_publish_ha_event(*e->api, dev, ev, detail);
 	if (e->lu != NULL && !e->closing)
 		scsi_lu_port_groups_changed(e->lu);
 }
@@ -648,6 +683,7 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 	}
 	memcpy(hp.uuid, ha->uuid, sizeof(hp.uuid));
 	str_copy(e->name, sizeof(e->name), ha->name);
+	e->api = &d->api;
 	d->nhas++;
 	if (ha->n_witness > 0 && start_witness(d, ha, e, node, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] witness: %s", path, ha->line, ha->name, err);
@@ -668,6 +704,10 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 	}
 	if (ha_device_open(d->reactor, &hp, &e->device, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
+		return NULL;
+	}
+	if (mgmt_api_add_ha_device(d->api, e->device, e->witness ? &e->arbiter : NULL) < 0) {
+		log_err("out of memory");
 		return NULL;
 	}
 	if (start_peer(d, ha, e, err, sizeof(err)) < 0) {
@@ -780,6 +820,7 @@ static int add_ha_lun(struct daemon_state *d, const struct config *cfg, const st
 
 	ls->uuid = cfg->has[l->ha].uuid;
 	ls->path = cfg->has[l->ha].name;
+	ls->ha = cfg->has[l->ha].name;
 	ls->store = open_ha(d, &cfg->has[l->ha], node, path);
 	if (ls->store == NULL || add_lun(d, iscsi_target_scsi(target), ls) < 0)
 		return -1;
@@ -825,7 +866,7 @@ static int config_targets(struct daemon_state *d, const struct config *cfg, cons
 		struct lun_spec ls = {
 			.path = l->path, .lun = l->lun, .create_size = l->size, .direct = l->direct,
 			.block_size = l->block_size, .serial = l->serial[0] ? l->serial : NULL,
-			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path,
+			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path, .target = iqn,
 		};
 
 		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
@@ -862,11 +903,12 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 		log_err("%s", err);
 		return -1;
 	}
+	str_copy(d->state_dir, sizeof(d->state_dir), cfg->state_dir);
 	if (!keep_log_level)
 		log_set_level(cfg->log_level);
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
 		log_err("state-dir %s: %s", cfg->state_dir, strerror(errno));
-	else if ((cfg->n_has == 0 || load_node_id(cfg, &node) == 0) && open_core(d, cfg->queue_depth) == 0 &&
+	else if ((cfg->n_has == 0 || load_node_id(cfg, &node) == 0) && open_core(d, cfg->queue_depth, node) == 0 &&
 	         config_targets(d, cfg, path, node) == 0 && start_server(d) == 0 && config_portals(d, cfg) == 0)
 		ret = 0;
 	config_free(cfg);
@@ -956,8 +998,63 @@ static void close_ha_devices(struct daemon_state *d)
 		log_warn("HA links still closing after %u s", DRAIN_WAIT_MS / 1000);
 }
 
+/* The API's TCP listener; its secret, key and certificate live in the state directory. */
+static int start_api_tcp(struct daemon_state *d, const char *listen)
+{
+	char address[CONFIG_ADDRESS_MAX], secret[CONFIG_PATH_MAX + 16], key[CONFIG_PATH_MAX + 16],
+	        cert[CONFIG_PATH_MAX + 16], err[512];
+	struct mgmt_api_tcp_params p = { .address = address, .secret_path = secret, .key_path = key, .cert_path = cert };
+
+	if (portal_parse(listen, address, sizeof(address), &p.port) < 0) {
+		log_err("--api-listen '%s': want ADDRESS:PORT ([IPv6]:PORT)", listen);
+		return -1;
+	}
+	if (mkdir(d->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_err("state-dir %s: %s", d->state_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(secret, sizeof(secret), "%s/admin.secret", d->state_dir);
+	snprintf(key, sizeof(key), "%s/api.key", d->state_dir);
+	snprintf(cert, sizeof(cert), "%s/api.crt", d->state_dir);
+	if (mgmt_api_listen_tcp(d->api, &p, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The management API: on --api-socket, else in configuration mode on the default socket,
+ * which a second daemon on the host then does without (with a warning). */
+static int start_api(struct daemon_state *d, const struct export_spec *spec)
+{
+	char err[512];
+
+	if (spec->api_listen && start_api_tcp(d, spec->api_listen) < 0)
+		return -1;
+	if (!spec->api_socket && !spec->config)
+		return 0;
+	if (mgmt_api_listen(d->api, spec->api_socket ? spec->api_socket : MGMT_API_DEFAULT_SOCKET, err,
+	                    sizeof(err)) == 0)
+		return 0;
+	if (spec->api_socket) {
+		log_err("%s", err);
+		return -1;
+	}
+	log_warn("%s; running without the management API", err);
+	return 0;
+}
+
+/* Ends the API's connections and closes its socket (it runs the loop until they are
+ * gone): first thing at shutdown, so no command races the teardown. */
+static void stop_api(struct daemon_state *d)
+{
+	mgmt_api_free(d->api);
+	d->api = NULL;
+}
+
 static void teardown(struct daemon_state *d)
 {
+	stop_api(d); /* what a failed start left */
 	iscsi_server_free(d->server);
 	iscsi_registry_free(d->registry);
 	/* The links' managers before the devices they feed; store_close() closes a device. */
@@ -987,7 +1084,8 @@ int main(int argc, char **argv)
 	 * ones each time, and the page faults of a fresh mapping cost more than the copy. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	if ((spec.config ? build_config(&d, spec.config, spec.log_level_set) : build_quick(&d, &spec)) == 0) {
+	if ((spec.config ? build_config(&d, spec.config, spec.log_level_set) : build_quick(&d, &spec)) == 0 &&
+	    start_api(&d, &spec) == 0) {
 		printf("twinsand: ready, serving");
 		for (size_t i = 0; i < iscsi_registry_count(d.registry); i++)
 			printf("%s %s", i ? "," : "", iscsi_target_name(iscsi_registry_at(d.registry, i)));
@@ -996,6 +1094,7 @@ int main(int argc, char **argv)
 		sd_notify(0, "READY=1");
 		ret = iscsi_server_run(d.server) < 0;
 		sd_notify(0, "STOPPING=1");
+		stop_api(&d);
 		stop_peers(&d);
 		flush_stores(&d);
 		close_ha_devices(&d);
