@@ -96,8 +96,10 @@ bench: deps all
 # make install [PREFIX=/usr/local] [DESTDIR=/tmp/inst]; the unit's ExecStart is /usr/local/sbin/twinsand,
 # so a different PREFIX needs a drop-in overriding it.
 PREFIX ?= /usr/local
-install: $(O)/twinsand
+install: $(O)/twinsand $(O)/twinctl
 	install -D -m 755 $(O)/twinsand $(DESTDIR)$(PREFIX)/sbin/twinsand
+	install -D -m 755 $(O)/twinctl $(DESTDIR)$(PREFIX)/sbin/twinctl
+	install -D -m 644 man/twinctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinctl.8
 	install -D -m 644 man/twinsand.8 $(DESTDIR)$(PREFIX)/share/man/man8/twinsand.8
 	install -D -m 644 man/twinsan.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/twinsan.conf.5
 	install -D -m 644 dist/systemd/twinsand.service $(DESTDIR)/lib/systemd/system/twinsand.service
