@@ -582,16 +582,15 @@ static void mutate_local_done(struct xfer *x)
 	mutate_try_finish(x);
 }
 
-static void send_write(struct xfer *x, uint64_t id, bool peer_reply)
+static void send_write(struct xfer *x)
 {
 	struct proto_msg m = {.type = PROTO_WRITE};
 
-	m.u.write.request_id = id;
+	m.u.write.request_id = x->id;
 	m.u.write.offset = x->offset;
 	m.u.write.length = x->length;
 	m.u.write.flags = (x->fua ? PROTO_WRITE_FUA : 0) | (x->discard ? PROTO_WRITE_DISCARD : 0);
 	m.u.write.data = x->buf;
-	(void)peer_reply;
 	x->wait_remote = true;
 	if (send_msg(x->d, &m) != 0)
 		x->orphan = true; /* the session is ending: the failover decision resolves it */
@@ -610,7 +609,7 @@ static void mutate_marked(struct xfer *x, int err)
 	x->remote_done = true;
 	if (d->mode == MODE_REPLICATING) {
 		x->remote_done = false;
-		send_write(x, x->id, false);
+		send_write(x);
 	}
 	local_io(x, mutate_local_done);
 }
@@ -643,7 +642,7 @@ static void forward_marked(struct xfer *x, int err)
 	x->forwarded = true;
 	x->remote_done = true;
 	if (d->mode == MODE_REPLICATING) {
-		send_write(x, x->id, false);
+		send_write(x);
 		return;
 	}
 	/* The session ended while the mark was being written: the failover decides. */
@@ -1785,6 +1784,11 @@ static void on_alive_timer(struct reactor_timer *t)
 		log_warn("ha %s: this node stood still for %llu ms", d->name, (unsigned long long)(now - d->alive_ms));
 	}
 	d->alive_ms = now;
+	if (d->resyncing && now - d->rate_mark_ms >= HA_RATE_WINDOW_MS) {
+		d->rate_bps = (d->sync_done - d->rate_mark_bytes) * 1000 / (now - d->rate_mark_ms);
+		d->rate_mark_ms = now;
+		d->rate_mark_bytes = d->sync_done;
+	}
 	reactor_timer_start(d->r, t, d->p.ping_interval_ms, on_alive_timer);
 }
 
@@ -2326,7 +2330,10 @@ void ha_device_status(const struct ha_device *d, struct ha_device_status *st)
 	st->size = d->sb.size;
 	st->sync_total_bytes = d->sync_total;
 	st->sync_done_bytes = d->sync_done;
-	if (d->resyncing && now > d->sync_start_ms)
+	/* over the last window; in the first one, since the start */
+	if (d->resyncing && d->rate_bps != 0)
+		st->sync_rate_bps = d->rate_bps;
+	else if (d->resyncing && now > d->sync_start_ms)
 		st->sync_rate_bps = d->sync_done * 1000 / (now - d->sync_start_ms);
 	st->dirty_bytes = activemap_dirty_bytes(d->am);
 	st->resync_sent_bytes = d->sent_bytes;

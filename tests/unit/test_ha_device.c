@@ -411,6 +411,10 @@ static void test_partner_lost_survivor_serves_and_resync_moves_only_dirty_extent
 	assert_true(sa.resync_sent_bytes <= 4 * EXTENT * 11 / 10);
 	assert_true(sa.resync_sent_bytes >= 4 * EXTENT);
 	assert_int_equal(A.events[HA_EVENT_SYNC_FINISHED], 1);
+	/* both nodes show the finished resync's progress */
+	assert_int_equal(sa.sync_total_bytes, 4 * EXTENT);
+	assert_int_equal(sa.sync_done_bytes, 4 * EXTENT);
+	assert_int_equal(st(&B).sync_done_bytes, 4 * EXTENT);
 	assert_true(replicas_identical());
 }
 
