@@ -4,7 +4,8 @@
 # heartbeat link between them, and one HA device HA1 served as LUN 0 of target "ha".
 #
 #   ha_setup SIZE [KEY=VALUE...]  write both configurations (extra [ha HA1] keys for both)
-#   ha_start A|B                  start a node, wait for its "ready" line
+#   ha_start A|B                  start a node, wait for its "ready" line (its management
+#                                 API on $SCRATCH/A|B/api.sock)
 #   ha_stop A|B                   SIGTERM; fails unless it exits cleanly, sanitizers quiet
 #   ha_kill A|B                   kill -9
 #   ha_wait_state A|B STATE       poll the node's log until HA1's last state is STATE
@@ -148,7 +149,7 @@ ha_start()
 	HA_STARTS=$((HA_STARTS + 1))
 	_log=$SCRATCH/$1/daemon.$HA_STARTS.log
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-		"$TWINSAND" --config "$SCRATCH/$1/twinsand.conf" >"$_log" 2>&1 &
+		"$TWINSAND" --config "$SCRATCH/$1/twinsand.conf" --api-socket "$SCRATCH/$1/api.sock" >"$_log" 2>&1 &
 	_pid=$!
 	if [ "$1" = A ]; then HA_PID_A=$_pid HA_LOG_A=$_log; else HA_PID_B=$_pid HA_LOG_B=$_log; fi
 	_tries=0

@@ -12,7 +12,8 @@ cp "$CONF" "$GOOD"
 # expect_refusal MESSAGE: node A's configuration must be refused with it.
 expect_refusal()
 {
-	timeout 20 "$TWINSAND" --config "$CONF" >"$SCRATCH/out" 2>&1 && fail "bad config accepted"
+	timeout 20 "$TWINSAND" --config "$CONF" --api-socket "$SCRATCH/api.sock" >"$SCRATCH/out" 2>&1 &&
+		fail "bad config accepted"
 	grep -qF "$1" "$SCRATCH/out" || fail "expected \"$1\", got: $(cat "$SCRATCH/out")"
 	_sanitizer_report "$SCRATCH/out" && fail "sanitizer report: $(cat "$SCRATCH/out")"
 	ss -Htln "( sport = :$HA_PORT or sport = :$HA_SYNC_PORT or sport = :$HA_HB_PORT )" | grep -q . &&
@@ -63,7 +64,8 @@ s = socket.socket(); s.bind(("127.0.0.2", int(sys.argv[1]))); s.listen(1); print
 	"$HA_SYNC_PORT" >"$SCRATCH/holder" 2>&1 &
 holder=$!
 until grep -q ok "$SCRATCH/holder"; do kill -0 $holder 2>/dev/null || fail "cannot hold the port"; sleep 0.1; done
-timeout 20 "$TWINSAND" --config "$SCRATCH/B/twinsand.conf" >"$SCRATCH/out" 2>&1 && fail "B started on a busy port"
+timeout 20 "$TWINSAND" --config "$SCRATCH/B/twinsand.conf" --api-socket "$SCRATCH/api.sock" >"$SCRATCH/out" 2>&1 &&
+	fail "B started on a busy port"
 kill $holder
 grep -qF "$SCRATCH/B/twinsand.conf:$ha_line: HA1: sync link 0 on 127.0.0.2:$HA_SYNC_PORT: cannot listen: Address already in use" \
 	"$SCRATCH/out" || fail "busy link address: $(cat "$SCRATCH/out")"
