@@ -189,6 +189,18 @@ static void dropped_link_is_dialed_again(void **state)
 	assert_int_equal(f->secondary.added, 3);
 }
 
+static void ipv6_links_work(void **state)
+{
+	struct fixture *f = *state;
+
+	f->links[0].local_address = f->links[0].partner_address = "::1";
+	f->links[1].local_address = f->links[1].partner_address = "::1";
+	start(f, &f->secondary, HA_ROLE_SECONDARY, &f->listener);
+	start(f, &f->primary, HA_ROLE_PRIMARY, &f->dialer);
+	run_until(f, 2);
+	assert_true(ha_device_link_connected(&f->secondary, PROTO_LINK_HEARTBEAT, 0));
+}
+
 static void busy_listen_address_is_reported(void **state)
 {
 	struct fixture *f = *state;
@@ -226,6 +238,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(primary_reaches_every_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(primary_retries_until_partner_listens, setup, teardown),
 		cmocka_unit_test_setup_teardown(dropped_link_is_dialed_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(ipv6_links_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(busy_listen_address_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_addresses_are_refused, setup, teardown),
 	};
