@@ -16,6 +16,7 @@
 #   ha_pair_up                    start both, wait until both are synchronized
 #   ha_io A|B COMMAND...         qemu-io commands through a node (true if all passed)
 #   ha_io_retry A|B COMMAND...   the same, retried while the node answers NOT READY
+#   ha_status A|B                 'twinctl device status HA1 --json' through the node's API
 #
 #   HA_WITNESS=yes ha_setup ...   failover = majority with a witness on 127.0.0.3:
 #   ha_witness_start, ha_witness_kill
@@ -290,4 +291,10 @@ ha_wait_log()
 		ha_check "$1"
 		sleep 0.2
 	done
+}
+
+ha_status()
+{
+	client "$(dirname "$TWINSAND")/twinctl" --server "unix:$SCRATCH/$1/api.sock" --json device status HA1 ||
+		fail "twinctl device status through $1 failed"
 }

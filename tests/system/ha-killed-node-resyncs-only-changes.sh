@@ -28,6 +28,9 @@ limit=$(( N_MIB * 1024 * 1024 * 11 / 10 ))
 echo "resync tally: $moved bytes moved for $N_MIB MiB written (limit $limit)"
 [ "$moved" -gt 0 ] || fail "no resync tally reported (before $before, after $after)"
 [ "$moved" -le "$limit" ] || fail "resync moved $moved bytes for $N_MIB MiB written"
+# The restarted node's status says the same: all it received since its start.
+received=$(ha_status B | grep -o '"received_bytes":[0-9]*' | cut -d: -f2)
+[ "$received" = "$moved" ] || fail "B's status says it received '$received' bytes, A's log says $moved were sent"
 ha_io B "read -P 0x6b 5M ${N_MIB}M" || fail "B lacks what was written while it was down: $(cat "$SCRATCH/io.out")"
 ha_stop B
 ha_stop A
