@@ -197,7 +197,7 @@ static int teardown(void **state)
 {
 	node_close(&A);
 	node_close(&B);
-	run_until(NULL, 100); /* the links say goodbye and free themselves */
+	run_until(NULL, 400); /* the links say goodbye and free themselves (a heartbeat tick at most) */
 	unlink(A.img);
 	unlink(A.meta);
 	unlink(B.img);
