@@ -50,6 +50,9 @@ struct section_desc {
 
 struct parser {
 	const char *file;
+	/* Lines from managed_from on are the managed configuration's, in managed_file. */
+	const char *managed_file;
+	unsigned managed_from;
 	const char *text;
 	size_t len, pos;
 	unsigned lineno;
@@ -80,7 +83,10 @@ static void fail(struct parser *p, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(p->err, p->errlen, "%s:%u: %s", p->file, line, msg);
+	if (p->managed_from && line >= p->managed_from)
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->managed_file, line - p->managed_from + 1, msg);
+	else
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->file, line, msg);
 	p->failed = true;
 }
 
@@ -289,6 +295,7 @@ static int daemon_node_id(struct parser *p, void *obj, const char *value)
 static const struct key_desc daemon_keys[] = {
 	{ .name = "log-level", .set = daemon_log_level },
 	{ .name = "state-dir", .type = KEY_PATH, FIELD(struct config, state_dir) },
+	{ .name = "managed-config", .type = KEY_PATH, FIELD(struct config, managed_config) },
 	{ .name = "queue-depth", .set = daemon_queue_depth },
 	{ .name = "node-id", .set = daemon_node_id },
 };
@@ -976,6 +983,11 @@ static const struct section_desc sections[] = {
 
 /* ---- sections ---- */
 
+static bool in_managed(const struct parser *p)
+{
+	return p->managed_from && p->lineno >= p->managed_from;
+}
+
 /* Portal and HA names: letters, digits, '-', '.', '_'. */
 static bool plain_name(struct parser *p, const char *kind, const char *name)
 {
@@ -1044,6 +1056,7 @@ static void *open_target(struct parser *p, const char *name)
 	str_copy(t->name, sizeof(t->name), name);
 	str_copy(t->iqn, sizeof(t->iqn), iqn);
 	t->line = p->lineno;
+	t->managed = in_managed(p);
 	return t;
 }
 
@@ -1082,6 +1095,7 @@ static void *open_lun(struct parser *p, const char *name)
 	lun->lun = n;
 	lun->block_size = 512;
 	lun->line = p->lineno;
+	lun->managed = in_managed(p);
 	return lun;
 }
 
@@ -1105,6 +1119,7 @@ static void *open_ha(struct parser *p, const char *name)
 	str_copy(ha->name, sizeof(ha->name), name);
 	ha->failover = HA_FAILOVER_HEARTBEAT;
 	ha->line = p->lineno;
+	ha->managed = in_managed(p);
 	return ha;
 }
 
@@ -1172,6 +1187,11 @@ static void open_section(struct parser *p, const char *line)
 
 	p->seen = 0;
 	p->section_line = p->lineno;
+	/* The daemon's settings and its addresses are the administrator's. */
+	if (in_managed(p) && (strcmp(kind, "daemon") == 0 || strcmp(kind, "portal") == 0)) {
+		fail(p, p->lineno, "[%s] belongs in the main configuration file, not the managed one", kind);
+		return;
+	}
 	if (strcmp(kind, "daemon") == 0) {
 		if (p->daemon_seen) {
 			fail(p, p->lineno, "[daemon] appears twice; merge the two sections");
@@ -1427,7 +1447,8 @@ static int check_whole(struct parser *p)
 		for (i = 0; i < cfg->n_luns; i++)
 			if (cfg->luns[i].target == t)
 				break;
-		if (i == cfg->n_luns) {
+		/* A target made through the API gets its LUNs one command later. */
+		if (i == cfg->n_luns && !cfg->targets[t].managed) {
 			fail(p, cfg->targets[t].line, "[target %s] has no LUN; add a [lun %s:0] section",
 			     cfg->targets[t].name, cfg->targets[t].name);
 			return -1;
@@ -1448,17 +1469,16 @@ static int check_whole(struct parser *p)
 	return check_ha_files(p) < 0 ? -1 : check_ha_links(p);
 }
 
-int config_parse(const char *text, size_t len, const char *file, struct config **out,
-                 char *err, size_t errlen)
+/* whole: the configuration is complete (checks across sections), not just its main part
+ * read for its [daemon] settings. */
+static int parse(const struct parser *setup, bool whole, struct config **out)
 {
-	struct parser p = {
-		.file = file, .text = text, .len = len, .err = err, .errlen = errlen,
-	};
+	struct parser p = *setup;
 	int syntax_line;
 
 	p.cfg = calloc(1, sizeof(*p.cfg));
 	if (p.cfg == NULL) {
-		snprintf(err, errlen, "%s: out of memory", file);
+		snprintf(p.err, p.errlen, "%s: out of memory", p.file);
 		return -1;
 	}
 	p.cfg->log_level = LOG_LEVEL_INFO;
@@ -1472,14 +1492,200 @@ int config_parse(const char *text, size_t len, const char *file, struct config *
 		fail(&p, (unsigned)syntax_line, "expected '[section]' or 'key = value'");
 	else if (syntax_line < 0)
 		fail(&p, 1, "out of memory");
-	if (!p.failed)
+	if (!p.failed && whole)
 		check_whole(&p);
 	if (p.failed) {
 		config_free(p.cfg);
 		return -1;
 	}
+	if (p.cfg->managed_config[0] == '\0' &&
+	    snprintf(p.cfg->managed_config, sizeof(p.cfg->managed_config), "%s/managed.conf",
+	             p.cfg->state_dir) >= (int)sizeof(p.cfg->managed_config)) {
+		fail(&p, 1, "state-dir is too long to hold managed.conf; set managed-config");
+		config_free(p.cfg);
+		return -1;
+	}
 	*out = p.cfg;
 	return 0;
+}
+
+int config_parse(const char *text, size_t len, const char *file, struct config **out,
+                 char *err, size_t errlen)
+{
+	struct parser p = { .file = file, .text = text, .len = len, .err = err, .errlen = errlen };
+
+	return parse(&p, true, out);
+}
+
+int config_parse_managed(const char *text, size_t len, const char *file, const char *managed_text,
+                         size_t managed_len, const char *managed_file, struct config **out, char *err,
+                         size_t errlen)
+{
+	bool newline = len > 0 && text[len - 1] != '\n';
+	char *both = malloc(len + newline + managed_len + 1);
+	struct parser p = {
+		.file = file, .managed_file = managed_file, .managed_from = 1, .text = both,
+		.len = len + newline + managed_len, .err = err, .errlen = errlen,
+	};
+	int rc;
+
+	if (both == NULL) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -1;
+	}
+	memcpy(both, text, len);
+	if (newline)
+		both[len] = '\n';
+	memcpy(both + len + newline, managed_text, managed_len);
+	both[p.len] = '\0';
+	for (size_t i = 0; i < len + newline; i++)
+		p.managed_from += both[i] == '\n';
+	rc = parse(&p, true, out);
+	free(both);
+	return rc;
+}
+
+/* ---- writing the managed sections ---- */
+
+static void format_uuid(FILE *f, const char *key, const uint8_t u[16])
+{
+	fprintf(f, "%s = ", key);
+	for (unsigned i = 0; i < 16; i++)
+		fprintf(f, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", u[i]);
+	fputc('\n', f);
+}
+
+static void format_endpoint(FILE *f, const struct config_endpoint *ep)
+{
+	fprintf(f, strchr(ep->address, ':') ? "[%s]:%u" : "%s:%u", ep->address, ep->port);
+}
+
+static void format_links(FILE *f, const char *key, const struct config_ha_link *links, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fprintf(f, "%s = ", key);
+		format_endpoint(f, &links[i].local);
+		fputc(' ', f);
+		format_endpoint(f, &links[i].partner);
+		fputc('\n', f);
+	}
+}
+
+static void format_creds(FILE *f, const char *prefix, const struct iscsi_chap_creds *c, const char *file)
+{
+	if (c->user[0] == '\0')
+		return;
+	fprintf(f, "%suser = %s\n", prefix, c->user);
+	if (file[0] != '\0')
+		fprintf(f, "%ssecret-file = %s\n", prefix, file);
+	else
+		fprintf(f, "%ssecret = %.*s\n", prefix, (int)c->secret_len, c->secret);
+}
+
+static void format_target(FILE *f, const struct config *cfg, const struct config_target *t)
+{
+	fprintf(f, "[target %s]\n", t->name);
+	if (t->alias[0] != '\0')
+		fprintf(f, "alias = %s\n", t->alias);
+	if (t->n_portals > 0) {
+		fputs("portals =", f);
+		for (size_t j = 0; j < t->n_portals; j++)
+			fprintf(f, " %s", cfg->portals[t->portals[j]].name);
+		fputc('\n', f);
+	}
+	for (size_t j = 0; j < t->n_initiators; j++)
+		fprintf(f, "allow = %s\n", t->initiators[j]);
+	format_creds(f, "chap-", &t->auth.initiator, t->chap_secret_file);
+	format_creds(f, "mutual-chap-", &t->auth.target, t->mutual_secret_file);
+	fputc('\n', f);
+}
+
+static void format_ha(FILE *f, const struct config_ha *ha)
+{
+	static const char *const initial[] = {
+		[HA_INITIAL_CLEAR] = "clear", [HA_INITIAL_COPY] = "copy", [HA_INITIAL_NONE] = "none",
+	};
+
+	fprintf(f, "[ha %s]\n", ha->name);
+	format_uuid(f, "uuid", ha->uuid);
+	fprintf(f, "path = %s\n", ha->path);
+	if (ha->size)
+		fprintf(f, "size = %llu\n", (unsigned long long)ha->size);
+	if (ha->direct)
+		fputs("direct = yes\n", f);
+	fprintf(f, "meta = %s\n", ha->meta_path);
+	fprintf(f, "priority = %s\n", ha->role == HA_ROLE_SECONDARY ? "secondary" : "primary");
+	fprintf(f, "initial-sync = %s\n", initial[ha->initial_sync]);
+	fprintf(f, "failover = %s\n", ha->failover == HA_FAILOVER_MAJORITY ? "majority" : "heartbeat");
+	for (unsigned i = 0; i < ha->n_witness; i++) {
+		fputs("witness = ", f);
+		format_endpoint(f, &ha->witness[i]);
+		fputc('\n', f);
+	}
+	if (ha->witness_secret_file[0] != '\0')
+		fprintf(f, "witness-secret-file = %s\n", ha->witness_secret_file);
+	if (ha->secret_file[0] != '\0')
+		fprintf(f, "secret-file = %s\n", ha->secret_file);
+	else
+		fprintf(f, "secret = %.*s\n", (int)ha->secret_len, (const char *)ha->secret);
+	format_links(f, "sync", ha->sync, ha->n_sync);
+	format_links(f, "heartbeat", ha->heartbeat, ha->n_heartbeat);
+	if (ha->extent_size)
+		fprintf(f, "extent-size = %u\n", ha->extent_size);
+	if (ha->ping_interval_ms)
+		fprintf(f, "ping-interval = %ums\n", ha->ping_interval_ms);
+	if (ha->timeout_ms)
+		fprintf(f, "timeout = %ums\n", ha->timeout_ms);
+	fputc('\n', f);
+}
+
+static void format_lun(FILE *f, const struct config *cfg, const struct config_lun *l)
+{
+	fprintf(f, "[lun %s:%llu]\n", cfg->targets[l->target].name, (unsigned long long)l->lun);
+	if (l->uses_ha) {
+		fprintf(f, "ha = %s\n", cfg->has[l->ha].name);
+	} else {
+		fprintf(f, "path = %s\n", l->path);
+		if (l->size)
+			fprintf(f, "size = %llu\n", (unsigned long long)l->size);
+		if (l->direct)
+			fputs("direct = yes\n", f);
+		if (l->serial[0] != '\0')
+			fprintf(f, "serial = %s\n", l->serial);
+		if (l->has_uuid)
+			format_uuid(f, "uuid", l->uuid);
+	}
+	if (l->block_size != 512)
+		fprintf(f, "block-size = %u\n", l->block_size);
+	fputc('\n', f);
+}
+
+char *config_format(const struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	bool ok;
+
+	if (f == NULL)
+		return NULL;
+	fputs("# Made by twinsand's management API (twinctl): edit with twinctl, not by hand.\n\n", f);
+	/* Targets and HA devices before the LUNs that refer to them. */
+	for (size_t i = 0; i < cfg->n_targets; i++)
+		if (cfg->targets[i].managed)
+			format_target(f, cfg, &cfg->targets[i]);
+	for (size_t i = 0; i < cfg->n_has; i++)
+		if (cfg->has[i].managed)
+			format_ha(f, &cfg->has[i]);
+	for (size_t i = 0; i < cfg->n_luns; i++)
+		if (cfg->luns[i].managed)
+			format_lun(f, cfg, &cfg->luns[i]);
+	ok = !ferror(f);
+	if (fclose(f) != 0 || !ok) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 /* ---- files ---- */
@@ -1590,43 +1796,99 @@ static int load_ha_secrets(const char *path, struct config_ha *ha, char *err, si
 	return 0;
 }
 
-int config_load(const char *path, struct config **out, char *err, size_t errlen)
+/* The main file's text and, from its [daemon] section, where the managed file is. */
+static int read_main(const char *path, char **text, size_t *len, struct stat *st, char *managed,
+                     size_t managed_size, char *err, size_t errlen)
 {
+	struct parser p = { .file = path, .err = err, .errlen = errlen };
 	struct config *cfg;
-	struct stat st;
-	char *text;
-	size_t len;
-	bool inline_secrets = false;
 
-	if (read_file(path, CONFIG_FILE_MAX, &text, &len, &st, err, errlen) < 0)
+	if (read_file(path, CONFIG_FILE_MAX, text, len, st, err, errlen) < 0)
 		return -1;
-	if (config_parse(text, len, path, &cfg, err, errlen) < 0) {
-		free(text);
+	p.text = *text;
+	p.len = *len;
+	if (parse(&p, false, &cfg) < 0) {
+		free(*text);
 		return -1;
 	}
-	free(text);
+	str_copy(managed, managed_size, cfg->managed_config);
+	config_free(cfg);
+	return 0;
+}
+
+static int load_both(const char *path, const char *text, size_t len, const struct stat *st,
+                     const char *managed_path, const char *managed_text, size_t managed_len,
+                     struct config **out, char *err, size_t errlen)
+{
+	struct config *cfg;
+	bool inline_secrets = false;
+
+	if (config_parse_managed(text, len, path, managed_text, managed_len, managed_path, &cfg, err,
+	                         errlen) < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->n_targets; i++) {
 		struct config_target *t = &cfg->targets[i];
 
-		if (load_target_secrets(path, t, err, errlen) < 0) {
+		if (load_target_secrets(t->managed ? managed_path : path, t, err, errlen) < 0) {
 			config_free(cfg);
 			return -1;
 		}
-		inline_secrets |= (t->auth.chap_required && t->chap_secret_file[0] == '\0') ||
-		                  (t->auth.mutual && t->mutual_secret_file[0] == '\0');
+		inline_secrets |= !t->managed && ((t->auth.chap_required && t->chap_secret_file[0] == '\0') ||
+		                                  (t->auth.mutual && t->mutual_secret_file[0] == '\0'));
 	}
 	for (size_t i = 0; i < cfg->n_has; i++) {
-		if (load_ha_secrets(path, &cfg->has[i], err, errlen) < 0) {
+		if (load_ha_secrets(cfg->has[i].managed ? managed_path : path, &cfg->has[i], err, errlen) < 0) {
 			config_free(cfg);
 			return -1;
 		}
-		inline_secrets |= cfg->has[i].secret_file[0] == '\0';
+		inline_secrets |= !cfg->has[i].managed && cfg->has[i].secret_file[0] == '\0';
 	}
-	if (inline_secrets && (st.st_mode & S_IROTH))
+	/* The managed file is written mode 600 by the daemon itself. */
+	if (inline_secrets && (st->st_mode & S_IROTH))
 		log_warn("%s: holds secrets but is readable by everyone; chmod 600 it or move the "
 		         "secrets to secret files", path);
 	*out = cfg;
 	return 0;
+}
+
+int config_load_with(const char *path, const char *managed_text, size_t len, struct config **out,
+                     char *err, size_t errlen)
+{
+	char managed[CONFIG_PATH_MAX];
+	struct stat st;
+	char *text;
+	size_t text_len;
+	int rc;
+
+	if (read_main(path, &text, &text_len, &st, managed, sizeof(managed), err, errlen) < 0)
+		return -1;
+	rc = load_both(path, text, text_len, &st, managed, managed_text, len, out, err, errlen);
+	free(text);
+	return rc;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	char managed[CONFIG_PATH_MAX];
+	struct stat st, mst;
+	char *text, *mtext = NULL;
+	size_t len, mlen = 0;
+	int rc;
+
+	if (read_main(path, &text, &len, &st, managed, sizeof(managed), err, errlen) < 0)
+		return -1;
+	/* No managed file yet: nothing was created through the API. */
+	if (access(managed, F_OK) == 0 &&
+	    read_file(managed, CONFIG_FILE_MAX, &mtext, &mlen, &mst, err, errlen) < 0) {
+		free(text);
+		return -1;
+	}
+	rc = load_both(path, text, len, &st, managed, mtext ? mtext : "", mlen, out, err, errlen);
+	if (mtext != NULL)
+		explicit_bzero(mtext, mlen);
+	free(mtext);
+	free(text);
+	return rc;
 }
 
 void config_free(struct config *cfg)

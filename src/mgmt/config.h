@@ -44,6 +44,7 @@ struct config_target {
 	char chap_secret_file[CONFIG_PATH_MAX];
 	char mutual_secret_file[CONFIG_PATH_MAX];
 	unsigned line;
+	bool managed;                 /* from the managed configuration (made through the API) */
 };
 
 /* A numeric address and port: "127.0.0.1:3401" or "[::1]:3401". */
@@ -88,6 +89,7 @@ struct config_ha {
 	struct config_ha_link heartbeat[HA_MAX_LINKS];
 	unsigned n_heartbeat;
 	unsigned line;
+	bool managed;
 };
 
 struct config_lun {
@@ -103,6 +105,7 @@ struct config_lun {
 	bool has_uuid;
 	uint8_t uuid[16];
 	unsigned line;
+	bool managed;
 };
 
 struct config {
@@ -110,6 +113,9 @@ struct config {
 	char state_dir[CONFIG_PATH_MAX];
 	unsigned queue_depth;
 	uint64_t node_id;             /* 0: not set (the daemon keeps one in the state dir) */
+	/* The managed configuration: what the management API created, read after the main
+	 * file as if appended to it; default <state-dir>/managed.conf. */
+	char managed_config[CONFIG_PATH_MAX];
 	struct config_portal *portals;
 	size_t n_portals;
 	struct config_target *targets;
@@ -133,6 +139,22 @@ int config_parse(const char *text, size_t len, const char *file, struct config *
 /* Reads and parses the file at path, then reads the secret files it names.  Warns when
  * secrets are readable by everyone. */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+/* config_load() with managed_text (len bytes) in place of the managed configuration file:
+ * how a change through the API is validated before it is applied and written. */
+int config_load_with(const char *path, const char *managed_text, size_t len, struct config **out,
+                     char *err, size_t errlen);
+
+/* Parses main text and managed text as one configuration; messages name the file and
+ * line each came from.  The managed part may hold [target], [ha] and [lun] sections
+ * only, and its targets may be without LUNs.  Secret files are not read. */
+int config_parse_managed(const char *text, size_t len, const char *file, const char *managed_text,
+                         size_t managed_len, const char *managed_file, struct config **out, char *err,
+                         size_t errlen);
+
+/* The managed sections of cfg as configuration text (malloc'd; NULL when out of memory):
+ * what config_parse_managed() reads back into the same objects. */
+char *config_format(const struct config *cfg);
 
 void config_free(struct config *cfg);
 

@@ -561,6 +561,108 @@ static void load_names_missing_files(void **state)
 	assert_non_null(strstr(err, "must hold 1 to"));
 }
 
+/* The managed configuration: parsed after the main file, errors named in its own file,
+ * and written back by config_format() into the same objects. */
+static const char managed[] =
+	"[target made]\n"
+	"alias = made by twinctl\n"
+	"portals = lo4\n"
+	"allow = iqn.2026-11.org.example:host9\n"
+	"chap-user = bob\n"
+	"chap-secret = bob-secret-1234\n"
+	"[lun made:0]\n"
+	"path = /dev/shm/made.img\n"
+	"size = 1M\n"
+	"[lun disk1:2]\n"
+	"path = /dev/shm/disk1-2.img\n"
+	"block-size = 4096\n"
+	"uuid = 01234567-89ab-cdef-0123-456789abcdef\n";
+
+static void managed_sections_follow_the_main_file(void **state)
+{
+	struct config *cfg = NULL, *again = NULL;
+	char err[512] = "", *text, *text2;
+
+	assert_int_equal(config_parse_managed(good, strlen(good), "main.conf", managed, strlen(managed),
+	                                      "managed.conf", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->managed_config, "/var/lib/twinsan-test/managed.conf");
+	assert_int_equal(cfg->n_targets, 3);
+	assert_false(cfg->targets[0].managed);
+	assert_true(cfg->targets[2].managed);
+	assert_int_equal(cfg->n_luns, 5);
+	assert_true(cfg->luns[4].managed);
+	assert_int_equal(cfg->luns[4].target, 0);
+	text = config_format(cfg);
+	assert_non_null(text);
+	assert_null(strstr(text, "[target disk1]"));
+	assert_non_null(strstr(text, "[lun disk1:2]"));
+	assert_int_equal(config_parse_managed(good, strlen(good), "main.conf", text, strlen(text),
+	                                      "managed.conf", &again, err, sizeof(err)), 0);
+	assert_string_equal(again->targets[2].alias, "made by twinctl");
+	assert_string_equal(again->targets[2].auth.initiator.secret, "bob-secret-1234");
+	assert_int_equal(again->targets[2].n_portals, 1);
+	assert_int_equal(again->luns[3].size, 1 << 20);
+	assert_int_equal(again->luns[4].block_size, 4096);
+	assert_true(again->luns[4].has_uuid);
+	assert_memory_equal(again->luns[4].uuid, cfg->luns[4].uuid, 16);
+	text2 = config_format(again);
+	assert_string_equal(text, text2);
+	free(text);
+	free(text2);
+	config_free(cfg);
+	config_free(again);
+}
+
+static void managed_errors_name_the_managed_file(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "[portal x]\naddress = 127.0.0.9\n", "managed.conf:1: [portal] belongs in the main" },
+		{ "[daemon]\n", "managed.conf:1: [daemon] belongs in the main" },
+		{ "[target made]\n\n[lun made:0]\npath = relative\n", "managed.conf:4:" },
+		{ "[target disk1]\n", "managed.conf:1: target iqn.2026-11.org.twinsan:disk1 is defined twice" },
+		{ "[lun nosuch:0]\npath = /x\n", "managed.conf:1: [lun nosuch:0] names no target" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct config *cfg = NULL;
+		char err[512] = "";
+
+		assert_int_equal(config_parse_managed(good, strlen(good), "main.conf", bad[i][0], strlen(bad[i][0]),
+		                                      "managed.conf", &cfg, err, sizeof(err)), -1);
+		if (strncmp(err, bad[i][1], strlen(bad[i][1])) != 0)
+			fail_msg("case %zu: got '%s', want '%s...'", i, err, bad[i][1]);
+	}
+}
+
+static void load_reads_the_managed_file(void **state)
+{
+	char main_path[256], managed_path[256], text[512], err[512] = "";
+	struct config *cfg = NULL;
+	FILE *f;
+
+	snprintf(main_path, sizeof(main_path), "%s/main.conf", tmpdir);
+	snprintf(managed_path, sizeof(managed_path), "%s/m.conf", tmpdir);
+	snprintf(text, sizeof(text), "[daemon]\nmanaged-config = %s\n[portal p]\naddress = 127.0.0.1\n"
+	         "[target t]\n[lun t:0]\npath = /dev/shm/t.img\n", managed_path);
+	f = fopen(main_path, "w");
+	fputs(text, f);
+	fclose(f);
+	/* No managed file yet: just the main file. */
+	assert_int_equal(config_load(main_path, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->n_targets, 1);
+	config_free(cfg);
+	f = fopen(managed_path, "w");
+	fputs("[target u]\n[lun u:0]\npath = /dev/shm/u.img\n[lun t:0]\npath = /dev/shm/t2.img\n", f);
+	fclose(f);
+	assert_int_equal(config_load(main_path, &cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "m.conf:4: [lun t:0] is defined twice"));
+	assert_int_equal(config_load_with(main_path, "[target u]\n", 11, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->n_targets, 2);
+	config_free(cfg);
+	unlink(managed_path);
+	unlink(main_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +675,9 @@ int main(void)
 		cmocka_unit_test(long_and_binary_lines_are_refused),
 		cmocka_unit_test(load_reads_secret_files),
 		cmocka_unit_test(load_names_missing_files),
+		cmocka_unit_test(managed_sections_follow_the_main_file),
+		cmocka_unit_test(managed_errors_name_the_managed_file),
+		cmocka_unit_test(load_reads_the_managed_file),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
