@@ -97,6 +97,7 @@ struct xfer {
 	uint64_t offset;
 	uint32_t length;
 	uint32_t block_size;  /* verify */
+	uint8_t *digests;     /* verify: the partner's, big-endian CRC32C per block */
 	uint8_t *buf;
 	bool fua, discard;
 	bool local_busy;      /* a local I/O is in flight */
@@ -383,6 +384,7 @@ static void xfer_free(struct xfer *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	free(x->buf);
+	free(x->digests);
 	free(x);
 }
 
@@ -1319,10 +1321,22 @@ static void verify_end(struct ha_device *d, const char *how)
 	     (unsigned long long)d->verify_diff);
 }
 
-static void verify_read_done(struct xfer *x)
+static void send_verify(struct xfer *x)
+{
+	struct proto_msg m = {.type = PROTO_VERIFY};
+
+	m.u.range = (struct proto_range){x->id, x->offset, x->length, x->block_size};
+	x->wait_remote = true;
+	send_msg(x->d, &m);
+}
+
+/* Compares the local blocks in x->buf with the partner's digests (x->digests) and ends
+ * the chunk. */
+static void verify_compare(struct xfer *x)
 {
 	struct ha_device *d = x->d;
-	struct proto_msg m = {.type = PROTO_VERIFY};
+	struct proto_verify_digest g = {.block_size = x->block_size, .count = x->length / x->block_size,
+	                                .digests = x->digests};
 
 	if (stale_xfer(x))
 		return;
@@ -1330,12 +1344,29 @@ static void verify_read_done(struct xfer *x)
 		xfer_free(x);
 		d->verify_inflight--;
 		if (d->verify_running)
-			verify_end(d, "failed");
+			verify_end(d, "failed (local read error)");
 		return;
 	}
-	m.u.range = (struct proto_range){x->id, x->offset, x->length, x->block_size};
-	x->wait_remote = true;
-	send_msg(d, &m);
+	for (uint32_t i = 0; i < g.count; i++) {
+		if (crc32c(x->buf + (size_t)i * g.block_size, g.block_size) != proto_digest_at(&g, i)) {
+			d->verify_diff++;
+			log_warn("ha %s: verify: block at byte %llu (%u bytes) differs from the partner's", d->name,
+			         (unsigned long long)(x->offset + (uint64_t)i * g.block_size), g.block_size);
+		}
+	}
+	d->verify_done_bytes += x->length;
+	xfer_free(x);
+	d->verify_inflight--;
+	verify_pump(d);
+}
+
+/* The primary reads under its lock first and keeps the lock until the digests are back. */
+static void verify_read_done(struct xfer *x)
+{
+	if (x->local_err != 0 || x->digests != NULL)
+		verify_compare(x);
+	else if (!stale_xfer(x))
+		send_verify(x);
 }
 
 static void verify_granted(struct order_req *req)
@@ -1346,27 +1377,25 @@ static void verify_granted(struct order_req *req)
 		local_io(x, verify_read_done);
 }
 
+/* A secondary reads when the digests arrive, under its lock taken at that point of the
+ * stream: every write the primary ordered before its read is applied here before ours,
+ * none ordered after it is. */
 static void on_verify_digest(struct ha_device *d, const struct proto_msg *m)
 {
 	const struct proto_verify_digest *g = &m->u.digest;
 	struct xfer *x = find_waiting(d, g->request_id);
 
 	if (x == NULL || x->kind != X_VERIFY || g->offset != x->offset || g->block_size != x->block_size ||
-	    (uint64_t)g->count * g->block_size != x->length) {
+	    (uint64_t)g->count * g->block_size != x->length || (x->digests = malloc((size_t)g->count * 4)) == NULL) {
 		link_close(sess_link(d), "VERIFY_DIGEST answers no request");
 		return;
 	}
-	for (uint32_t i = 0; i < g->count; i++) {
-		if (crc32c(x->buf + (size_t)i * g->block_size, g->block_size) != proto_digest_at(g, i)) {
-			d->verify_diff++;
-			log_warn("ha %s: verify: block at byte %llu (%u bytes) differs from the partner's", d->name,
-			         (unsigned long long)(x->offset + (uint64_t)i * g->block_size), g->block_size);
-		}
-	}
-	d->verify_done_bytes += x->length;
-	xfer_free(x);
-	d->verify_inflight--;
-	verify_pump(d);
+	x->wait_remote = false;
+	memcpy(x->digests, g->digests, (size_t)g->count * 4);
+	if (is_primary(d))
+		verify_compare(x);
+	else
+		lock(x, verify_granted);
 }
 
 static void verify_pump(struct ha_device *d)
@@ -1389,7 +1418,10 @@ static void verify_pump(struct ha_device *d)
 		x->block_size = bs;
 		d->verify_cursor += len;
 		d->verify_inflight++;
-		lock(x, verify_granted);
+		if (is_primary(d))
+			lock(x, verify_granted);
+		else
+			send_verify(x);
 	}
 	if (d->verify_running && d->verify_inflight == 0 && d->verify_cursor >= d->sb.size)
 		verify_end(d, "finished");
@@ -2409,10 +2441,6 @@ int ha_device_verify(struct ha_device *d, char *err, size_t errlen)
 {
 	if (d->mode != MODE_REPLICATING || d->sb.state != HA_SYNC_SYNCHRONIZED) {
 		snprintf(err, errlen, "%s: verify needs the partner connected and the device synchronized", d->name);
-		return -1;
-	}
-	if (!is_primary(d)) {
-		snprintf(err, errlen, "%s: start the verify on the primary node", d->name);
 		return -1;
 	}
 	if (d->verify_running) {

@@ -595,6 +595,34 @@ static void test_verify_finds_a_planted_difference(void **state)
 	assert_int_equal(A.events[HA_EVENT_VERIFY_FINISHED], 1);
 }
 
+static bool b_verify_done(void)
+{
+	return st(&B).verify_done;
+}
+
+static void test_verify_from_the_secondary_under_writes_finds_only_the_planted_difference(void **state)
+{
+	char err[256];
+	int fd;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	fd = open(A.img, O_WRONLY);
+	assert_int_equal(pwrite(fd, "Y", 1, DEV_SIZE - 100), 1);
+	close(fd);
+	assert_int_equal(ha_device_verify(B.d, err, sizeof(err)), 0);
+	/* writes through both nodes while it runs cause no false differences */
+	srand(3);
+	while (!b_verify_done()) {
+		for (int i = 0; i < 8; i++)
+			start_write(i % 2 ? &A : &B, (uint64_t)(rand() % (DEV_SIZE / 4096 - 1)) * 4096, 4096, (uint8_t)rand(),
+			            false);
+		wait_all();
+	}
+	assert_int_equal(st(&B).verify_differing_blocks, 1);
+	assert_int_equal(st(&B).verify_done_bytes, DEV_SIZE);
+}
+
 static bool b_alone(void)
 {
 	return st(&B).access == STORE_ACCESS_OK && st(&B).reason == HA_REASON_PARTNER_LOST;
@@ -772,6 +800,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_majority_strategy_serves_alone_only_with_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_brain_is_detected_and_not_merged_until_resolved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_finds_a_planted_difference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_from_the_secondary_under_writes_finds_only_the_planted_difference,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_primary_lost_secondary_takes_over_and_primary_resyncs_from_it, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_discard_through_either_node_reads_back_zeros_on_both, setup, teardown),
