@@ -572,48 +572,45 @@ static void test_split_brain_is_detected_and_not_merged_until_resolved(void **st
 	free(a);
 }
 
+static struct node *verifier;
+
 static bool verify_done(void)
 {
-	return st(&A).verify_done;
+	return st(verifier).verify_done;
+}
+
+/* A byte of one replica changed behind the device's back, then a verify from `from`. */
+static void plant_and_verify(struct node *replica, uint64_t offset, struct node *from)
+{
+	char err[256];
+	int fd = open(replica->img, O_WRONLY);
+
+	assert_int_equal(pwrite(fd, "X", 1, (off_t)offset), 1);
+	close(fd);
+	verifier = from;
+	assert_int_equal(ha_device_verify(from->d, err, sizeof(err)), 0);
 }
 
 static void test_verify_finds_a_planted_difference(void **state)
 {
-	char err[256];
-	int fd;
-
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
 	start_pair();
 	write_sync(&A, 0, 65536, 41);
-	fd = open(B.img, O_WRONLY);
-	assert_int_equal(pwrite(fd, "X", 1, 3 * 4096 + 17), 1);
-	close(fd);
-	assert_int_equal(ha_device_verify(A.d, err, sizeof(err)), 0);
+	plant_and_verify(&B, 3 * 4096 + 17, &A);
 	assert_true(run_until(verify_done, HANG_GUARD_MS));
 	assert_int_equal(st(&A).verify_differing_blocks, 1);
 	assert_int_equal(st(&A).verify_done_bytes, DEV_SIZE);
 	assert_int_equal(A.events[HA_EVENT_VERIFY_FINISHED], 1);
 }
 
-static bool b_verify_done(void)
-{
-	return st(&B).verify_done;
-}
-
 static void test_verify_from_the_secondary_under_writes_finds_only_the_planted_difference(void **state)
 {
-	char err[256];
-	int fd;
-
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
 	start_pair();
-	fd = open(A.img, O_WRONLY);
-	assert_int_equal(pwrite(fd, "Y", 1, DEV_SIZE - 100), 1);
-	close(fd);
-	assert_int_equal(ha_device_verify(B.d, err, sizeof(err)), 0);
+	plant_and_verify(&A, DEV_SIZE - 100, &B);
 	/* writes through both nodes while it runs cause no false differences */
 	srand(3);
-	while (!b_verify_done()) {
+	while (!verify_done()) {
 		for (int i = 0; i < 8; i++)
 			start_write(i % 2 ? &A : &B, (uint64_t)(rand() % (DEV_SIZE / 4096 - 1)) * 4096, 4096, (uint8_t)rand(),
 			            false);
