@@ -781,6 +781,30 @@ static void test_closing_with_io_in_flight_ends_every_request(void **state)
 	n_pending = 0;
 }
 
+static bool both_refused_unrelated(void)
+{
+	return st(&A).reason == HA_REASON_UNRELATED && st(&B).reason == HA_REASON_UNRELATED;
+}
+
+static void test_replicas_of_unrelated_histories_are_refused_not_overwritten(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&A, 0, 8192, 81);
+	node_close(&A);
+	node_close(&B);
+	run_until(NULL, 50);
+	/* The primary's metadata is lost: it starts a new device history on the old data. */
+	unlink(A.meta);
+	node_open(&A);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_refused_unrelated, HANG_GUARD_MS));
+	assert_int_equal(st(&A).resync_sent_bytes, 0);
+	assert_int_equal(st(&B).resync_received_bytes, 0);
+	assert_int_equal(st(&B).access, STORE_ACCESS_UNAVAILABLE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -812,6 +836,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resync_under_steady_writes_ends_with_identical_replicas, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_closing_with_io_in_flight_ends_every_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replicas_of_unrelated_histories_are_refused_not_overwritten, setup,
+		                                teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
