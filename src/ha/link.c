@@ -1,5 +1,5 @@
-/* A sync/heartbeat link on the reactor: one RECV, one SEND and one heartbeat timer in
- * flight at most; the link is freed from the loop once all three have completed. */
+/* A sync/heartbeat link on the reactor: one RECV and one SEND in flight at most, and a
+ * cancellable heartbeat timer; the link is freed from the loop once both I/Os completed. */
 #include "ha/link.h"
 
 #include <arpa/inet.h>
@@ -39,7 +39,8 @@ struct link {
 	struct handshake *hs;
 	struct proto_tx *tx;
 	struct proto_rx *rx;
-	struct reactor_op recv_op, send_op, timer_op;
+	struct reactor_op recv_op, send_op;
+	struct reactor_timer tick;
 	unsigned in_flight;
 	bool sending, freeing, notify_lost;
 	bool peer_shutdown; /* the peer said GOODBYE(shutdown) */
@@ -47,7 +48,6 @@ struct link {
 	size_t queued;      /* bytes in txq not yet sent */
 	uint64_t last_rx_ms, rtt_ms;
 	unsigned ping_interval_ms, timeout_ms;
-	struct __kernel_timespec tick;
 	char peer[64];      /* address:port, for the log */
 	char reason[192];
 	uint8_t rbuf[LINK_RECV_BUF];
@@ -86,6 +86,7 @@ static void die(struct link *l, const char *why)
 	if (why != l->reason)
 		str_copy(l->reason, sizeof(l->reason), why);
 	l->state = LINK_CLOSED;
+	reactor_timer_cancel(l->r, &l->tick);
 	/* Completes the RECV and SEND in flight; the socket is closed when they are done. */
 	shutdown(l->fd, SHUT_RDWR);
 	if (l->notify_lost) {
@@ -289,25 +290,12 @@ static void on_received(struct reactor_op *op, int res)
 		arm_recv(l);
 }
 
-static void on_tick(struct reactor_op *op, int res);
-
-static void arm_timer(struct link *l)
+static void on_tick(struct reactor_timer *t)
 {
-	io_uring_prep_timeout(reactor_sqe(l->r, &l->timer_op, on_tick), &l->tick, 0, 0);
-	l->in_flight++;
-}
-
-static void on_tick(struct reactor_op *op, int res)
-{
-	struct link *l = container_of(op, struct link, timer_op);
+	struct link *l = container_of(t, struct link, tick);
 	uint64_t now = now_ms();
 	char why[96];
 
-	l->in_flight--;
-	if (l->state == LINK_CLOSED) {
-		maybe_free(l);
-		return;
-	}
 	if (now - l->last_rx_ms > l->timeout_ms) {
 		snprintf(why, sizeof(why), "nothing heard for %llu ms%s", (unsigned long long)(now - l->last_rx_ms),
 		         l->state == LINK_HANDSHAKE ? " during the handshake" : "");
@@ -320,7 +308,7 @@ static void on_tick(struct reactor_op *op, int res)
 		queue_msg(l, &ping);
 	}
 	if (l->state != LINK_CLOSED)
-		arm_timer(l);
+		reactor_timer_start(l->r, &l->tick, l->ping_interval_ms, on_tick);
 }
 
 static void peer_name(int fd, char *out, size_t len)
@@ -378,13 +366,11 @@ struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg
 	l->state = LINK_HANDSHAKE;
 	l->ping_interval_ms = cfg->ping_interval_ms;
 	l->timeout_ms = cfg->timeout_ms;
-	l->tick.tv_sec = cfg->ping_interval_ms / 1000;
-	l->tick.tv_nsec = (long long)(cfg->ping_interval_ms % 1000) * 1000000;
 	l->last_rx_ms = now_ms();
 	handshake_hello(l->hs, &hello);
 	queue_msg(l, &hello);
 	arm_recv(l);
-	arm_timer(l);
+	reactor_timer_start(r, &l->tick, l->ping_interval_ms, on_tick);
 	return l;
 }
 
