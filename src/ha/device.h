@@ -110,7 +110,12 @@ struct ha_device_params {
 };
 
 /* Opens (or, on first start, creates) the metadata and the device.  The device serves
- * nothing until it has met its partner or the failover strategy let it go on alone.
+ * nothing until it has met its partner or the failover strategy let it go on alone:
+ * without a partner it waits timeout_ms (a secondary three times as long, so that a live
+ * primary can dial it again first), then goes on alone only if its replica was usable
+ * (in sync, or the one serving alone) and the strategy allows.  A node whose own loop
+ * stood still for a timeout (SIGSTOP, a paused VM) never goes on alone afterwards under
+ * the heartbeat strategy: the silence it saw was its own.
  * -1 with err naming the file and the fault. */
 int ha_device_open(struct reactor *r, const struct ha_device_params *p, struct ha_device **out, char *err,
                    size_t errlen);
@@ -172,9 +177,10 @@ int ha_device_resolve_split_brain(struct ha_device *d, bool keep_local, char *er
  * whose partner runs another strategy logs it and behaves as its own says). */
 int ha_device_set_failover(struct ha_device *d, enum ha_failover f, const struct ha_arbiter *arbiter, char *err,
                            size_t errlen);
-/* Starts an online verify: both replicas compared by CRC32C per block while I/O goes on;
- * progress and result in the status, HA_EVENT_VERIFY_FINISHED at the end.  Needs the
- * partner connected and the device in sync. */
+/* Starts an online verify from this node (either one): both replicas compared by CRC32C
+ * per block while I/O goes on, each block read on both nodes at the same point of the
+ * primary's order; progress and result in this node's status, HA_EVENT_VERIFY_FINISHED at
+ * the end.  Needs the partner connected and the device in sync. */
 int ha_device_verify(struct ha_device *d, char *err, size_t errlen);
 
 #endif
