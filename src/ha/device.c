@@ -160,9 +160,8 @@ struct ha_device {
 };
 
 enum orphan_fate {
-	ORPHAN_ALONE,  /* this node goes on alone: what it has locally is the data */
-	ORPHAN_STOP,   /* this node stops: nothing more completes successfully */
-	ORPHAN_REMEET, /* the partner is met again at once: the resync settles the extents */
+	ORPHAN_ALONE, /* this node goes on alone: what it has locally is the data */
+	ORPHAN_FAIL,  /* it stops, or meets the partner again at once: they fail, retryable */
 };
 
 static const struct store_ops ha_store_ops;
@@ -652,7 +651,7 @@ static void forward_marked(struct xfer *x, int err)
 	if (d->mode == MODE_ALONE)
 		resolve_orphans(d, ORPHAN_ALONE);
 	else if (d->mode != MODE_WAITING)
-		resolve_orphans(d, ORPHAN_STOP);
+		resolve_orphans(d, ORPHAN_FAIL);
 }
 
 static void start_mutation(struct xfer *x)
@@ -1457,7 +1456,7 @@ static void send_meeting(struct ha_device *d)
 
 static void start_session(struct ha_device *d, struct dlink *s)
 {
-	resolve_orphans(d, ORPHAN_REMEET);
+	resolve_orphans(d, ORPHAN_FAIL);
 	d->sess = s;
 	d->got_gens = false;
 	d->rbitmap_got = 0;
@@ -1688,11 +1687,11 @@ static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
 
 /* ---- losing the partner and failing over ----------------------------------------------- */
 
-/* Requests that waited for the partner when it went.  A write the primary ordered is in
- * its replica and its extent is marked, so alone or re-met it completes with the local
- * result.  A write the secondary forwarded may or may not have reached the primary: alone
- * it is written here (under a new generation); re-met, the primary's copy may win the
- * resync, so it fails (retryable) rather than be acknowledged and then lost. */
+/* Requests that waited for the partner when it went.  Alone, this node's replica is the
+ * data: a write the primary ordered is in it already, one the secondary forwarded is
+ * written here now (under the new generation).  Otherwise they fail, retryable: whether
+ * the partner has them is unknown, and a write acknowledged before the resync copied it
+ * could be missing on a partner that then goes on alone. */
 static void resolve_orphans(struct ha_device *d, enum orphan_fate fate)
 {
 	struct xfer *x;
@@ -1712,7 +1711,7 @@ again:
 			}
 		} else {
 			x->remote_done = true;
-			x->remote_err = fate == ORPHAN_STOP ? -ENOTCONN : fate == ORPHAN_ALONE ? ensure_alone_gen(d) : 0;
+			x->remote_err = fate == ORPHAN_ALONE ? ensure_alone_gen(d) : -ENOTCONN;
 			mutate_try_finish(x);
 		}
 		goto again;
@@ -1736,7 +1735,7 @@ static void stop_node(struct ha_device *d, enum ha_sync_reason why)
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, why);
 	set_serving(d, false);
 	log_warn("ha %s: stopped serving: %s", d->name, ha_sync_reason_name(why));
-	resolve_orphans(d, ORPHAN_STOP);
+	resolve_orphans(d, ORPHAN_FAIL);
 	pump(d);
 }
 
