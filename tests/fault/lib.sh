@@ -241,8 +241,8 @@ load_stop()
 	[ "$st" = 0 ]
 }
 
-# load_verify N: reads every logged block through node N; prints the verify line.
-load_verify() { timeout -k 5 120 "$TWINLOAD" verify --url "$(node_url "$1")" --log "$S/twinload.log" --retry-seconds 30; }
+# load_verify N [--accept]: reads every logged block through node N; prints the verify line.
+load_verify() { timeout -k 5 120 "$TWINLOAD" verify --url "$(node_url "$1")" --log "$S/twinload.log" --retry-seconds 30 "${@:2}"; }
 
 # ---- disk faults
 

@@ -129,6 +129,8 @@ static bool log_load(const char *path, struct blocks *bl, uint32_t *writer)
 			bl->issued[blk] = MAX(bl->issued[blk], gen);
 		else if (kind == 'A')
 			bl->acked[blk] = MAX(bl->acked[blk], gen);
+		else if (kind == 'R') /* a loss already reported: the block's new baseline */
+			bl->acked[blk] = gen;
 		else
 			die("%s:%lu: unknown record '%c'", path, line, kind);
 	}
@@ -447,7 +449,15 @@ static int run_write(struct load *l, unsigned seconds)
 
 struct verdict {
 	uint64_t blocks, lost, corrupt;
+	FILE *accept; /* with --accept: the log, to record each loss as the new baseline */
 };
+
+static void lost_block(struct verdict *v, uint64_t blk, uint64_t gen)
+{
+	v->lost++;
+	if (v->accept && fprintf(v->accept, "R %" PRIu64 " %" PRIu64 "\n", blk, gen) < 0)
+		die("writing the log: %s", strerror(errno));
+}
 
 static void verify_block(const struct blocks *bl, uint32_t writer, uint64_t blk, const uint8_t *b, struct verdict *v)
 {
@@ -456,7 +466,7 @@ static void verify_block(const struct blocks *bl, uint32_t writer, uint64_t blk,
 	v->blocks++;
 	if (memcmp(b, zero, BLOCK) == 0) {
 		if (acked > 0) {
-			v->lost++;
+			lost_block(v, blk, 0);
 			printf("lost: block %" PRIu64 " reads as zeros, generation %" PRIu64 " was acknowledged\n", blk,
 			       acked);
 		}
@@ -479,18 +489,20 @@ static void verify_block(const struct blocks *bl, uint32_t writer, uint64_t blk,
 		printf("corrupt: block %" PRIu64 ": %s (generation %" PRIu64 ", last issued %" PRIu64 ")\n", blk, bad,
 		       gen, issued);
 	} else if (gen < acked) {
-		v->lost++;
+		lost_block(v, blk, gen);
 		printf("lost: block %" PRIu64 " holds generation %" PRIu64 ", %" PRIu64 " was acknowledged\n", blk, gen,
 		       acked);
 	}
 }
 
 /* Reads the logged blocks in runs of up to 256 blocks. */
-static int run_verify(struct load *l)
+static int run_verify(struct load *l, const char *accept_log)
 {
 	struct path *p = &l->paths[0];
 	uint64_t deadline = now_ms() + (uint64_t)l->retry_s * 1000;
 	struct verdict v = { 0 };
+	if (accept_log && !(v.accept = fopen(accept_log, "a")))
+		die("%s: %s", accept_log, strerror(errno));
 	const uint64_t run = 256;
 	for (uint64_t first = 0; first < l->bl.n; first += run) {
 		uint64_t n = MIN(run, l->bl.n - first), any = 0;
@@ -521,6 +533,8 @@ static int run_verify(struct load *l)
 				verify_block(&l->bl, l->writer, first + i, t->datain.data + i * BLOCK, &v);
 		scsi_free_scsi_task(t);
 	}
+	if (v.accept && (fflush(v.accept) != 0 || fsync(fileno(v.accept)) != 0 || fclose(v.accept) != 0))
+		die("%s: %s", accept_log, strerror(errno));
 	printf("verify: blocks=%" PRIu64 " lost_writes=%" PRIu64 " corrupt=%" PRIu64 "\n", v.blocks, v.lost, v.corrupt);
 	return v.lost || v.corrupt ? 1 : 0;
 }
@@ -595,10 +609,12 @@ static void usage(void)
 	fputs("usage: twinload write --url URL [--url URL ...] --log FILE [--seconds T] [--seed S]\n"
 	      "                      [--blocks N] [--depth Q] [--writer ID] [--retry-seconds R]\n"
 	      "                      [--timeout S] [--rate IOPS]\n"
-	      "       twinload verify --url URL --log FILE [--retry-seconds R]\n"
+	      "       twinload verify --url URL --log FILE [--retry-seconds R] [--accept]\n"
 	      "  write   writes for T seconds (0: until SIGINT/SIGTERM), logging every write;\n"
 	      "          exits 1 if some write stayed indeterminate after R seconds of retries\n"
-	      "  verify  reads every logged block and checks it; exits 1 on a lost or corrupt one\n"
+	      "  verify  reads every logged block and checks it; exits 1 on a lost or corrupt one;\n"
+	      "          --accept records each lost block's content as its new baseline, so that\n"
+	      "          a later verify reports only new losses\n"
 	      "  --blocks  4 KiB blocks to use from the start of the LU (default: all; a log\n"
 	      "            fixes it for later runs)\n",
 	      stderr);
@@ -623,6 +639,7 @@ int main(int argc, char **argv)
 		die("out of memory");
 	const char *log_path = NULL;
 	unsigned seconds = 0;
+	bool accept = false;
 	uint64_t seed = 1, want_blocks = 0;
 	l->depth = 16;
 	l->writer = 1;
@@ -634,6 +651,7 @@ int main(int argc, char **argv)
 		{ "blocks", required_argument, NULL, 'b' },  { "depth", required_argument, NULL, 'q' },
 		{ "writer", required_argument, NULL, 'w' },  { "retry-seconds", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 'T' }, { "rate", required_argument, NULL, 'R' },
+		{ "accept", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -654,6 +672,7 @@ int main(int argc, char **argv)
 		case 'r': l->retry_s = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'T': l->timeout_s = atoi(optarg); break;
 		case 'R': l->rate = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'A': accept = true; break;
 		default: usage();
 		}
 	}
@@ -695,7 +714,7 @@ int main(int argc, char **argv)
 		die("%" PRIu64 " blocks do not fit the LU's %" PRIu64, l->bl.n, lu_blocks);
 
 	if (!write_mode)
-		return load_free(l, run_verify(l));
+		return load_free(l, run_verify(l, accept ? log_path : NULL));
 
 	/* Write mode runs every path asynchronously, the first one too. */
 	iscsi_destroy_context(first->ctx);
