@@ -1607,6 +1607,10 @@ static void decide(struct ha_device *d)
 	if (is_primary(d) && rg->gen.current == 0 && fresh(&d->sb.gen) && d->sb.initial_sync != HA_INITIAL_COPY) {
 		log_info("ha %s: the partner's new replica adopts ours (initial sync %s)", d->name,
 		         d->sb.initial_sync == HA_INITIAL_CLEAR ? "clear" : "none");
+		/* Only once: a partner that comes back blank later (it crashed while zeroing, or
+		 * it was replaced) must get a full copy of what was written since. */
+		d->sb.initial_sync = HA_INITIAL_COPY;
+		save_sb(d);
 		enter_replicating(d);
 		in_sync_reached(d);
 		return;

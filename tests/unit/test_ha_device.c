@@ -805,6 +805,23 @@ static void test_replicas_of_unrelated_histories_are_refused_not_overwritten(voi
 	assert_int_equal(st(&B).access, STORE_ACCESS_UNAVAILABLE);
 }
 
+static void test_a_replaced_blank_secondary_gets_a_full_copy_not_zeros(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_CLEAR);
+	start_pair();
+	write_sync(&A, 5 * EXTENT, 8192, 91);
+	node_close(&B);
+	run_until(NULL, 50);
+	/* B's disk and metadata are replaced (or B crashed while zeroing): a blank replica */
+	unlink(B.meta);
+	unlink(B.img);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(st(&B).resync_received_bytes, DEV_SIZE);
+	assert_true(replicas_identical());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -838,6 +855,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_closing_with_io_in_flight_ends_every_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicas_of_unrelated_histories_are_refused_not_overwritten, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_a_replaced_blank_secondary_gets_a_full_copy_not_zeros, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
