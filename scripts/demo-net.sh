@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The demo's networks (sourced by scripts/demo.sh).  Like the seed's lab, the two storage
 # nodes and the witness are separate hosts: each gets its own network namespace, and they
 # are joined by three networks:
@@ -57,7 +58,7 @@ demo_net_choose()
 		return 2
 		;;
 	esac
-	if [ $DEMO_NET = netns ]; then
+	if [ "$DEMO_NET" = netns ]; then
 		ISCSI_1=$NET_ISCSI.1 ISCSI_2=$NET_ISCSI.2 WITNESS=$NET_ISCSI.3 HOST=$NET_ISCSI.254
 		SYNC_1=172.30.101.1 SYNC_2=172.30.101.2 HB_1=10.10.10.1 HB_2=10.10.10.2
 		NET_WHY="network namespaces: each node and the witness is a separate host"
@@ -79,13 +80,13 @@ _net_link() # NAME-IN-A NS-A ADDR-A NAME-IN-B NS-B ADDR-B: a direct cable
 
 demo_net_up()
 {
-	[ $DEMO_NET = netns ] || return 0
+	[ "$DEMO_NET" = netns ] || return 0
 	for _h in $NET_HOSTS; do
-		ip netns add $NET_PREFIX-$_h
-		ip -n $NET_PREFIX-$_h link set lo up
+		ip netns add "$NET_PREFIX-$_h"
+		ip -n "$NET_PREFIX-$_h" link set lo up
 	done
 	ip link add $NET_BRIDGE type bridge forward_delay 0
-	ip addr add $HOST/24 dev $NET_BRIDGE
+	ip addr add "$HOST/24" dev $NET_BRIDGE
 	ip link set $NET_BRIDGE up
 	set -- node1 "$ISCSI_1" node2 "$ISCSI_2" witness "$WITNESS"
 	while [ $# -gt 0 ]; do
@@ -95,8 +96,8 @@ demo_net_up()
 		ip -n $NET_PREFIX-"$1" link set iscsi0 up
 		shift 2
 	done
-	_net_link sync0 $NET_PREFIX-node1 $SYNC_1 sync0 $NET_PREFIX-node2 $SYNC_2
-	_net_link hb0 $NET_PREFIX-node1 $HB_1 hb0 $NET_PREFIX-node2 $HB_2
+	_net_link sync0 $NET_PREFIX-node1 "$SYNC_1" sync0 $NET_PREFIX-node2 "$SYNC_2"
+	_net_link hb0 $NET_PREFIX-node1 "$HB_1" hb0 $NET_PREFIX-node2 "$HB_2"
 }
 
 # Idempotent: removes whatever of the demo's namespaces, links and bridge exists.  The
@@ -105,25 +106,26 @@ demo_net_up()
 demo_net_down()
 {
 	command -v ip >/dev/null || return 0
-	for _l in $NET_HOSTS; do _net_del_link tsdemo-$_l; done
+	for _l in $NET_HOSTS; do _net_del_link "tsdemo-$_l"; done
 	_net_del_link ${NET_BRIDGE}p
 	_net_del_link $NET_BRIDGE
 	for _h in $NET_HOSTS probe; do
-		if [ -e /run/netns/$NET_PREFIX-$_h ]; then ip netns del $NET_PREFIX-$_h; fi
+		if [ -e "/run/netns/$NET_PREFIX-$_h" ]; then ip netns del "$NET_PREFIX-$_h"; fi
 	done
 }
 
 _net_del_link() { if ip link show "$1" >/dev/null 2>&1; then ip link del "$1"; fi; }
 
+# shellcheck disable=SC2034 # ON is for the caller
 demo_on()
 {
-	if [ $DEMO_NET = netns ]; then ON=(ip netns exec "$NET_PREFIX-$1"); else ON=(); fi
+	if [ "$DEMO_NET" = netns ]; then ON=(ip netns exec "$NET_PREFIX-$1"); else ON=(); fi
 }
 
 demo_net_show()
 {
 	echo "Network: $NET_WHY"
-	if [ $DEMO_NET = netns ]; then
+	if [ "$DEMO_NET" = netns ]; then
 		cat <<NET
   network     node 1          node 2          witness         this host
   iSCSI       $ISCSI_1    $ISCSI_2    $WITNESS    $HOST (bridge $NET_BRIDGE)

@@ -15,7 +15,6 @@
 # 3260 for iSCSI inside the namespaces).
 set -Eeu
 cd "$(dirname "$0")/.."
-TOP=$PWD
 . scripts/demo-net.sh
 
 DIR=${DEMO_DIR:-/var/tmp/twinsan-demo}
@@ -103,7 +102,7 @@ choose_sizes()
 		[ "$avail" -lt $(( (2 * (1 + VMSTORE_SIZE) + 1) * gib )) ] || break
 		VMSTORE_SIZE=0
 	done
-	[ $VMSTORE_SIZE != 0 ] || die "$DIR has $((avail / gib)) GiB free; the demo needs 5 GiB (DEMO_DIR picks another place)"
+	[ "$VMSTORE_SIZE" != 0 ] || die "$DIR has $((avail / gib)) GiB free; the demo needs 5 GiB (DEMO_DIR picks another place)"
 	echo "Replicas: sparse files in $DIR: Quorum 1 GiB and VMStore $VMSTORE_SIZE GiB on each node" \
 		"($((avail / gib)) GiB free there)"
 }
@@ -197,7 +196,7 @@ start_node() # N
 check_ports()
 {
 	local p
-	[ $DEMO_NET = loopback ] || return 0
+	[ "$DEMO_NET" = loopback ] || return 0
 	for p in $PORTAL $API_PORT $WITNESS_PORT $QUORUM_SYNC $QUORUM_HB $VMSTORE_SYNC $VMSTORE_HB; do
 		if ss -Htan "( sport = :$p )" | grep -qE "127\.0\.0\.[123]:$p "; then
 			die "port $p is in use on loopback; stop what uses it, or free ports 3580-3586"
@@ -262,13 +261,13 @@ demo_start()
 		command -v $t >/dev/null || die "$t is not installed; 'make deps' installs it"
 	done
 	demo_net_choose
-	if [ $DEMO_NET = netns ]; then PORTAL=3260; else PORTAL=3580; fi
+	if [ "$DEMO_NET" = netns ]; then PORTAL=3260; else PORTAL=3580; fi
 	check_ports
 	mkdir -p "$DIR"
 	touch "$DIR/$MARK"
 	trap on_exit EXIT
 	trap 'exit 1' INT TERM HUP
-	trap 'die "line $LINENO: $BASH_COMMAND"' ERR
+	trap 'die "the step above failed (scripts/demo.sh line $LINENO: $BASH_COMMAND)"' ERR
 	# Copies: a rebuild of the tree while the pair runs must not change what node 2 restarts.
 	mkdir "$DIR/bin"
 	cp build/release/twinsand build/release/twinwitness build/release/twinctl "$DIR/bin/"
@@ -306,7 +305,9 @@ demo_start()
 	done
 	ctl 2 status
 	for d in Quorum VMStore; do
-		device_is 1 $d synchronized && device_is 2 $d synchronized || die "$d is not synchronized on both nodes"
+		if ! device_is 1 $d synchronized || ! device_is 2 $d synchronized; then
+			die "$d is not synchronized on both nodes"
+		fi
 	done
 
 	say "The management API over TCP (TLS, the node's random admin secret)"
@@ -319,7 +320,9 @@ demo_start()
 	local id1 id2
 	for d in Quorum VMStore; do
 		id1=$(lu_identity 1 $d) id2=$(lu_identity 2 $d)
-		[ -n "$id1" ] && [ "$id1" = "$id2" ] || die "$d: node 1 and node 2 report different identities"
+		if [ -z "$id1" ] || [ "$id1" != "$id2" ]; then
+			die "$d: node 1 and node 2 report different identities"
+		fi
 	done
 	step timeout 30 iscsi-inq -e 1 -c 128 "$(url 1 VMStore)"
 	step timeout 30 iscsi-inq -e 1 -c 128 "$(url 2 VMStore)"
@@ -367,6 +370,7 @@ demo_start()
 	say "Both nodes"
 	ctl 1 device list
 	ctl 2 device list
+	ctl 2 device status VMStore
 	for n in 1 2; do
 		for d in Quorum VMStore; do
 			device_is $n $d synchronized || die "$d is not synchronized on node $n"
@@ -379,15 +383,15 @@ print_howto()
 {
 	cat <<HOWTO
 
-${BOLD}The HA pair is running.$PLAIN  (This text is also in $DIR/HOWTO.)
+The HA pair is running.  (This text is also in $DIR/HOWTO.)
 
 Connect an initiator to both nodes (one disk, two paths; CHAP user '$CHAP_USER', secret
 in $DIR/secrets/chap.secret):
     $(url 1 Quorum)     $(url 2 Quorum)
     $(url 1 VMStore)    $(url 2 VMStore)
   e.g.  LIBISCSI_CHAP_PASSWORD=\$(cat $DIR/secrets/chap.secret) iscsi-inq $(url 1 VMStore)
-  or with open-iscsi: iscsiadm -m discovery -t st -p $ISCSI_1:$PORTAL (and $ISCSI_2), then
-  node.session.auth.* with that user and secret, and multipath.
+  With open-iscsi and multipath: discover both portals, set CHAP (node.session.auth.*),
+  log in to both; multipath shows one disk per device with two paths.
 
 Manage the nodes:
     build/release/twinctl --server unix:$DIR/node1/api.sock status
@@ -396,7 +400,7 @@ Manage the nodes:
     build/release/twinwitness --list --state-dir $DIR/witness/state
   Logs: $DIR/{node1,node2,witness}/log; daemons' pids: $DIR/{node1,node2,witness}/pid
 
-Stop and clean up (daemons, network namespaces, every file in $DIR):
+Stop and clean up (the daemons, the demo's network, every file in $DIR):
     scripts/demo.sh stop
 HOWTO
 }
