@@ -18,12 +18,14 @@
 
 #include "mgmt/api.h"
 #include "mgmt/api_client.h"
+#include "mgmt/config.h"
 #include "mgmt/server_list.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 #define MAX_POS 2
-#define MAX_OPTS 2
+#define MAX_OPTS 8
+#define LIST_MAX 1024 /* a repeated option's values, joined by commas */
 #define WATCH_INTERVAL_MS 1000
 #define BAR_WIDTH 30
 
@@ -37,6 +39,7 @@ struct ctx {
 struct args {
 	const char *pos[MAX_POS];
 	const char *opt[MAX_OPTS]; /* per the command's opts: the value, "" for a flag, NULL if absent */
+	char list[MAX_OPTS][LIST_MAX]; /* a repeatable option's values; opt[k] points here */
 };
 
 struct command {
@@ -44,7 +47,8 @@ struct command {
 	const char *usage;           /* what follows the words */
 	const char *help;
 	unsigned n_pos;
-	const char *opts[MAX_OPTS];  /* "watch" (a flag) or "keep=" (takes a value) */
+	/* "watch" (a flag), "keep=" (takes a value) or "allow=+" (repeatable) */
+	const char *opts[MAX_OPTS];
 	int (*fn)(struct ctx *x, const struct args *a);
 };
 
@@ -677,11 +681,149 @@ static int cmd_server_list(struct ctx *x, const struct args *a)
 	return EXIT_OK;
 }
 
+/* ---- creating and deleting ---- */
+
+/* The first line of a secret file into secret; a usage error's exit code otherwise. */
+static int read_secret(const char *words, const char *opt, const char *file, char *secret, size_t len)
+{
+	FILE *f = fopen(file, "r");
+	bool ok = f && fgets(secret, (int)len, f);
+
+	if (f)
+		fclose(f);
+	if (!ok)
+		return usage_error(words, "--%s %s: %s", opt, file, f ? "empty" : strerror(errno));
+	secret[strcspn(secret, "\r\n")] = '\0';
+	if (!secret[0])
+		return usage_error(words, "--%s %s: the first line is empty", opt, file);
+	return EXIT_OK;
+}
+
+/* Adds "key": value to params when the option was given. */
+static void set_opt(json_t *params, const char *key, const char *value)
+{
+	if (value)
+		json_object_set_new(params, key, json_string(value));
+}
+
+static bool all_digits(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s);
+}
+
+/* Prints a change's result: the JSON, or the sentence. */
+static int print_change(struct ctx *x, const char *method, json_t *params, const char *done)
+{
+	json_t *res;
+	int rc = call(x, method, params, &res);
+
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else if (json_is_true(json_object_get(res, "restart_needed")))
+		printf("%s: %s; still served until the daemon restarts\n", str_of(res, "name"), done);
+	else if (json_is_string(json_object_get(res, "iqn")))
+		printf("%s: %s as %s\n", str_of(res, "name"), done, str_of(res, "iqn"));
+	else
+		printf("%s: %s\n", str_of(res, "name"), done);
+	json_decref(res);
+	return EXIT_OK;
+}
+
+enum { T_IQN, T_PORTAL, T_ALLOW, T_CHAP_USER, T_CHAP_FILE, T_MUTUAL_USER, T_MUTUAL_FILE };
+
+static int cmd_target_create(struct ctx *x, const struct args *a)
+{
+	static const char words[] = "target create";
+	char secret[300], mutual[300];
+	json_t *params;
+	int rc;
+
+	if (!a->opt[T_CHAP_USER] != !a->opt[T_CHAP_FILE])
+		return usage_error(words, "--chap-user and --chap-secret-file go together");
+	if (!a->opt[T_MUTUAL_USER] != !a->opt[T_MUTUAL_FILE])
+		return usage_error(words, "--mutual-chap-user and --mutual-chap-secret-file go together");
+	if (a->opt[T_MUTUAL_USER] && !a->opt[T_CHAP_USER])
+		return usage_error(words, "mutual CHAP needs CHAP: add --chap-user and --chap-secret-file");
+	if (a->opt[T_CHAP_FILE] &&
+	    (rc = read_secret(words, "chap-secret-file", a->opt[T_CHAP_FILE], secret, sizeof(secret))))
+		return rc;
+	if (a->opt[T_MUTUAL_FILE] &&
+	    (rc = read_secret(words, "mutual-chap-secret-file", a->opt[T_MUTUAL_FILE], mutual, sizeof(mutual))))
+		return rc;
+	params = name_param(a->pos[0]);
+	set_opt(params, "iqn", a->opt[T_IQN]);
+	set_opt(params, "portals", a->opt[T_PORTAL]);
+	set_opt(params, "allow", a->opt[T_ALLOW]);
+	set_opt(params, "chap_user", a->opt[T_CHAP_USER]);
+	set_opt(params, "chap_secret", a->opt[T_CHAP_FILE] ? secret : NULL);
+	set_opt(params, "mutual_chap_user", a->opt[T_MUTUAL_USER]);
+	set_opt(params, "mutual_chap_secret", a->opt[T_MUTUAL_FILE] ? mutual : NULL);
+	rc = print_change(x, "target.create", params, "created");
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(mutual, sizeof(mutual));
+	return rc;
+}
+
+static int cmd_target_delete(struct ctx *x, const struct args *a)
+{
+	return print_change(x, "target.delete", name_param(a->pos[0]), "deleted with its LUNs");
+}
+
+enum { D_PATH, D_SIZE, D_TARGET, D_LUN, D_BLOCK_SIZE, D_DIRECT };
+
+static int cmd_device_create(struct ctx *x, const struct args *a)
+{
+	static const char words[] = "device create";
+	const char *size = a->opt[D_SIZE];
+	size_t digits = size ? strspn(size, "0123456789") : 0;
+	json_t *params;
+
+	if (!a->opt[D_PATH])
+		return usage_error(words, "--path is required: the file or block device to serve");
+	if (a->opt[D_PATH][0] != '/')
+		return usage_error(words, "--path %s: give an absolute path", a->opt[D_PATH]);
+	/* The daemon checks the value; a size that is no number at all is a typing error. */
+	if (size && (!digits || strlen(size + digits) > 1 || (size[digits] && !strchr("KMGTkmgt", size[digits]))))
+		return usage_error(words, "--size '%s': a number of bytes, or with K, M, G or T (e.g. 1G)", size);
+	if (a->opt[D_LUN] && !all_digits(a->opt[D_LUN]))
+		return usage_error(words, "--lun '%s': a LUN number, 0 to 16383", a->opt[D_LUN]);
+	if (a->opt[D_BLOCK_SIZE] && strcmp(a->opt[D_BLOCK_SIZE], "512") && strcmp(a->opt[D_BLOCK_SIZE], "4096"))
+		return usage_error(words, "--block-size '%s': 512 or 4096", a->opt[D_BLOCK_SIZE]);
+	params = name_param(a->pos[0]);
+	set_opt(params, "path", a->opt[D_PATH]);
+	set_opt(params, "size", size);
+	set_opt(params, "target", a->opt[D_TARGET]);
+	set_opt(params, "lun", a->opt[D_LUN]);
+	set_opt(params, "block_size", a->opt[D_BLOCK_SIZE]);
+	if (a->opt[D_DIRECT])
+		json_object_set_new(params, "direct", json_true());
+	return print_change(x, "device.create", params, "created");
+}
+
+static int cmd_device_delete(struct ctx *x, const struct args *a)
+{
+	return print_change(x, "device.delete", name_param(a->pos[0]), "deleted");
+}
+
 /* ---- the command table and argument parsing ---- */
 
 static const struct command commands[] = {
 	{ "status", "", "The server's version, uptime, targets and devices at a glance.", 0, { NULL }, cmd_status },
 	{ "target list", "", "Targets with their LUNs, backing stores and portals.", 0, { NULL }, cmd_target_list },
+	{ "target create", "NAME [--iqn IQN] [--portal P]... [--allow INITIATOR]... [--chap-user U --chap-secret-file F\n"
+	  "                  [--mutual-chap-user U --mutual-chap-secret-file F]]",
+	  "Creates a target and serves it at once.  NAME is its alias; its iSCSI name is made from it\n"
+	  "(" CONFIG_IQN_PREFIX "NAME) unless --iqn gives one.  --portal names a portal of the daemon's\n"
+	  "configuration file (default: every portal); --allow limits logins to these initiators (default:\n"
+	  "everyone).  CHAP secrets are read from files, never from the command line.  The target is kept in\n"
+	  "the daemon's managed configuration, so it survives a restart.",
+	  1, { "iqn=", "portal=+", "allow=+", "chap-user=", "chap-secret-file=", "mutual-chap-user=",
+	       "mutual-chap-secret-file=" }, cmd_target_create },
+	{ "target delete", "NAME",
+	  "Deletes a target made with 'target create', with its LUNs, from the managed configuration.  The\n"
+	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_target_delete },
 	{ "device list", "", "Devices with their role, state, access, partner and sync progress.", 0, { NULL },
 	  cmd_device_list },
 	{ "device status", "NAME [--watch]",
@@ -695,6 +837,14 @@ static const struct command commands[] = {
 	{ "device set", "NAME failover=heartbeat|majority",
 	  "Changes the failover strategy on the live device.  Set the same on the partner node.", 2, { NULL },
 	  cmd_device_set },
+	{ "device create", "NAME --path FILE [--size SIZE] [--target T] [--lun N] [--block-size 512|4096] [--direct]",
+	  "Creates a device (a LUN backed by FILE, made sparse with SIZE if missing) and serves it at once:\n"
+	  "as LUN N (default: the lowest free) of target T, or without --target as LUN 0 of a new target\n"
+	  "NAME.  It is named T:N afterwards and kept in the daemon's managed configuration.",
+	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct" }, cmd_device_create },
+	{ "device delete", "TARGET:LUN",
+	  "Deletes a device made with 'device create' from the managed configuration (the file stays).  The\n"
+	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },
 	{ "device verify", "NAME [--wait]",
 	  "Compares both replicas block by block while I/O goes on.  --wait waits for the result and exits\n"
 	  "with 1 if blocks differ.",
@@ -766,6 +916,18 @@ static int command_match(const struct command *cmd, int argc, char **argv)
 	return n;
 }
 
+/* Appends a->opt[k] to the option's list. */
+static int add_to_list(struct args *a, unsigned k)
+{
+	size_t used = strlen(a->list[k]);
+
+	if (strchr(a->opt[k], ',') || used + strlen(a->opt[k]) + 2 > LIST_MAX)
+		return -1;
+	snprintf(a->list[k] + used, LIST_MAX - used, "%s%s", used ? "," : "", a->opt[k]);
+	a->opt[k] = a->list[k];
+	return 0;
+}
+
 /* Fills a from the command's arguments; a usage error's exit code otherwise. */
 static int parse_command_args(const struct command *cmd, int argc, char **argv, struct args *a)
 {
@@ -792,7 +954,12 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv, 
 				return usage_error(cmd->words, "--%.*s takes no value", (int)len, cmd->opts[k]);
 			if (takes && !arg[2 + len] && i + 1 == argc)
 				return usage_error(cmd->words, "--%.*s needs a value", (int)len, cmd->opts[k]);
+			if (a->opt[k] && cmd->opts[k][len + 1] != '+')
+				return usage_error(cmd->words, "--%.*s is given twice", (int)len, cmd->opts[k]);
 			a->opt[k] = !takes ? "" : arg[2 + len] ? arg + 3 + len : argv[++i];
+			if (cmd->opts[k][len + 1] == '+' && add_to_list(a, k) < 0)
+				return usage_error(cmd->words, "--%.*s: a value with ',' or too many values", (int)len,
+				                   cmd->opts[k]);
 		}
 		if (!matched)
 			return usage_error(cmd->words, "unknown option '%s'", arg);

@@ -30,6 +30,7 @@
 #include "iscsi/target.h"
 #include "mgmt/api.h"
 #include "mgmt/api_ha.h"
+#include "mgmt/apply.h"
 #include "mgmt/config.h"
 #include "scsi/scsi.h"
 #include "store/store.h"
@@ -107,6 +108,10 @@ struct daemon_state {
 	uint64_t shutdown_deadline_ms;
 	struct mgmt_api *api;
 	char state_dir[CONFIG_PATH_MAX]; /* the API's secret, key and certificate */
+	/* Configuration mode: the managed configuration's changes, and the node id (0 until an
+	 * HA device needs one). */
+	struct mgmt_apply *apply;
+	uint64_t node;
 };
 
 static void usage(FILE *f)
@@ -389,22 +394,32 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 	else if (device_uuid(ls->path, lp.uuid) < 0) {
 		log_err("LUN %llu: cannot store a device identity for %s: %s",
 		        (unsigned long long)ls->lun, ls->path, strerror(errno));
-		return -1;
+		goto fail;
 	}
 	if (scsi_lu_new(&lp, d->stores[i], &d->lus[i], err, sizeof(err)) < 0) {
 		log_err("LUN %llu: %s", (unsigned long long)ls->lun, err);
-		return -1;
+		goto fail;
+	}
+	if (scsi_target_add_lu(scsi, ls->lun, d->lus[i]) < 0) {
+		log_err("LUN %llu: cannot add it to the target", (unsigned long long)ls->lun);
+		goto fail;
 	}
 	d->nluns = i + 1;
 	if (mgmt_api_add_lun(d->api, ls->target, ls->lun, ls->path, d->stores[i], ls->ha) < 0) {
 		log_err("out of memory");
 		return -1;
 	}
-	if (scsi_target_add_lu(scsi, ls->lun, d->lus[i]) < 0) {
-		log_err("LUN %llu: cannot add it to the target", (unsigned long long)ls->lun);
-		return -1;
-	}
 	return 0;
+fail:
+	/* A LUN added while serving must leave its slot free; an HA device's store is closed
+	 * with its device at teardown. */
+	scsi_lu_free(d->lus[i]);
+	d->lus[i] = NULL;
+	if (!ls->store) {
+		store_close(d->stores[i]);
+		d->stores[i] = NULL;
+	}
+	return -1;
 }
 
 static int open_core(struct daemon_state *d, unsigned queue_depth, uint64_t node)
@@ -832,51 +847,92 @@ static int add_ha_lun(struct daemon_state *d, const struct config *cfg, const st
 	return 0;
 }
 
-static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path,
-                          uint64_t node)
+/* Builds target i of cfg; path names the file it came from in messages. */
+static int build_target(struct daemon_state *d, const struct config *cfg, size_t i, const char *path)
 {
-	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
+	const struct config_target *t = &cfg->targets[i];
+	struct iscsi_target *target;
 	enum ha_role role;
 
-	for (size_t i = 0; i < cfg->n_targets; i++) {
-		const struct config_target *t = &cfg->targets[i];
-		struct iscsi_target *target;
-
-		target = iscsi_target_add(d->registry, t->iqn, t->alias);
-		if (!target) {
-			log_err("%s:%u: cannot add target %s", path, t->line, t->iqn);
-			return -1;
-		}
-		if (bind_portal_groups(target, cfg, t, path) < 0)
-			return -1;
-		for (size_t j = 0; j < t->n_initiators; j++) {
-			if (iscsi_target_allow_initiator(target, t->initiators[j]) < 0) {
-				log_err("out of memory");
-				return -1;
-			}
-		}
-		if (t->auth.chap_required)
-			iscsi_target_set_auth(target, &t->auth);
-		if (target_ha_role(cfg, i, &role))
-			set_port_identity(target, role);
+	target = iscsi_target_add(d->registry, t->iqn, t->alias);
+	if (!target) {
+		log_err("%s:%u: cannot add target %s", path, t->line, t->iqn);
+		return -1;
 	}
-	for (size_t i = 0; i < cfg->n_luns; i++) {
-		const struct config_lun *l = &cfg->luns[i];
-		const char *iqn = cfg->targets[l->target].iqn;
-		struct lun_spec ls = {
-			.path = l->path, .lun = l->lun, .create_size = l->size, .direct = l->direct,
-			.block_size = l->block_size, .serial = l->serial[0] ? l->serial : NULL,
-			.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path, .target = iqn,
-		};
-
-		snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
-		         (unsigned long long)l->lun);
-		if (l->uses_ha ? add_ha_lun(d, cfg, l, &ls, node, path) < 0
-		               : add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls) < 0)
+	if (bind_portal_groups(target, cfg, t, path) < 0)
+		return -1;
+	for (size_t j = 0; j < t->n_initiators; j++) {
+		if (iscsi_target_allow_initiator(target, t->initiators[j]) < 0) {
+			log_err("out of memory");
 			return -1;
+		}
+	}
+	if (t->auth.chap_required)
+		iscsi_target_set_auth(target, &t->auth);
+	if (target_ha_role(cfg, i, &role))
+		set_port_identity(target, role);
+	return 0;
+}
+
+/* Builds LUN i of cfg into its target, already built. */
+static int build_lun(struct daemon_state *d, const struct config *cfg, size_t i, const char *path)
+{
+	char state_path[CONFIG_PATH_MAX + ISCSI_NAME_MAX + 32];
+	const struct config_lun *l = &cfg->luns[i];
+	const char *iqn = cfg->targets[l->target].iqn;
+	struct lun_spec ls = {
+		.path = l->path, .lun = l->lun, .create_size = l->size, .direct = l->direct,
+		.block_size = l->block_size, .serial = l->serial[0] ? l->serial : NULL,
+		.uuid = l->has_uuid ? l->uuid : NULL, .state_path = state_path, .target = iqn,
+	};
+
+	snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
+	         (unsigned long long)l->lun);
+	return l->uses_ha ? add_ha_lun(d, cfg, l, &ls, d->node, path)
+	                  : add_lun(d, iscsi_target_scsi(iscsi_registry_find(d->registry, iqn)), &ls);
+}
+
+static int config_targets(struct daemon_state *d, const struct config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->n_targets; i++)
+		if (build_target(d, cfg, i, cfg->targets[i].managed ? cfg->managed_config : path) < 0)
+			return -1;
+	for (size_t i = 0; i < cfg->n_luns; i++)
+		if (build_lun(d, cfg, i, cfg->luns[i].managed ? cfg->managed_config : path) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- changes through the management API ---- */
+
+/* A target made while serving: built as at startup, then served. */
+static int live_add_target(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
+{
+	struct daemon_state *d = arg;
+
+	if (build_target(d, cfg, i, cfg->managed_config) < 0) {
+		snprintf(err, errlen, "cannot build target %s (the daemon's log says why)", cfg->targets[i].iqn);
+		return -1;
+	}
+	iscsi_server_serve(d->server, iscsi_target_scsi(iscsi_registry_find(d->registry, cfg->targets[i].iqn)));
+	return 0;
+}
+
+static int live_add_lun(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
+{
+	struct daemon_state *d = arg;
+	const struct config_lun *l = &cfg->luns[i];
+
+	if ((l->uses_ha && d->node == 0 && load_node_id(cfg, &d->node) < 0) ||
+	    build_lun(d, cfg, i, cfg->managed_config) < 0) {
+		snprintf(err, errlen, "cannot serve LUN %llu of %s (the daemon's log says why)",
+		         (unsigned long long)l->lun, cfg->targets[l->target].iqn);
+		return -1;
 	}
 	return 0;
 }
+
+static const struct mgmt_apply_ops live_ops = { .add_target = live_add_target, .add_lun = live_add_lun };
 
 static int config_portals(struct daemon_state *d, const struct config *cfg)
 {
@@ -896,7 +952,6 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 {
 	struct config *cfg;
 	char err[512];
-	uint64_t node = 0;
 	int ret = -1;
 
 	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
@@ -908,11 +963,18 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 		log_set_level(cfg->log_level);
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
 		log_err("state-dir %s: %s", cfg->state_dir, strerror(errno));
-	else if ((cfg->n_has == 0 || load_node_id(cfg, &node) == 0) && open_core(d, cfg->queue_depth, node) == 0 &&
-	         config_targets(d, cfg, path, node) == 0 && start_server(d) == 0 && config_portals(d, cfg) == 0)
+	else if ((cfg->n_has == 0 || load_node_id(cfg, &d->node) == 0) && open_core(d, cfg->queue_depth, d->node) == 0 &&
+	         config_targets(d, cfg, path) == 0 && start_server(d) == 0 && config_portals(d, cfg) == 0)
 		ret = 0;
+	/* The running configuration is the base of every change through the API. */
+	if (ret == 0 && mgmt_apply_new(path, cfg, &live_ops, d, &d->apply) == 0) {
+		mgmt_api_set_apply(d->api, d->apply);
+		return 0;
+	}
+	if (ret == 0)
+		log_err("out of memory");
 	config_free(cfg);
-	return ret;
+	return -1;
 }
 
 static void flushed(struct store_io *io, int err)
@@ -1050,6 +1112,8 @@ static void stop_api(struct daemon_state *d)
 {
 	mgmt_api_free(d->api);
 	d->api = NULL;
+	mgmt_apply_free(d->apply);
+	d->apply = NULL;
 }
 
 static void teardown(struct daemon_state *d)

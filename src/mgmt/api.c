@@ -17,6 +17,7 @@
 #include "mgmt/api_proto.h"
 #include "mgmt/api_server.h"
 #include "mgmt/api_tls.h"
+#include "mgmt/apply.h"
 
 /* Wrong admin secrets a TCP connection may try before it is closed. */
 #define LOGIN_ATTEMPTS 3
@@ -46,6 +47,7 @@ struct mgmt_api {
 	size_t n_devices;
 	struct api_lun *luns;
 	size_t n_luns;
+	struct mgmt_apply *apply;      /* NULL: no configuration to change */
 };
 
 /* ---- methods ---- */
@@ -199,6 +201,48 @@ static json_t *m_verify(struct mgmt_api *api, struct api_conn *c, const json_t *
 	return d ? command_result(d, d->ops->verify(d->dev, msg, sizeof(msg)), msg, err) : NULL;
 }
 
+/* Configuration changes go through the managed configuration (mgmt/apply.h). */
+static struct mgmt_apply *apply_of(struct mgmt_api *api, struct mgmt_error *err)
+{
+	if (!api->apply)
+		mgmt_fail(err, MGMT_E_FAILED, "this daemon serves what its command line says; start it with --config "
+		          "to create and delete targets and devices");
+	return api->apply;
+}
+
+static json_t *m_target_create(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	struct mgmt_apply *a = apply_of(api, err);
+
+	return a ? mgmt_apply_target_create(a, params, err) : NULL;
+}
+
+static json_t *m_target_delete(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	struct mgmt_apply *a = apply_of(api, err);
+
+	return a ? mgmt_apply_target_delete(a, params, err) : NULL;
+}
+
+static json_t *m_device_create(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	struct mgmt_apply *a = apply_of(api, err);
+
+	return a ? mgmt_apply_device_create(a, params, err) : NULL;
+}
+
+static json_t *m_device_delete(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	struct mgmt_apply *a = apply_of(api, err);
+
+	return a ? mgmt_apply_device_delete(a, params, err) : NULL;
+}
+
+void mgmt_api_set_apply(struct mgmt_api *api, struct mgmt_apply *apply)
+{
+	api->apply = apply;
+}
+
 static json_t *m_subscribe(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
 {
 	if (!c) {
@@ -253,6 +297,28 @@ static const struct mgmt_param p_failover[] = {
 	{ NULL, 0, false, NULL },
 };
 
+static const struct mgmt_param p_target_create[] = {
+	{ "name", MGMT_PARAM_STRING, true, NULL },
+	{ "iqn", MGMT_PARAM_STRING, false, NULL },
+	{ "portals", MGMT_PARAM_STRING, false, NULL },
+	{ "allow", MGMT_PARAM_STRING, false, NULL },
+	{ "chap_user", MGMT_PARAM_STRING, false, NULL },
+	{ "chap_secret", MGMT_PARAM_STRING, false, NULL },
+	{ "mutual_chap_user", MGMT_PARAM_STRING, false, NULL },
+	{ "mutual_chap_secret", MGMT_PARAM_STRING, false, NULL },
+	{ NULL, 0, false, NULL },
+};
+static const struct mgmt_param p_device_create[] = {
+	{ "name", MGMT_PARAM_STRING, true, NULL },
+	{ "path", MGMT_PARAM_STRING, false, NULL },
+	{ "size", MGMT_PARAM_STRING, false, NULL },
+	{ "target", MGMT_PARAM_STRING, false, NULL },
+	{ "lun", MGMT_PARAM_STRING, false, NULL },
+	{ "block_size", MGMT_PARAM_STRING, false, NULL },
+	{ "direct", MGMT_PARAM_BOOL, false, NULL },
+	{ NULL, 0, false, NULL },
+};
+
 static const struct api_method {
 	const char *name;
 	method_fn *fn;
@@ -268,6 +334,10 @@ static const struct api_method {
 	{ "device.resolve_split_brain", m_resolve, true, p_resolve, false },
 	{ "device.set_failover", m_set_failover, true, p_failover, false },
 	{ "device.verify", m_verify, true, p_name, false },
+	{ "target.create", m_target_create, true, p_target_create, false },
+	{ "target.delete", m_target_delete, true, p_name, false },
+	{ "device.create", m_device_create, true, p_device_create, false },
+	{ "device.delete", m_device_delete, true, p_name, false },
 	{ "events.subscribe", m_subscribe, false, NULL, false },
 };
 

@@ -9,8 +9,9 @@
  * events it publishes reach every connection that called events.subscribe.
  *
  * Methods: session.login, server.info, target.list, device.list, device.status,
- * device.resolve_split_brain, device.set_failover, device.verify, events.subscribe
- * (docs/twinctl.md lists their parameters and results). */
+ * device.resolve_split_brain, device.set_failover, device.verify, events.subscribe,
+ * target.create, target.delete, device.create, device.delete (docs/twinctl.md lists their
+ * parameters and results). */
 #ifndef TWINSAN_MGMT_API_H
 #define TWINSAN_MGMT_API_H
 
@@ -68,6 +69,11 @@ struct mgmt_device_ops {
 	void (*release)(void *dev);      /* at mgmt_api_free(); NULL: nothing to do */
 };
 int mgmt_api_add_device(struct mgmt_api *api, const char *name, const struct mgmt_device_ops *ops, void *dev);
+
+/* Where target.create and the other configuration changes go (mgmt/apply.h); without one
+ * they are refused.  The api does not own it. */
+struct mgmt_apply;
+void mgmt_api_set_apply(struct mgmt_api *api, struct mgmt_apply *apply);
 
 /* "ok", "transitioning", "unavailable": how status objects name store_access(). */
 const char *mgmt_access_name(enum store_access a);
