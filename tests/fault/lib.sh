@@ -310,6 +310,6 @@ resolve_split_brain()
 }
 
 # cycle_mark: remembers where the logs stand, for cycle_log.
-cycle_mark() { for n in 1 2; do LOG_MARK[$n]=$(wc -l <"$S/node$n/daemon.log"); done; }
+cycle_mark() { for n in 1 2; do LOG_MARK[$n]=$(cat "$S/node$n/daemon.log" 2>/dev/null | wc -l); done; }
 # cycle_log N: node N's log lines since cycle_mark.
 cycle_log() { tail -n +"$((LOG_MARK[$1] + 1))" "$S/node$1/daemon.log"; }
