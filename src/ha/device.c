@@ -923,24 +923,13 @@ static void peer_write_done(struct xfer *x)
 	xfer_free(x);
 }
 
-static void peer_write_marked(struct xfer *x, int err)
-{
-	if (err != 0) {
-		x->local_err = err;
-		peer_write_done(x);
-		return;
-	}
-	local_io(x, peer_write_done);
-}
-
+/* Not marked here: the node that originated the write marked the extent before sending
+ * it and keeps it marked until this node has applied it (the primary clears after our
+ * acknowledgement, a secondary after applying what it forwarded), so the union of the two
+ * bitmaps after any crash still covers it.  RESYNC_DATA lands in an extent resync needs. */
 static void peer_write_granted(struct order_req *req)
 {
-	struct xfer *x = container_of(req, struct xfer, ord);
-
-	if (x->reply == PROTO_RESYNC_DATA)
-		peer_write_marked(x, 0); /* its extent is marked already: resync needs it */
-	else
-		mark(x, peer_write_marked);
+	local_io(container_of(req, struct xfer, ord), peer_write_done);
 }
 
 /* WRITE (either way) or RESYNC_DATA (to a secondary resync target): applied in arrival order. */

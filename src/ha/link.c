@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define LINK_RECV_BUF 65536
+#define LINK_RECV_BUF (256u << 10) /* a quarter of the largest frame a call */
 
 struct link_tx {
 	struct link_tx *next;
