@@ -691,11 +691,12 @@ static int read_secret(const char *words, const char *opt, const char *file, cha
 
 	if (f)
 		fclose(f);
-	if (!ok)
-		return usage_error(words, "--%s %s: %s", opt, file, f ? "empty" : strerror(errno));
-	secret[strcspn(secret, "\r\n")] = '\0';
-	if (!secret[0])
-		return usage_error(words, "--%s %s: the first line is empty", opt, file);
+	if (ok)
+		secret[strcspn(secret, "\r\n")] = '\0';
+	if (!f)
+		return usage_error(words, "--%s %s: %s", opt, file, strerror(errno));
+	if (!ok || !secret[0])
+		return usage_error(words, "--%s %s: the first line is empty; write the secret there", opt, file);
 	return EXIT_OK;
 }
 

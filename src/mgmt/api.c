@@ -349,6 +349,21 @@ static const struct api_method *method_find(const char *name)
 	return NULL;
 }
 
+/* The parameters of a change as the log shows them: secrets left out. */
+static char *params_for_log(const json_t *params)
+{
+	json_t *copy = json_deep_copy(params), *v;
+	const char *key;
+	char *text;
+
+	json_object_foreach(copy, key, v)
+		if (strstr(key, "secret"))
+			json_object_set_new(copy, key, json_string("(not shown)"));
+	text = json_dumps(copy, JSON_COMPACT);
+	json_decref(copy);
+	return text;
+}
+
 /* The response line to one request; c is NULL outside a connection. */
 static char *api_answer(void *arg, struct api_conn *c, const char *line, size_t len)
 {
@@ -371,7 +386,7 @@ static char *api_answer(void *arg, struct api_conn *c, const char *line, size_t 
 			mgmt_fail(&err, MGMT_E_FAILED, "out of memory");
 	}
 	if (m && m->changes_state) {
-		char *p = json_dumps(req.params, JSON_COMPACT);
+		char *p = params_for_log(req.params);
 
 		log_info("api: %s: %s %s: %s", c ? c->who : "local", m->name, p ? p : "", result ? "done" : err.message);
 		free(p);
