@@ -6,6 +6,7 @@
 #   ctl ARGS...               twinctl against $API_SOCKET: stdout in $SCRATCH/out, stderr in
 #                             $SCRATCH/err, returns twinctl's exit status
 #   expect_exit N ARGS...     ctl, failing the test unless it exits with N
+#   api_serve_config          a daemon with a configuration file and the API (see below)
 #   ha_api_nodes              make ha_start (tests/lib/ha.sh) start nodes with their API on
 #                             $SCRATCH/A/api.sock and $SCRATCH/B/api.sock
 #
@@ -50,4 +51,27 @@ exec "$TWINSAND" "\$@" --api-socket "\$(dirname "\$2")/api.sock"
 WRAP
 	chmod +x "$SCRATCH/twinsand-api"
 	TWINSAND=$SCRATCH/twinsand-api
+}
+
+# api_serve_config: a daemon in configuration mode for the create/delete commands: portal
+# "lo" on 127.0.0.1:$PORT, target "base" with an 8M LUN in the main file
+# $SCRATCH/twinsand.conf, state in $SCRATCH/state, managed configuration at $MANAGED.
+api_serve_config()
+{
+	PORT=$(free_port)
+	MANAGED=$SCRATCH/state/managed.conf
+	mkdir -p "$SCRATCH/state"
+	cat >"$SCRATCH/twinsand.conf" <<CONF
+# the administrator's own comment
+[daemon]
+state-dir = $SCRATCH/state
+[portal lo]
+address = 127.0.0.1
+port = $PORT
+[target base]
+[lun base:0]
+path = $SCRATCH/base.img
+size = 8M
+CONF
+	daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET"
 }

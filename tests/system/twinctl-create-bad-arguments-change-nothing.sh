@@ -9,21 +9,7 @@
 needs_api
 TEST_PORTS="3570 3579"
 
-PORT=$(free_port)
-mkdir "$SCRATCH/state"
-cat >"$SCRATCH/twinsand.conf" <<CONF
-[daemon]
-state-dir = $SCRATCH/state
-[portal lo]
-address = 127.0.0.1
-port = $PORT
-[target base]
-[lun base:0]
-path = $SCRATCH/base.img
-size = 8M
-CONF
-MANAGED=$SCRATCH/state/managed.conf
-daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET"
+api_serve_config
 expect_exit 0 target create first
 expect_exit 0 device create first --path "$SCRATCH/first.img" --size 4M
 cp "$MANAGED" "$SCRATCH/managed.before"

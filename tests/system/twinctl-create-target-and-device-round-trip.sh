@@ -9,23 +9,8 @@ requires iscsi-readcapacity16 qemu-io
 needs_api
 TEST_PORTS="3550 3559"
 
-PORT=$(free_port)
-mkdir "$SCRATCH/state"
-cat >"$SCRATCH/twinsand.conf" <<CONF
-# the administrator's own comment
-[daemon]
-state-dir = $SCRATCH/state
-[portal lo]
-address = 127.0.0.1
-port = $PORT
-[target base]
-[lun base:0]
-path = $SCRATCH/base.img
-size = 8M
-CONF
+api_serve_config
 cp "$SCRATCH/twinsand.conf" "$SCRATCH/twinsand.conf.orig"
-MANAGED=$SCRATCH/state/managed.conf
-daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET"
 
 expect_exit 0 target create web
 grep -q '^web: created as iqn.2026-11.org.twinsan:web$' "$SCRATCH/out" || fail "target create said: $(cat "$SCRATCH/out")"

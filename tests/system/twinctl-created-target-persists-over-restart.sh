@@ -9,22 +9,10 @@ requires qemu-io iscsi-ls
 needs_api
 TEST_PORTS="3560 3569"
 
-PORT=$(free_port)
 ME=iqn.2026-11.org.twinsan.test:me
-mkdir "$SCRATCH/state"
-cat >"$SCRATCH/twinsand.conf" <<CONF
-[daemon]
-state-dir = $SCRATCH/state
-[portal lo]
-address = 127.0.0.1
-port = $PORT
-[target base]
-[lun base:0]
-path = $SCRATCH/base.img
-size = 8M
-CONF
 printf 'kept-secret-1234\n' >"$SCRATCH/chap.secret"
-daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET"
+api_serve_config
+
 # kept_io INITIATOR SECRET COMMAND: qemu-io on the created LUN as that initiator.
 kept_io()
 {
