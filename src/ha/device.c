@@ -1842,15 +1842,20 @@ static void decide_failover(struct ha_device *d)
 		if (stalled_lately(d)) {
 			log_warn("ha %s: the partner fell silent while this node stood still: it may serve alone now", d->name);
 			stop_node(d, HA_REASON_FAILOVER_STOPPED);
-		} else if (is_primary(d) || !any_up(d->hb, d->p.n_heartbeat_links)) {
+		} else if (is_primary(d)) {
 			go_alone(d);
-		} else if (d->grace_over) {
+		} else if (!d->grace_over) {
+			/* A primary that died takes its heartbeat links with it a moment later, and
+			 * links that were only reset come back as soon as the primary dials again:
+			 * a timeout of patience before concluding either way. */
+			if (!reactor_timer_armed(&d->claim_timer)) {
+				set_serving(d, false);
+				reactor_timer_start(d->r, &d->claim_timer, d->p.timeout_ms, on_claim_timer);
+			}
+		} else if (any_up(d->hb, d->p.n_heartbeat_links)) {
 			stop_node(d, HA_REASON_FAILOVER_STOPPED);
-		} else if (!reactor_timer_armed(&d->claim_timer)) {
-			/* A primary that died takes its heartbeat links with it a moment later:
-			 * give them that moment before concluding it is alive. */
-			set_serving(d, false);
-			reactor_timer_start(d->r, &d->claim_timer, d->p.timeout_ms / 2, on_claim_timer);
+		} else {
+			go_alone(d);
 		}
 		return;
 	}

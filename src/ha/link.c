@@ -16,6 +16,8 @@
 #include "common/util.h"
 
 #define LINK_RECV_BUF (256u << 10) /* a quarter of the largest frame a call */
+/* Frames gathered into one SEND: many small WRITE_ACKs or WRITEs cost one system call. */
+#define LINK_SEND_IOV 64
 
 struct link_tx {
 	struct link_tx *next;
@@ -39,7 +41,10 @@ struct link {
 	struct handshake *hs;
 	struct proto_tx *tx;
 	struct proto_rx *rx;
-	struct reactor_op recv_op, send_op;
+	struct reactor_op recv_op, send_op, kick_op;
+	struct iovec siov[LINK_SEND_IOV];
+	struct msghdr smsg;
+	bool kick_pending;
 	struct reactor_timer tick;
 	unsigned in_flight;
 	bool sending, freeing, notify_lost;
@@ -105,13 +110,38 @@ static void on_sent(struct reactor_op *op, int res);
 static void kick_send(struct link *l)
 {
 	struct link_tx *t = l->txq_head;
+	int n = 0;
 
 	if (l->sending || t == NULL || l->state == LINK_CLOSED)
 		return;
-	io_uring_prep_send(reactor_sqe(l->r, &l->send_op, on_sent), l->fd, t->buf + t->sent, t->len - t->sent,
-	                   MSG_NOSIGNAL);
+	for (; t != NULL && n < LINK_SEND_IOV; t = t->next, n++)
+		l->siov[n] = (struct iovec){t->buf + t->sent, t->len - t->sent};
+	l->smsg = (struct msghdr){.msg_iov = l->siov, .msg_iovlen = (size_t)n};
+	io_uring_prep_sendmsg(reactor_sqe(l->r, &l->send_op, on_sent), l->fd, &l->smsg, MSG_NOSIGNAL);
 	l->sending = true;
 	l->in_flight++;
+}
+
+static void on_kick(struct reactor_op *op, int res)
+{
+	struct link *l = container_of(op, struct link, kick_op);
+
+	l->in_flight--;
+	l->kick_pending = false;
+	if (l->state == LINK_CLOSED)
+		maybe_free(l);
+	else
+		kick_send(l);
+}
+
+/* Sends from the loop, once the callbacks running now have queued all they will. */
+static void kick_soon(struct link *l)
+{
+	if (l->kick_pending || l->sending || l->state == LINK_CLOSED)
+		return;
+	l->kick_pending = true;
+	l->in_flight++;
+	reactor_defer(l->r, &l->kick_op, on_kick);
 }
 
 /* Sends what is queued, then dies with `why`. */
@@ -128,7 +158,7 @@ static void finish(struct link *l, const char *why)
 static void on_sent(struct reactor_op *op, int res)
 {
 	struct link *l = container_of(op, struct link, send_op);
-	struct link_tx *t = l->txq_head;
+	struct link_tx *t;
 	char why[96];
 
 	l->in_flight--;
@@ -142,13 +172,18 @@ static void on_sent(struct reactor_op *op, int res)
 		die(l, why);
 		return;
 	}
-	t->sent += (size_t)res;
 	l->queued -= (size_t)res;
-	if (t->sent == t->len) {
-		l->txq_head = t->next;
-		if (l->txq_head == NULL)
-			l->txq_tail = NULL;
-		free(t);
+	for (size_t left = (size_t)res; left > 0 && (t = l->txq_head) != NULL;) {
+		size_t n = MIN(left, t->len - t->sent);
+
+		t->sent += n;
+		left -= n;
+		if (t->sent == t->len) {
+			l->txq_head = t->next;
+			if (l->txq_head == NULL)
+				l->txq_tail = NULL;
+			free(t);
+		}
 	}
 	if (l->txq_head == NULL && l->state == LINK_FINISHING)
 		die(l, l->reason);
@@ -177,7 +212,7 @@ static int queue_msg(struct link *l, const struct proto_msg *m)
 	else
 		l->txq_head = t;
 	l->txq_tail = t;
-	kick_send(l);
+	kick_soon(l);
 	return 0;
 }
 
