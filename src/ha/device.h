@@ -49,7 +49,9 @@ enum ha_failover {
 	/* If a heartbeat link still answers, the partner is alive: the secondary stops, the
 	 * primary goes on alone.  If nothing answers, the partner is presumed dead and the
 	 * survivor goes on alone (a network partition can then end in a split brain, which is
-	 * detected and never merged silently). */
+	 * detected and never merged silently).  The primary decides at once; the secondary
+	 * only after a timeout without any link back, so that links that were merely reset
+	 * are dialed again before it concludes anything. */
 	HA_FAILOVER_HEARTBEAT = 1,
 	/* A node goes on alone only while the witness grants it the device's vote (itself and
 	 * the witness are a majority of three); otherwise it stops. */
