@@ -28,11 +28,32 @@ STARTED="" # set once daemons run: a failure then shows their logs and stops the
 if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
 say() { printf '\n%s== %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 # Shows a command as a user would type it, then runs it.
-step() { printf '%s$ %s%s\n' "$BOLD" "$*" "$PLAIN"; "$@"; }
+step() { show "$@"; "$@"; }
+show()
+{
+	local a line=""
+	for a in "$@"; do
+		case $a in *" "*) a="'$a'" ;; esac
+		line+=" $a"
+	done
+	printf '%s$%s%s\n' "$BOLD" "$line" "$PLAIN"
+}
+# client CMD...: step for an iSCSI client, within a minute (a limit not shown: it is the
+# demo's, not part of the command to type), and not reading the terminal (qemu-io stops
+# on it when timeout puts it in the background).
+client() { show "$@"; timeout 60 "$@" </dev/null; }
 die() { echo "demo: FAILED: $*" >&2; exit 1; }
 
 # ctl N ARGS...: twinctl against node N's API socket, shown as typed.
 ctl() { step twinctl --server "unix:$DIR/node$1/api.sock" "${@:2}"; }
+# watch N DEVICE: twinctl's progress bar until DEVICE is synchronized on node N, within
+# two minutes (the time limit is not shown: it is the demo's, not the user's command).
+watch()
+{
+	local cmd=(twinctl --server "unix:$DIR/node$1/api.sock" device status "$2" --watch)
+	show "${cmd[@]}"
+	timeout --foreground 120 "${cmd[@]}" || die "$2 not synchronized on node $1 within two minutes"
+}
 url() { echo "iscsi://$CHAP_USER@$(node_addr "$1"):$PORTAL/$(target "$1" "$2")/0"; }
 node_addr() { if [ "$1" = 1 ]; then echo "$ISCSI_1"; else echo "$ISCSI_2"; fi; }
 # The seed's naming: the partner's target is the primary's name with "-partner".
@@ -219,7 +240,7 @@ qemu_io()
 	local n=$1 dev=$2 args=() c out
 	shift 2
 	for c in "$@"; do args+=(-c "$c"); done
-	out=$(step timeout 60 qemu-io -f raw "${args[@]}" "$(url "$n" "$dev")" 2>&1) || { echo "$out"; return 1; }
+	out=$(client qemu-io -f raw "${args[@]}" "$(url "$n" "$dev")" 2>&1) || { echo "$out"; return 1; }
 	echo "$out"
 	! grep -qiE 'verification failed|error' <<<"$out"
 }
@@ -239,7 +260,7 @@ qemu_io_retry()
 # and the target ports' designators differ by node, as multipath needs them to.
 lu_identity()
 {
-	timeout 30 iscsi-inq -e 1 -c 131 "$(url "$1" "$2")" |
+	timeout 60 iscsi-inq -e 1 -c 131 "$(url "$1" "$2")" </dev/null |
 		LC_ALL=C awk 'BEGIN { RS = "DEVICE DESIGNATOR #" } /Association:\(0\) LOGICAL_UNIT/'
 }
 
@@ -284,9 +305,13 @@ demo_start()
 	VMSTORE_UUID=$(cat /proc/sys/kernel/random/uuid)
 	write_config 1
 	write_config 2
+	echo "HA devices: Quorum and VMStore, initial sync clear, failover majority (the witness votes);"
+	echo "each served by its own target, named as in the seed: quorum and vmstore on node 1,"
+	echo "quorum-partner and vmstore-partner on node 2."
 	echo "Secrets (random, new every run): $DIR/secrets/ (CHAP, one per device's links, witness)"
 	echo "Configurations: $DIR/node1/twinsand.conf, $DIR/node2/twinsand.conf; node 1's VMStore:"
-	sed -n '/^\[ha VMStore\]/,/^$/p' "$DIR/node1/twinsand.conf" | sed 's/^/    /'
+	sed -n '/^\[ha VMStore\]/,/^$/{/^$/d;s/^/    /;p}' "$DIR/node1/twinsand.conf"
+	echo
 
 	start witness ready twinwitness --listen "$WITNESS:$WITNESS_PORT" \
 		--secret-file "$DIR/secrets/witness.secret" --state-dir "$DIR/witness/state"
@@ -297,8 +322,8 @@ demo_start()
 	echo "node 2   iSCSI on $ISCSI_2:$PORTAL, secondary  (log $DIR/node2/log)"
 
 	say "Initial synchronization (clear: both replicas zeroed, then in sync)"
-	ctl 1 device status Quorum --watch
-	ctl 1 device status VMStore --watch
+	watch 1 Quorum
+	watch 1 VMStore
 	for _ in $(seq 100); do
 		device_is 2 Quorum synchronized && device_is 2 VMStore synchronized && break
 		sleep 0.2
@@ -315,8 +340,8 @@ demo_start()
 
 	say "One disk, two paths: both nodes present the same identity"
 	echo "(the CHAP secret is in \$LIBISCSI_CHAP_PASSWORD, read from $DIR/secrets/chap.secret)"
-	step timeout 30 iscsi-ls "iscsi://$CHAP_USER@$ISCSI_1:$PORTAL"
-	step timeout 30 iscsi-ls "iscsi://$CHAP_USER@$ISCSI_2:$PORTAL"
+	client iscsi-ls "iscsi://$CHAP_USER@$ISCSI_1:$PORTAL"
+	client iscsi-ls "iscsi://$CHAP_USER@$ISCSI_2:$PORTAL"
 	local id1 id2
 	for d in Quorum VMStore; do
 		id1=$(lu_identity 1 $d) id2=$(lu_identity 2 $d)
@@ -324,8 +349,8 @@ demo_start()
 			die "$d: node 1 and node 2 report different identities"
 		fi
 	done
-	step timeout 30 iscsi-inq -e 1 -c 128 "$(url 1 VMStore)"
-	step timeout 30 iscsi-inq -e 1 -c 128 "$(url 2 VMStore)"
+	client iscsi-inq -e 1 -c 128 "$(url 1 VMStore)"
+	client iscsi-inq -e 1 -c 128 "$(url 2 VMStore)"
 	echo "The logical unit designators of VPD page 0x83 (T10 vendor id, NAA) are the same through"
 	echo "both nodes too, for Quorum and for VMStore: multipath sees one disk with two paths."
 
@@ -352,7 +377,7 @@ demo_start()
 
 	say "Node 2 returns: only the changed extents are copied"
 	start_node 2
-	ctl 1 device status VMStore --watch
+	watch 1 VMStore
 	for _ in $(seq 100); do device_is 2 VMStore synchronized && break; sleep 0.2; done
 	device_is 2 VMStore synchronized || die "VMStore is not synchronized on node 2 after its return"
 	echo "Node 1's status and log now:"
