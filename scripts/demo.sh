@@ -404,6 +404,19 @@ demo_start()
 	print_howto | tee "$DIR/HOWTO"
 }
 
+# A failure to try by hand, where the networks are real links.
+try_failure()
+{
+	[ "$DEMO_NET" = netns ] || return 0
+	cat <<TRY
+
+Cut the sync network (node 1 goes on alone, node 2 answers NOT READY), then mend it
+(node 2 gets back what changed meanwhile):
+    ip -n $NET_PREFIX-node1 link set sync0 down
+    ip -n $NET_PREFIX-node1 link set sync0 up
+TRY
+}
+
 print_howto()
 {
 	cat <<HOWTO
@@ -424,6 +437,7 @@ Manage the nodes:
     build/release/twinctl --server $ISCSI_1:$API_PORT --secret-file $DIR/node1/state/admin.secret events
     build/release/twinwitness --list --state-dir $DIR/witness/state
   Logs: $DIR/{node1,node2,witness}/log; daemons' pids: $DIR/{node1,node2,witness}/pid
+$(try_failure)
 
 Stop and clean up (the daemons, the demo's network, every file in $DIR):
     scripts/demo.sh stop
