@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,12 +20,13 @@
 #include "mgmt/api.h"
 #include "mgmt/api_client.h"
 #include "mgmt/config.h"
+#include "common/util.h"
 #include "mgmt/server_list.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 #define MAX_POS 2
-#define MAX_OPTS 8
+#define MAX_OPTS 16
 #define LIST_MAX 1024 /* a repeated option's values, joined by commas */
 #define WATCH_INTERVAL_MS 1000
 #define BAR_WIDTH 30
@@ -47,7 +49,8 @@ struct command {
 	const char *usage;           /* what follows the words */
 	const char *help;
 	unsigned n_pos;
-	/* "watch" (a flag), "keep=" (takes a value) or "allow=+" (repeatable) */
+	/* "watch" (a flag), "keep=" (takes a value), "allow=+" (repeatable) or "sync=2+" (two
+	 * values, LOCAL PARTNER, kept as "LOCAL PARTNER"; repeatable) */
 	const char *opts[MAX_OPTS];
 	int (*fn)(struct ctx *x, const struct args *a);
 };
@@ -772,7 +775,125 @@ static int cmd_target_delete(struct ctx *x, const struct args *a)
 	return print_change(x, "target.delete", name_param(a->pos[0]), "deleted with its LUNs");
 }
 
-enum { D_PATH, D_SIZE, D_TARGET, D_LUN, D_BLOCK_SIZE, D_DIRECT };
+enum {
+	D_PATH, D_SIZE, D_TARGET, D_LUN, D_BLOCK_SIZE, D_DIRECT, D_HA, D_PARTNER, D_PARTNER_SECRET, D_PARTNER_PATH,
+	D_PRIORITY, D_INITIAL, D_FAILOVER, D_SYNC, D_HEARTBEAT,
+};
+
+/* "L1 P1,L2 P2" as the partner writes it: "P1 L1,P2 L2". */
+static void swap_links(const char *links, char *out, size_t len)
+{
+	char copy[LIST_MAX], *save = NULL;
+
+	str_copy(copy, sizeof(copy), links);
+	out[0] = '\0';
+	for (char *l = strtok_r(copy, ",", &save); l; l = strtok_r(NULL, ",", &save)) {
+		char *sp = strchr(l, ' ');
+		size_t used = strlen(out);
+
+		*sp = '\0';
+		snprintf(out + used, len - used, "%s%s %s", used ? "," : "", sp + 1, l);
+	}
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* An HA device on this node and its partner, like the console's wizard: both sides are
+ * checked first (nothing is made when the partner cannot be reached or refuses), then
+ * made on the partner and here; if this node then fails, the partner's side is deleted
+ * again.  twinctl does this, not the daemon: it already talks to both nodes, and a daemon
+ * waiting on its partner's answer would stall its reactor. */
+static int create_ha(struct ctx *x, const struct args *a, json_t *params)
+{
+	struct ctx partner = { .server = a->opt[D_PARTNER], .secret_file = a->opt[D_PARTNER_SECRET], .json = x->json };
+	const char *name = a->pos[0];
+	uint8_t uuid[16], secret[32];
+	char uuid_text[40], secret_text[65], sync[LIST_MAX], heartbeat[LIST_MAX];
+	json_t *mirror, *res;
+	int rc;
+
+	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid) || getrandom(secret, sizeof(secret), 0) != sizeof(secret)) {
+		json_decref(params);
+		fprintf(stderr, "twinctl: no random numbers: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+	hex(uuid, 16, secret_text);
+	snprintf(uuid_text, sizeof(uuid_text), "%.8s-%.4s-%.4s-%.4s-%.12s", secret_text, secret_text + 8,
+	         secret_text + 12, secret_text + 16, secret_text + 20);
+	hex(secret, sizeof(secret), secret_text);
+	json_object_set_new(params, "ha", json_true());
+	json_object_set_new(params, "uuid", json_string(uuid_text));
+	json_object_set_new(params, "secret", json_string(secret_text));
+	set_opt(params, "priority", a->opt[D_PRIORITY]);
+	set_opt(params, "initial_sync", a->opt[D_INITIAL]);
+	set_opt(params, "failover", a->opt[D_FAILOVER]);
+	set_opt(params, "sync", a->opt[D_SYNC]);
+	set_opt(params, "heartbeat", a->opt[D_HEARTBEAT]);
+	/* The mirror: the same device seen from the partner. */
+	mirror = json_deep_copy(params);
+	swap_links(a->opt[D_SYNC], sync, sizeof(sync));
+	json_object_set_new(mirror, "sync", json_string(sync));
+	if (a->opt[D_HEARTBEAT]) {
+		swap_links(a->opt[D_HEARTBEAT], heartbeat, sizeof(heartbeat));
+		json_object_set_new(mirror, "heartbeat", json_string(heartbeat));
+	}
+	json_object_set_new(mirror, "priority", json_string(strcmp(a->opt[D_PRIORITY], "primary") ? "primary" : "secondary"));
+	set_opt(mirror, "path", a->opt[D_PARTNER_PATH]);
+	explicit_bzero(secret_text, sizeof(secret_text));
+	explicit_bzero(secret, sizeof(secret));
+
+	json_object_set_new(params, "check", json_true());
+	json_object_set_new(mirror, "check", json_true());
+	if ((rc = call(x, "device.create", json_incref(params), &res)) != EXIT_OK) {
+		fprintf(stderr, "twinctl: %s: refused by this node; nothing was created\n", name);
+		goto out;
+	}
+	json_decref(res);
+	if ((rc = call(&partner, "device.create", json_incref(mirror), &res)) != EXIT_OK) {
+		fprintf(stderr, "twinctl: %s: the partner %s refused or cannot be reached; nothing was created\n", name,
+		        partner.server);
+		goto out;
+	}
+	json_decref(res);
+	json_object_del(params, "check");
+	json_object_del(mirror, "check");
+	if ((rc = call(&partner, "device.create", json_incref(mirror), &res)) != EXIT_OK) {
+		fprintf(stderr, "twinctl: %s: the partner %s failed to create its side; nothing was created\n", name,
+		        partner.server);
+		goto out;
+	}
+	json_decref(res);
+	if ((rc = call(x, "device.create", json_incref(params), &res)) != EXIT_OK) {
+		json_t *gone;
+
+		fprintf(stderr, "twinctl: %s: this node failed to create its side; deleting the partner's again\n", name);
+		if (call(&partner, "device.delete", name_param(name), &gone) == EXIT_OK)
+			json_decref(gone);
+		goto out;
+	}
+	json_object_set_new(res, "partner", json_string(partner.server));
+	json_object_set_new(res, "uuid", json_string(uuid_text));
+	if (x->json)
+		print_json(res);
+	else
+		printf("%s: created on this node and on %s (uuid %s); 'twinctl device status %s --watch' follows the "
+		       "initial synchronization\n", name, partner.server, uuid_text, name);
+	json_decref(res);
+out:
+	/* The link secret lives only in the two daemons' managed configurations. */
+	json_object_del(params, "secret");
+	json_object_del(mirror, "secret");
+	json_decref(params);
+	json_decref(mirror);
+	api_client_close(partner.c);
+	return rc;
+}
 
 static int cmd_device_create(struct ctx *x, const struct args *a)
 {
@@ -788,6 +909,13 @@ static int cmd_device_create(struct ctx *x, const struct args *a)
 	/* The daemon checks the value; a size that is no number at all is a typing error. */
 	if (size && (!digits || strlen(size + digits) > 1 || (size[digits] && !strchr("KMGTkmgt", size[digits]))))
 		return usage_error(words, "--size '%s': a number of bytes, or with K, M, G or T (e.g. 1G)", size);
+	if (!a->opt[D_HA] != !a->opt[D_PARTNER] || (a->opt[D_HA] && (!a->opt[D_SYNC] || !a->opt[D_PRIORITY])))
+		return usage_error(words, "an HA device needs --ha, --partner SERVER, --priority and at least one --sync");
+	if (!a->opt[D_HA] && (a->opt[D_PARTNER_SECRET] || a->opt[D_PARTNER_PATH] || a->opt[D_PRIORITY] ||
+	                      a->opt[D_INITIAL] || a->opt[D_FAILOVER] || a->opt[D_HEARTBEAT]))
+		return usage_error(words, "--partner-*, --priority, --initial-sync, --failover and --heartbeat are for --ha");
+	if (a->opt[D_PRIORITY] && strcmp(a->opt[D_PRIORITY], "primary") && strcmp(a->opt[D_PRIORITY], "secondary"))
+		return usage_error(words, "--priority '%s': primary or secondary", a->opt[D_PRIORITY]);
 	if (a->opt[D_LUN] && !all_digits(a->opt[D_LUN]))
 		return usage_error(words, "--lun '%s': a LUN number, 0 to 16383", a->opt[D_LUN]);
 	if (a->opt[D_BLOCK_SIZE] && strcmp(a->opt[D_BLOCK_SIZE], "512") && strcmp(a->opt[D_BLOCK_SIZE], "4096"))
@@ -800,6 +928,8 @@ static int cmd_device_create(struct ctx *x, const struct args *a)
 	set_opt(params, "block_size", a->opt[D_BLOCK_SIZE]);
 	if (a->opt[D_DIRECT])
 		json_object_set_new(params, "direct", json_true());
+	if (a->opt[D_HA])
+		return create_ha(x, a, params);
 	return print_change(x, "device.create", params, "created");
 }
 
@@ -838,11 +968,20 @@ static const struct command commands[] = {
 	{ "device set", "NAME failover=heartbeat|majority",
 	  "Changes the failover strategy on the live device.  Set the same on the partner node.", 2, { NULL },
 	  cmd_device_set },
-	{ "device create", "NAME --path FILE [--size SIZE] [--target T] [--lun N] [--block-size 512|4096] [--direct]",
+	{ "device create", "NAME --path FILE [--size SIZE] [--target T] [--lun N] [--block-size 512|4096] [--direct]\n"
+	  "                  [--ha --partner SERVER [--partner-secret-file F] [--partner-path FILE]\n"
+	  "                   --priority primary|secondary --initial-sync clear|copy|none [--failover heartbeat|majority]\n"
+	  "                   --sync LOCAL PARTNER [--sync ...] [--heartbeat LOCAL PARTNER]...]",
 	  "Creates a device (a LUN backed by FILE, made sparse with SIZE if missing) and serves it at once:\n"
 	  "as LUN N (default: the lowest free) of target T, or without --target as LUN 0 of a new target\n"
-	  "NAME.  It is named T:N afterwards and kept in the daemon's managed configuration.",
-	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct" }, cmd_device_create },
+	  "NAME.  A plain device is named T:N afterwards; both are kept in the daemon's managed configuration.\n"
+	  "With --ha it is an HA device made on this node and on its partner SERVER (unix:PATH, HOST:PORT with\n"
+	  "--partner-secret-file, or a saved name) at once, with a new uuid and a random link secret (never\n"
+	  "shown); the partner gets the links swapped, the other priority and --partner-path (default FILE).\n"
+	  "Both nodes check the device first; if either refuses nothing is made, and if this node fails\n"
+	  "after the partner made its side, the partner's side is deleted again.",
+	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct", "ha", "partner=", "partner-secret-file=",
+	       "partner-path=", "priority=", "initial-sync=", "failover=", "sync=2+", "heartbeat=2+" }, cmd_device_create },
 	{ "device delete", "TARGET:LUN",
 	  "Deletes a device made with 'device create' from the managed configuration (the file stays).  The\n"
 	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },
@@ -917,14 +1056,16 @@ static int command_match(const struct command *cmd, int argc, char **argv)
 	return n;
 }
 
-/* Appends a->opt[k] to the option's list. */
-static int add_to_list(struct args *a, unsigned k)
+/* Appends value to option k's list. */
+static int add_to_list(struct args *a, unsigned k, const char *value)
 {
 	size_t used = strlen(a->list[k]);
 
-	if (strchr(a->opt[k], ',') || used + strlen(a->opt[k]) + 2 > LIST_MAX)
+	if (strchr(value, ',') || used + strlen(value) + 2 > LIST_MAX)
 		return -1;
-	snprintf(a->list[k] + used, LIST_MAX - used, "%s%s", used ? "," : "", a->opt[k]);
+	if (used)
+		a->list[k][used++] = ',';
+	memcpy(a->list[k] + used, value, strlen(value) + 1);
 	a->opt[k] = a->list[k];
 	return 0;
 }
@@ -947,6 +1088,8 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv, 
 		for (unsigned k = 0; k < MAX_OPTS && cmd->opts[k]; k++) {
 			size_t len = strcspn(cmd->opts[k], "=");
 			bool takes = cmd->opts[k][len] == '=';
+			bool pair = takes && cmd->opts[k][len + 1] == '2', repeat = takes && strchr(cmd->opts[k], '+');
+			char two[LIST_MAX];
 
 			if (strncmp(arg + 2, cmd->opts[k], len) || (arg[2 + len] && arg[2 + len] != '='))
 				continue;
@@ -955,10 +1098,17 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv, 
 				return usage_error(cmd->words, "--%.*s takes no value", (int)len, cmd->opts[k]);
 			if (takes && !arg[2 + len] && i + 1 == argc)
 				return usage_error(cmd->words, "--%.*s needs a value", (int)len, cmd->opts[k]);
-			if (a->opt[k] && cmd->opts[k][len + 1] != '+')
+			if (a->opt[k] && !repeat)
 				return usage_error(cmd->words, "--%.*s is given twice", (int)len, cmd->opts[k]);
-			a->opt[k] = !takes ? "" : arg[2 + len] ? arg + 3 + len : argv[++i];
-			if (cmd->opts[k][len + 1] == '+' && add_to_list(a, k) < 0)
+			if (pair && (arg[2 + len] || i + 2 >= argc))
+				return usage_error(cmd->words, "--%.*s needs two values: LOCAL-ADDRESS:PORT PARTNER-ADDRESS:PORT",
+				                   (int)len, cmd->opts[k]);
+			if (pair) {
+				snprintf(two, sizeof(two), "%s %s", argv[i + 1], argv[i + 2]);
+				i += 2;
+			}
+			a->opt[k] = pair ? two : !takes ? "" : arg[2 + len] ? arg + 3 + len : argv[++i];
+			if (repeat && add_to_list(a, k, a->opt[k]) < 0)
 				return usage_error(cmd->words, "--%.*s: a value with ',' or too many values", (int)len,
 				                   cmd->opts[k]);
 		}

@@ -306,6 +306,7 @@ static const struct mgmt_param p_target_create[] = {
 	{ "chap_secret", MGMT_PARAM_STRING, false, NULL },
 	{ "mutual_chap_user", MGMT_PARAM_STRING, false, NULL },
 	{ "mutual_chap_secret", MGMT_PARAM_STRING, false, NULL },
+	{ "check", MGMT_PARAM_BOOL, false, NULL },
 	{ NULL, 0, false, NULL },
 };
 static const struct mgmt_param p_device_create[] = {
@@ -316,6 +317,15 @@ static const struct mgmt_param p_device_create[] = {
 	{ "lun", MGMT_PARAM_STRING, false, NULL },
 	{ "block_size", MGMT_PARAM_STRING, false, NULL },
 	{ "direct", MGMT_PARAM_BOOL, false, NULL },
+	{ "check", MGMT_PARAM_BOOL, false, NULL },
+	{ "ha", MGMT_PARAM_BOOL, false, NULL },
+	{ "uuid", MGMT_PARAM_STRING, false, NULL },
+	{ "secret", MGMT_PARAM_STRING, false, NULL },
+	{ "priority", MGMT_PARAM_STRING, false, NULL },
+	{ "initial_sync", MGMT_PARAM_STRING, false, NULL },
+	{ "failover", MGMT_PARAM_STRING, false, NULL },
+	{ "sync", MGMT_PARAM_STRING, false, NULL },
+	{ "heartbeat", MGMT_PARAM_STRING, false, NULL },
 	{ NULL, 0, false, NULL },
 };
 

@@ -84,8 +84,9 @@ static int put(FILE *f, const json_t *params, const char *param, const char *key
 	return 0;
 }
 
-/* A comma-separated list parameter as one key line per item. */
-static int put_list(FILE *f, const json_t *params, const char *param, const char *key, struct mgmt_error *err)
+/* A list parameter, its items separated by any of seps, as one key line per item. */
+static int put_list(FILE *f, const json_t *params, const char *param, const char *key, const char *seps,
+                    struct mgmt_error *err)
 {
 	const char *v = param_str(params, param);
 	char list[VALUE_MAX + 1], *save = NULL;
@@ -95,7 +96,7 @@ static int put_list(FILE *f, const json_t *params, const char *param, const char
 	if (check_value(param, v, err) < 0)
 		return -1;
 	str_copy(list, sizeof(list), v);
-	for (char *item = strtok_r(list, ", ", &save); item; item = strtok_r(NULL, ", ", &save))
+	for (char *item = strtok_r(list, seps, &save); item; item = strtok_r(NULL, seps, &save))
 		fprintf(f, "%s = %s\n", key, item);
 	return 0;
 }
@@ -184,9 +185,16 @@ static int apply_new(struct mgmt_apply *a, const struct config *next, struct mgm
 	return 0;
 }
 
-/* Makes text the managed configuration: validated, the new sections served (live: true),
- * persisted.  request_from is the first line of text the request added. */
-static int change(struct mgmt_apply *a, const char *text, unsigned request_from, bool live, struct mgmt_error *err)
+enum change_mode {
+	CHANGE_LIVE,     /* the new sections are served, then kept */
+	CHANGE_KEEP,     /* kept only (what is left out stays served until a restart) */
+	CHANGE_CHECK,    /* validated only: the first step of a change on two nodes */
+};
+
+/* Makes text the managed configuration: validated, applied as mode says, persisted.
+ * request_from is the first line of text the request added. */
+static int change(struct mgmt_apply *a, const char *text, unsigned request_from, enum change_mode mode,
+                  struct mgmt_error *err)
 {
 	const char *path = a->cfg->managed_config;
 	char msg[512], tmp[CONFIG_PATH_MAX + 8];
@@ -196,11 +204,15 @@ static int change(struct mgmt_apply *a, const char *text, unsigned request_from,
 		refuse(a, msg, request_from, err);
 		return -1;
 	}
+	if (mode == CHANGE_CHECK) {
+		config_free(next);
+		return 0;
+	}
 	if (write_temp(path, text, tmp, sizeof(tmp), err) < 0) {
 		config_free(next);
 		return -1;
 	}
-	if (live && apply_new(a, next, err) < 0) {
+	if (mode == CHANGE_LIVE && apply_new(a, next, err) < 0) {
 		unlink(tmp);
 		config_free(next);
 		return -1;
@@ -219,7 +231,7 @@ static int change(struct mgmt_apply *a, const char *text, unsigned request_from,
 }
 
 /* The current managed text followed by the sections of f's text. */
-static int change_adding(struct mgmt_apply *a, FILE *f, char **added, struct mgmt_error *err)
+static int change_adding(struct mgmt_apply *a, FILE *f, char **added, enum change_mode mode, struct mgmt_error *err)
 {
 	char *current = config_format(a->cfg), *text = NULL;
 	int rc = -1;
@@ -229,7 +241,7 @@ static int change_adding(struct mgmt_apply *a, FILE *f, char **added, struct mgm
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 		text = NULL;
 	} else {
-		rc = change(a, text, count_lines(current) + 1, true, err);
+		rc = change(a, text, count_lines(current) + 1, mode, err);
 	}
 	free(current);
 	free(text);
@@ -254,7 +266,8 @@ static int create(struct mgmt_apply *a, const json_t *params, write_fn *write, c
 		finish_text(f, &added);
 		rc = -1;
 	} else {
-		rc = change_adding(a, f, &added, err);
+		rc = change_adding(a, f, &added, json_is_true(json_object_get(params, "check")) ? CHANGE_CHECK : CHANGE_LIVE,
+		                   err);
 	}
 	free(added);
 	return rc;
@@ -285,7 +298,7 @@ static int target_section(FILE *f, const json_t *params, struct mgmt_error *err)
 	if (check_value("name", name, err) < 0 || (iqn && check_value("iqn", iqn, err) < 0))
 		return -1;
 	fprintf(f, "\n[target %s]\nalias = %s\n", iqn ? iqn : name, name);
-	if (put(f, params, "portals", "portals", err) < 0 || put_list(f, params, "allow", "allow", err) < 0 ||
+	if (put(f, params, "portals", "portals", err) < 0 || put_list(f, params, "allow", "allow", ", ", err) < 0 ||
 	    put(f, params, "chap_user", "chap-user", err) < 0 || put(f, params, "chap_secret", "chap-secret", err) < 0 ||
 	    put(f, params, "mutual_chap_user", "mutual-chap-user", err) < 0 ||
 	    put(f, params, "mutual_chap_secret", "mutual-chap-secret", err) < 0)
@@ -307,6 +320,8 @@ json_t *mgmt_apply_target_create(struct mgmt_apply *a, const json_t *params, str
 
 	if (create(a, params, target_sections, name, sizeof(name), err) < 0)
 		return NULL;
+	if (json_is_true(json_object_get(params, "check")))
+		return json_pack("{s:s, s:b}", "name", name, "checked", 1);
 	t = &a->cfg->targets[a->cfg->n_targets - 1];
 	log_info("api: target %s created", t->iqn);
 	return json_pack("{s:s, s:s}", "name", t->alias, "iqn", t->iqn);
@@ -345,7 +360,7 @@ static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, co
 	if (text == NULL)
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 	else
-		rc = change(a, text, count_lines(text) + 1, false, err);
+		rc = change(a, text, count_lines(text) + 1, CHANGE_KEEP, err);
 	free(text);
 	if (rc < 0) {
 		for (size_t i = 0; i < cfg->n_targets; i++)
@@ -403,13 +418,33 @@ static uint64_t free_lun(const struct config *cfg, size_t target)
 	return n;
 }
 
-/* A plain device is a LUN: [lun TARGET:N] with its file; the target is made too if it is
- * new (named like the device). */
+/* An HA device: [ha NAME] as the request says (the parser names what is missing); the
+ * caller gives both nodes the same uuid and link secret. */
+static int ha_section(FILE *f, const json_t *params, struct mgmt_error *err)
+{
+	static const char *const keys[][2] = {
+		{ "uuid", "uuid" }, { "path", "path" }, { "size", "size" }, { "priority", "priority" },
+		{ "initial_sync", "initial-sync" }, { "failover", "failover" }, { "secret", "secret" },
+	};
+
+	fprintf(f, "\n[ha %s]\n", param_str(params, "name"));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (put(f, params, keys[i][0], keys[i][1], err) < 0)
+			return -1;
+	if (json_is_true(json_object_get(params, "direct")))
+		fputs("direct = yes\n", f);
+	/* A link is "LOCAL PARTNER"; links are separated by commas. */
+	return put_list(f, params, "sync", "sync", ",", err) < 0 ||
+	       put_list(f, params, "heartbeat", "heartbeat", ",", err) < 0 ? -1 : 0;
+}
+
+/* A device is a LUN: [lun TARGET:N] with its file, or serving an HA device made with it;
+ * the target is made too if it is new (named like the device). */
 static int device_sections(struct mgmt_apply *a, FILE *f, const json_t *params, char *name, size_t namelen,
                            struct mgmt_error *err)
 {
 	const char *target = param_str(params, "target"), *lun = param_str(params, "lun");
-	bool own_target = target == NULL;
+	bool own_target = target == NULL, ha = json_is_true(json_object_get(params, "ha"));
 	size_t index;
 	const struct config_target *t;
 	uint64_t n;
@@ -438,13 +473,21 @@ static int device_sections(struct mgmt_apply *a, FILE *f, const json_t *params, 
 	}
 	if (lun && sscanf(lun, "%" SCNu64, &n) != 1)
 		return mgmt_fail(err, MGMT_E_PARAMS, "lun '%s' is not a number", lun);
+	if (ha && ha_section(f, params, err) < 0)
+		return -1;
 	snprintf(name, namelen, "%s:%" PRIu64, target, n);
 	fprintf(f, "\n[lun %s]\n", name);
-	if (put(f, params, "path", "path", err) < 0 || put(f, params, "size", "size", err) < 0 ||
-	    put(f, params, "block_size", "block-size", err) < 0)
+	if (ha)
+		fprintf(f, "ha = %s\n", param_str(params, "name"));
+	else if (put(f, params, "path", "path", err) < 0 || put(f, params, "size", "size", err) < 0)
 		return -1;
-	if (json_is_true(json_object_get(params, "direct")))
+	if (put(f, params, "block_size", "block-size", err) < 0)
+		return -1;
+	if (!ha && json_is_true(json_object_get(params, "direct")))
 		fputs("direct = yes\n", f);
+	/* An HA device goes by its own name; a plain one by its place. */
+	if (ha)
+		str_copy(name, namelen, param_str(params, "name"));
 	return 0;
 }
 
@@ -454,11 +497,13 @@ json_t *mgmt_apply_device_create(struct mgmt_apply *a, const json_t *params, str
 
 	if (create(a, params, device_sections, name, sizeof(name), err) < 0)
 		return NULL;
+	if (json_is_true(json_object_get(params, "check")))
+		return json_pack("{s:s, s:b}", "name", name, "checked", 1);
 	log_info("api: device %s created", name);
 	return json_pack("{s:s}", "name", name);
 }
 
-/* A plain device is named TARGET:N, as target.list shows it. */
+/* An HA device goes by its name, a plain one by TARGET:N, as target.list shows it. */
 json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
 {
 	const char *name = param_str(params, "name"), *colon = strrchr(name, ':');
@@ -475,14 +520,15 @@ json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, str
 		if (sscanf(colon + 1, "%" SCNu64, &n) != 1 || target_find(cfg, target, &index) == NULL)
 			n = UINT64_MAX;
 	}
-	for (size_t i = 0; n != UINT64_MAX && i < cfg->n_luns; i++)
-		if (cfg->luns[i].target == index && cfg->luns[i].lun == n)
+	for (size_t i = 0; i < cfg->n_luns; i++)
+		if ((n != UINT64_MAX && cfg->luns[i].target == index && cfg->luns[i].lun == n) ||
+		    (cfg->luns[i].uses_ha && !strcmp(cfg->has[cfg->luns[i].ha].name, name)))
 			found = i;
 	if (drop == NULL)
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 	else if (found == cfg->n_luns)
-		mgmt_fail(err, MGMT_E_NOT_FOUND, "no device \"%s\"; name it TARGET:LUN as 'twinctl target list' shows",
-		          name);
+		mgmt_fail(err, MGMT_E_NOT_FOUND, "no device \"%s\"; name an HA device, or a LUN as TARGET:LUN as "
+		          "'twinctl target list' shows", name);
 	else if (!cfg->luns[found].managed)
 		mgmt_fail(err, MGMT_E_FAILED, "%s is defined in %s, not made through the API; remove it there", name,
 		          a->config_path);

@@ -7,6 +7,7 @@
 #                             $SCRATCH/err, returns twinctl's exit status
 #   expect_exit N ARGS...     ctl, failing the test unless it exits with N
 #   api_serve_config          a daemon with a configuration file and the API (see below)
+#   api_node_start DIR ADDRESS  the same daemon in DIR, one node of a pair (see below)
 #   ha_api_nodes              make ha_start (tests/lib/ha.sh) start nodes with their API on
 #                             $SCRATCH/A/api.sock and $SCRATCH/B/api.sock
 #
@@ -55,23 +56,33 @@ WRAP
 
 # api_serve_config: a daemon in configuration mode for the create/delete commands: portal
 # "lo" on 127.0.0.1:$PORT, target "base" with an 8M LUN in the main file
-# $SCRATCH/twinsand.conf, state in $SCRATCH/state, managed configuration at $MANAGED.
+# $SCRATCH/twinsand.conf, state in $SCRATCH/state, managed configuration at $MANAGED, the
+# API on $API_SOCKET.
 api_serve_config()
 {
 	PORT=$(free_port)
 	MANAGED=$SCRATCH/state/managed.conf
-	mkdir -p "$SCRATCH/state"
-	cat >"$SCRATCH/twinsand.conf" <<CONF
+	API_SOCKET=$SCRATCH/api.sock
+	api_node_start "$SCRATCH" 127.0.0.1
+}
+
+# api_node_start DIR ADDRESS [OPTIONS...]: the same daemon in DIR (one node of a pair made
+# through twinctl): DIR/twinsand.conf, DIR/state, its API on DIR/api.sock, its portal on
+# ADDRESS:$PORT (set PORT first); sets DAEMON_PID.
+api_node_start()
+{
+	mkdir -p "$1/state"
+	cat >"$1/twinsand.conf" <<CONF
 # the administrator's own comment
 [daemon]
-state-dir = $SCRATCH/state
+state-dir = $1/state
 [portal lo]
-address = 127.0.0.1
+address = $2
 port = $PORT
 [target base]
 [lun base:0]
-path = $SCRATCH/base.img
+path = $1/base.img
 size = 8M
 CONF
-	daemon_start --config "$SCRATCH/twinsand.conf" --api-socket "$API_SOCKET"
+	daemon_start --config "$1/twinsand.conf" --api-socket "$1/api.sock" "${@:3}"
 }
