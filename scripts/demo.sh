@@ -5,7 +5,7 @@
 # two HA devices: Quorum (1 GiB) and VMStore (larger), initial sync `clear`, failover
 # `majority`.  The demo waits until both are synchronized, writes through one node and
 # reads back through the other, kills node 2 and shows that only what changed meanwhile
-# is copied back when it returns.  The pair is left running for you to try.
+# is copied back when it returns.  The pair is left running for you to try (docs/demo.md).
 #
 #   scripts/demo.sh [start]   stop a previous demo, then run it (what `make demo` does)
 #   scripts/demo.sh stop      stop the daemons, remove the namespaces and every file
