@@ -1,7 +1,8 @@
 #!/bin/bash
 # twinctl device create --ha, given to node A only, makes the HA device on both nodes (one
 # uuid, the links swapped, the other priority on B), and the pair synchronizes and serves
-# what is written through A via B.  The generated link secret is never printed or logged.
+# what is written through A via B, also after B restarts.  The generated link secret is
+# never printed or logged.
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
 requires qemu-io
@@ -30,20 +31,33 @@ secret=$(sed -n 's/^secret = //p' "$SCRATCH/A/state/managed.conf")
 [ ${#secret} -ge 32 ] || fail "no generated link secret in A's managed configuration"
 grep -qF "$secret" "$SCRATCH/out" "$SCRATCH/err" "$DAEMON_LOG" && fail "the link secret was printed or logged"
 
-# Both nodes report the device synchronized.
-for node in A B; do
+# wait_synchronized A|B: until the node reports ha1 synchronized with its partner and serves it.
+wait_synchronized()
+{
 	tries=0
-	until CTL_SOCKET=$SCRATCH/$node/api.sock ctl --json device status ha1 &&
-		grep -q '"state": *"synchronized"' "$SCRATCH/out"; do
+	until CTL_SOCKET=$SCRATCH/$1/api.sock ctl --json device status ha1 &&
+		grep -q '"state": *"synchronized"' "$SCRATCH/out" && grep -q '"access": *"ok"' "$SCRATCH/out" &&
+		grep -q '"partner_connected": *true' "$SCRATCH/out"; do
 		tries=$((tries + 1))
-		[ $tries -lt 300 ] || fail "ha1 on $node is not synchronized: $(cat "$SCRATCH/out" "$SCRATCH/err")"
+		[ $tries -lt 300 ] || fail "ha1 on $1 is not synchronized: $(cat "$SCRATCH/out" "$SCRATCH/err")"
 		sleep 0.1
 	done
-done
+}
+wait_synchronized A
+wait_synchronized B
 client qemu-io -f raw -c 'write -P 0x3c 0 128k' "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.twinsan:ha1/0" \
 	>"$SCRATCH/io" 2>&1 || fail "writing through A failed: $(cat "$SCRATCH/io")"
 client qemu-io -f raw -c 'read -P 0x3c 0 128k' "iscsi://127.0.0.2:$PORT/iqn.2026-11.org.twinsan:ha1/0" \
 	>"$SCRATCH/io" 2>&1 || fail "reading through B failed: $(cat "$SCRATCH/io")"
+
+# B restarted comes back with the device from its managed configuration, meets A again
+# and serves the data.
+DAEMON_PID=$PID_B daemon_stop
+api_node_start "$SCRATCH/B" 127.0.0.2
+PID_B=$DAEMON_PID
+wait_synchronized B
+client qemu-io -f raw -c 'read -P 0x3c 0 128k' "iscsi://127.0.0.2:$PORT/iqn.2026-11.org.twinsan:ha1/0" \
+	>"$SCRATCH/io" 2>&1 || fail "reading through B after its restart failed: $(cat "$SCRATCH/io")"
 
 DAEMON_PID=$PID_A daemon_stop
 DAEMON_PID=$PID_B daemon_stop
