@@ -351,8 +351,12 @@ demo_start()
 	done
 	client iscsi-inq -e 1 -c 128 "$(url 1 VMStore)"
 	client iscsi-inq -e 1 -c 128 "$(url 2 VMStore)"
-	echo "The logical unit designators of VPD page 0x83 (T10 vendor id, NAA) are the same through"
-	echo "both nodes too, for Quorum and for VMStore: multipath sees one disk with two paths."
+	for n in 1 2; do
+		echo "VPD page 0x83, T10 vendor id, through node $n: $(lu_identity $n VMStore |
+			grep -ao 'Designator:\[TWINSAN[^]]*' | cut -d'[' -f2)"
+	done
+	echo "All logical unit designators of page 0x83 (T10 vendor id, NAA) are the same through"
+	echo "both nodes, for Quorum and for VMStore: multipath sees one disk with two paths."
 
 	say "Write through one node, read back through the other"
 	qemu_io 1 VMStore "write -P 0x5a 0 16M"
