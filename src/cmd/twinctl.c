@@ -933,6 +933,14 @@ static int cmd_device_create(struct ctx *x, const struct args *a)
 	return print_change(x, "device.create", params, "created");
 }
 
+static int cmd_device_resize(struct ctx *x, const struct args *a)
+{
+	if (!a->opt[0])
+		return usage_error("device resize", "--size is required: the new, bigger size (e.g. 64G)");
+	return print_change(x, "device.resize", json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]),
+	                    "resized; initiators are told the new capacity");
+}
+
 static int cmd_device_delete(struct ctx *x, const struct args *a)
 {
 	return print_change(x, "device.delete", name_param(a->pos[0]), "deleted");
@@ -982,6 +990,10 @@ static const struct command commands[] = {
 	  "after the partner made its side, the partner's side is deleted again.",
 	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct", "ha", "partner=", "partner-secret-file=",
 	       "partner-path=", "priority=", "initial-sync=", "failover=", "sync=2+", "heartbeat=2+" }, cmd_device_create },
+	{ "device resize", "TARGET:LUN --size SIZE",
+	  "Grows a device made with 'device create' (its file) to SIZE; initiators get CAPACITY DATA HAS\n"
+	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.",
+	  1, { "size=" }, cmd_device_resize },
 	{ "device delete", "TARGET:LUN",
 	  "Deletes a device made with 'device create' from the managed configuration (the file stays).  The\n"
 	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },

@@ -98,6 +98,9 @@ struct daemon_state {
 	struct store *stores[MAX_LUNS];
 	struct scsi_lu *lus[MAX_LUNS];
 	size_t nluns;
+	/* Where each LU is served: its target and LUN, for changes through the API. */
+	struct scsi_target *lu_targets[MAX_LUNS];
+	uint64_t lu_numbers[MAX_LUNS];
 	struct ha_entry has[MAX_LUNS];
 	size_t nhas;
 	/* Shutdown: the loop turns until a condition holds (or a deadline passes); flushes
@@ -404,6 +407,8 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 		log_err("LUN %llu: cannot add it to the target", (unsigned long long)ls->lun);
 		goto fail;
 	}
+	d->lu_targets[i] = scsi;
+	d->lu_numbers[i] = ls->lun;
 	d->nluns = i + 1;
 	if (mgmt_api_add_lun(d->api, ls->target, ls->lun, ls->path, d->stores[i], ls->ha) < 0) {
 		log_err("out of memory");
@@ -932,7 +937,37 @@ static int live_add_lun(void *arg, const struct config *cfg, size_t i, char *err
 	return 0;
 }
 
-static const struct mgmt_apply_ops live_ops = { .add_target = live_add_target, .add_lun = live_add_lun };
+/* A plain LUN grown: its file, then the LU's capacity, which tells every initiator
+ * (CAPACITY DATA HAS CHANGED). */
+static int live_grow_lun(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
+{
+	struct daemon_state *d = arg;
+	const struct config_lun *l = &cfg->luns[i];
+	struct scsi_target *scsi = iscsi_target_scsi(iscsi_registry_find(d->registry, cfg->targets[l->target].iqn));
+	int rc;
+
+	for (size_t k = 0; k < d->nluns; k++) {
+		if (d->lu_targets[k] != scsi || d->lu_numbers[k] != l->lun || !d->stores[k])
+			continue;
+		rc = store_grow(d->stores[k], l->size);
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: %s", l->path,
+			         rc == -EINVAL ? "it is bigger now; shrinking would cut off data, so it is refused"
+			         : rc == -ENOTSUP ? "a block device keeps its own size; grow the device itself"
+			                          : strerror(-rc));
+			return -1;
+		}
+		scsi_lu_capacity_changed(d->lus[k]);
+		return 0;
+	}
+	snprintf(err, errlen, "LUN %llu of %s is not served (deleted, waiting for a restart)",
+	         (unsigned long long)l->lun, cfg->targets[l->target].iqn);
+	return -1;
+}
+
+static const struct mgmt_apply_ops live_ops = {
+	.add_target = live_add_target, .add_lun = live_add_lun, .grow_lun = live_grow_lun,
+};
 
 static int config_portals(struct daemon_state *d, const struct config *cfg)
 {

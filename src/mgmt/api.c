@@ -231,6 +231,13 @@ static json_t *m_device_create(struct mgmt_api *api, struct api_conn *c, const j
 	return a ? mgmt_apply_device_create(a, params, err) : NULL;
 }
 
+static json_t *m_device_resize(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	struct mgmt_apply *a = apply_of(api, err);
+
+	return a ? mgmt_apply_device_resize(a, params, err) : NULL;
+}
+
 static json_t *m_device_delete(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
 {
 	struct mgmt_apply *a = apply_of(api, err);
@@ -309,6 +316,11 @@ static const struct mgmt_param p_target_create[] = {
 	{ "check", MGMT_PARAM_BOOL, false, NULL },
 	{ NULL, 0, false, NULL },
 };
+static const struct mgmt_param p_resize[] = {
+	{ "name", MGMT_PARAM_STRING, true, NULL },
+	{ "size", MGMT_PARAM_STRING, true, NULL },
+	{ NULL, 0, false, NULL },
+};
 static const struct mgmt_param p_device_create[] = {
 	{ "name", MGMT_PARAM_STRING, true, NULL },
 	{ "path", MGMT_PARAM_STRING, false, NULL },
@@ -348,6 +360,7 @@ static const struct api_method {
 	{ "target.delete", m_target_delete, true, p_name, false },
 	{ "device.create", m_device_create, true, p_device_create, false },
 	{ "device.delete", m_device_delete, true, p_name, false },
+	{ "device.resize", m_device_resize, true, p_resize, false },
 	{ "events.subscribe", m_subscribe, false, NULL, false },
 };
 

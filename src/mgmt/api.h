@@ -10,7 +10,7 @@
  *
  * Methods: session.login, server.info, target.list, device.list, device.status,
  * device.resolve_split_brain, device.set_failover, device.verify, events.subscribe,
- * target.create, target.delete, device.create, device.delete (docs/twinctl.md lists their
+ * target.create, target.delete, device.create, device.delete, device.resize (docs/twinctl.md lists their
  * parameters and results). */
 #ifndef TWINSAN_MGMT_API_H
 #define TWINSAN_MGMT_API_H

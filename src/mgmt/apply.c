@@ -171,8 +171,12 @@ static int write_temp(const char *path, const char *text, char *tmp, size_t tmpl
 	return rc;
 }
 
+/* What a change does to the running daemon before the file is replaced: 0, or -1 with
+ * err and nothing done. */
+typedef int apply_fn(struct mgmt_apply *a, const struct config *next, size_t arg, struct mgmt_error *err);
+
 /* Serves what next has beyond the current configuration: new sections come last. */
-static int apply_new(struct mgmt_apply *a, const struct config *next, struct mgmt_error *err)
+static int apply_new(struct mgmt_apply *a, const struct config *next, size_t arg, struct mgmt_error *err)
 {
 	char msg[256] = "";
 
@@ -185,16 +189,12 @@ static int apply_new(struct mgmt_apply *a, const struct config *next, struct mgm
 	return 0;
 }
 
-enum change_mode {
-	CHANGE_LIVE,     /* the new sections are served, then kept */
-	CHANGE_KEEP,     /* kept only (what is left out stays served until a restart) */
-	CHANGE_CHECK,    /* validated only: the first step of a change on two nodes */
-};
-
-/* Makes text the managed configuration: validated, applied as mode says, persisted.
- * request_from is the first line of text the request added. */
-static int change(struct mgmt_apply *a, const char *text, unsigned request_from, enum change_mode mode,
-                  struct mgmt_error *err)
+/* Makes text the managed configuration: validated, applied to the daemon by apply (with
+ * arg; NULL: only kept, so what is left out stays served until a restart), persisted.
+ * check: validated only, the first step of a change on two nodes.  request_from is the
+ * first line of text the request added. */
+static int change(struct mgmt_apply *a, const char *text, unsigned request_from, bool check, apply_fn *apply,
+                  size_t arg, struct mgmt_error *err)
 {
 	const char *path = a->cfg->managed_config;
 	char msg[512], tmp[CONFIG_PATH_MAX + 8];
@@ -204,7 +204,7 @@ static int change(struct mgmt_apply *a, const char *text, unsigned request_from,
 		refuse(a, msg, request_from, err);
 		return -1;
 	}
-	if (mode == CHANGE_CHECK) {
+	if (check) {
 		config_free(next);
 		return 0;
 	}
@@ -212,7 +212,7 @@ static int change(struct mgmt_apply *a, const char *text, unsigned request_from,
 		config_free(next);
 		return -1;
 	}
-	if (mode == CHANGE_LIVE && apply_new(a, next, err) < 0) {
+	if (apply && apply(a, next, arg, err) < 0) {
 		unlink(tmp);
 		config_free(next);
 		return -1;
@@ -231,7 +231,7 @@ static int change(struct mgmt_apply *a, const char *text, unsigned request_from,
 }
 
 /* The current managed text followed by the sections of f's text. */
-static int change_adding(struct mgmt_apply *a, FILE *f, char **added, enum change_mode mode, struct mgmt_error *err)
+static int change_adding(struct mgmt_apply *a, FILE *f, char **added, bool check, struct mgmt_error *err)
 {
 	char *current = config_format(a->cfg), *text = NULL;
 	int rc = -1;
@@ -241,7 +241,7 @@ static int change_adding(struct mgmt_apply *a, FILE *f, char **added, enum chang
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 		text = NULL;
 	} else {
-		rc = change(a, text, count_lines(current) + 1, mode, err);
+		rc = change(a, text, count_lines(current) + 1, check, apply_new, 0, err);
 	}
 	free(current);
 	free(text);
@@ -266,8 +266,7 @@ static int create(struct mgmt_apply *a, const json_t *params, write_fn *write, c
 		finish_text(f, &added);
 		rc = -1;
 	} else {
-		rc = change_adding(a, f, &added, json_is_true(json_object_get(params, "check")) ? CHANGE_CHECK : CHANGE_LIVE,
-		                   err);
+		rc = change_adding(a, f, &added, json_is_true(json_object_get(params, "check")), err);
 	}
 	free(added);
 	return rc;
@@ -360,7 +359,7 @@ static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, co
 	if (text == NULL)
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 	else
-		rc = change(a, text, count_lines(text) + 1, CHANGE_KEEP, err);
+		rc = change(a, text, count_lines(text) + 1, false, NULL, 0, err);
 	free(text);
 	if (rc < 0) {
 		for (size_t i = 0; i < cfg->n_targets; i++)
@@ -503,39 +502,102 @@ json_t *mgmt_apply_device_create(struct mgmt_apply *a, const json_t *params, str
 	return json_pack("{s:s}", "name", name);
 }
 
-/* An HA device goes by its name, a plain one by TARGET:N, as target.list shows it. */
-json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
+/* The managed LUN a device name means (an HA device's name, or TARGET:N as target.list
+ * shows it): its index, or cfg->n_luns with err filled. */
+static size_t lun_find(const struct mgmt_apply *a, const char *name, const char *what, struct mgmt_error *err)
 {
-	const char *name = param_str(params, "name"), *colon = strrchr(name, ':');
-	struct config *cfg = a->cfg;
-	bool *drop = calloc(cfg->n_targets + cfg->n_luns + 1, sizeof(*drop));
+	const struct config *cfg = a->cfg;
+	const char *colon = strrchr(name, ':');
 	char target[CONFIG_NAME_MAX] = "";
 	uint64_t n = UINT64_MAX;
 	size_t index = 0, found = cfg->n_luns;
-	json_t *res = NULL;
 
 	if (colon && (size_t)(colon - name) < sizeof(target)) {
 		memcpy(target, name, (size_t)(colon - name));
 		target[colon - name] = '\0';
-		if (sscanf(colon + 1, "%" SCNu64, &n) != 1 || target_find(cfg, target, &index) == NULL)
+		if (sscanf(colon + 1, "%" SCNu64, &n) != 1 || target_find(a->cfg, target, &index) == NULL)
 			n = UINT64_MAX;
 	}
 	for (size_t i = 0; i < cfg->n_luns; i++)
 		if ((n != UINT64_MAX && cfg->luns[i].target == index && cfg->luns[i].lun == n) ||
 		    (cfg->luns[i].uses_ha && !strcmp(cfg->has[cfg->luns[i].ha].name, name)))
 			found = i;
-	if (drop == NULL)
-		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
-	else if (found == cfg->n_luns)
+	if (found == cfg->n_luns)
 		mgmt_fail(err, MGMT_E_NOT_FOUND, "no device \"%s\"; name an HA device, or a LUN as TARGET:LUN as "
 		          "'twinctl target list' shows", name);
-	else if (!cfg->luns[found].managed)
-		mgmt_fail(err, MGMT_E_FAILED, "%s is defined in %s, not made through the API; remove it there", name,
-		          a->config_path);
-	else {
-		drop[cfg->n_targets + found] = true;
-		res = change_dropping(a, drop, drop + cfg->n_targets, name, err);
+	else if (!cfg->luns[found].managed) {
+		mgmt_fail(err, MGMT_E_FAILED, "%s is defined in %s, not made through the API; %s it there", name,
+		          a->config_path, what);
+		found = cfg->n_luns;
 	}
+	return found;
+}
+
+json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
+{
+	const char *name = param_str(params, "name");
+	struct config *cfg = a->cfg;
+	size_t found = lun_find(a, name, "remove", err);
+	bool *drop;
+	json_t *res = NULL;
+
+	if (found == cfg->n_luns)
+		return NULL;
+	drop = calloc(cfg->n_targets + cfg->n_luns + 1, sizeof(*drop));
+	if (drop == NULL) {
+		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
+		return NULL;
+	}
+	drop[cfg->n_targets + found] = true;
+	res = change_dropping(a, drop, drop + cfg->n_targets, name, err);
 	free(drop);
 	return res;
+}
+
+static int grow_lun(struct mgmt_apply *a, const struct config *next, size_t lun, struct mgmt_error *err)
+{
+	char msg[256] = "";
+
+	if (a->ops->grow_lun(a->arg, next, lun, msg, sizeof(msg)) < 0)
+		return mgmt_fail(err, MGMT_E_FAILED, "%s; nothing was changed", msg);
+	return 0;
+}
+
+/* A plain LUN grows: the file first, then the size the managed configuration keeps (the
+ * size of a file that exists is the file's; the key only matters for a new one). */
+json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
+{
+	const char *name = param_str(params, "name"), *size = param_str(params, "size");
+	struct config_lun *l;
+	size_t found = lun_find(a, name, "resize", err);
+	uint64_t bytes, old;
+	char *text;
+	int rc;
+
+	if (found == a->cfg->n_luns)
+		return NULL;
+	l = &a->cfg->luns[found];
+	if (l->uses_ha) {
+		mgmt_fail(err, MGMT_E_FAILED, "%s is an HA device; resizing HA devices is not supported yet", name);
+		return NULL;
+	}
+	if (config_size(size, &bytes) < 0 || bytes % l->block_size) {
+		mgmt_fail(err, MGMT_E_PARAMS, "size '%s' is not a size in bytes (K, M, G, T) that is a multiple of the "
+		          "block size %u", size, l->block_size);
+		return NULL;
+	}
+	old = l->size;
+	l->size = bytes;
+	text = config_format(a->cfg);
+	l->size = old;
+	if (text == NULL) {
+		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
+		return NULL;
+	}
+	rc = change(a, text, count_lines(text) + 1, false, grow_lun, found, err);
+	free(text);
+	if (rc < 0)
+		return NULL;
+	log_info("api: device %s grown to %llu bytes", name, (unsigned long long)bytes);
+	return json_pack("{s:s, s:I}", "name", name, "size", (json_int_t)bytes);
 }

@@ -2,7 +2,7 @@
  * through the management API becomes configuration text, is validated together with the
  * main file exactly as at startup, is applied to the running daemon through the daemon's
  * builders, and is persisted crash-safely (write, fsync, rename, fsync of the directory),
- * so a restart comes back with the same targets and LUNs.  An invalid change is refused
+ * so a restart comes back with the same targets, LUNs and HA devices.  An invalid change is refused
  * with the parser's message and changes nothing; a change the daemon cannot apply leaves
  * the file as it was. */
 #ifndef TWINSAN_MGMT_APPLY_H
@@ -22,6 +22,8 @@ struct mgmt_apply;
 struct mgmt_apply_ops {
 	int (*add_target)(void *arg, const struct config *cfg, size_t target, char *err, size_t errlen);
 	int (*add_lun)(void *arg, const struct config *cfg, size_t lun, char *err, size_t errlen);
+	/* Grows the served LUN cfg->luns[lun] to its size in cfg (bigger than now). */
+	int (*grow_lun)(void *arg, const struct config *cfg, size_t lun, char *err, size_t errlen);
 };
 
 /* cfg is what the daemon was built from, loaded from config_path; the new object owns it. */
@@ -35,5 +37,6 @@ json_t *mgmt_apply_target_create(struct mgmt_apply *a, const json_t *params, str
 json_t *mgmt_apply_target_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 json_t *mgmt_apply_device_create(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
+json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 
 #endif

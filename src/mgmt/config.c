@@ -1545,6 +1545,11 @@ int config_parse_managed(const char *text, size_t len, const char *file, const c
 	return rc;
 }
 
+int config_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, out);
+}
+
 /* ---- writing the managed sections ---- */
 
 static void format_uuid(FILE *f, const char *key, const uint8_t u[16])

@@ -152,6 +152,9 @@ int config_parse_managed(const char *text, size_t len, const char *file, const c
                          size_t managed_len, const char *managed_file, struct config **out, char *err,
                          size_t errlen);
 
+/* A size as the configuration writes it ("4096", "1G"); 0, or -1 if it is none. */
+int config_size(const char *s, uint64_t *out);
+
 /* The managed sections of cfg as configuration text (malloc'd; NULL when out of memory):
  * what config_parse_managed() reads back into the same objects. */
 char *config_format(const struct config *cfg);

@@ -314,7 +314,21 @@ static int file_map_status(void *impl, uint64_t offset, bool *mapped, uint64_t *
 	return 0;
 }
 
+/* A regular file grows sparse; a block device's size is its own. */
+static int file_grow(void *impl, uint64_t size)
+{
+	struct file_store *s = impl;
+
+	if (s->block_device)
+		return -ENOTSUP;
+	if (ftruncate(s->fd, (off_t)size) < 0 || fsync(s->fd) < 0)
+		return -errno;
+	s->size = size;
+	return 0;
+}
+
 static const struct store_ops file_ops = {
+	.grow = file_grow,
 	.readv = file_readv,
 	.writev = file_writev,
 	.flush = file_flush,

@@ -32,6 +32,20 @@ void store_close(struct store *s)
 }
 
 uint64_t store_size(const struct store *s) { return s->caps.size; }
+
+int store_grow(struct store *s, uint64_t size)
+{
+	int rc;
+
+	if (!s->ops->grow)
+		return -ENOTSUP;
+	if (size < s->caps.size)
+		return -EINVAL;
+	rc = s->ops->grow(s->impl, size);
+	if (rc == 0)
+		s->caps.size = size;
+	return rc;
+}
 uint32_t store_alignment(const struct store *s) { return s->caps.alignment; }
 bool store_can_discard(const struct store *s) { return s->caps.can_discard; }
 bool store_read_only(const struct store *s) { return s->caps.read_only; }

@@ -34,6 +34,11 @@ int store_open(const struct store_params *params, struct store **out, char *err,
 void store_close(struct store *s);
 
 uint64_t store_size(const struct store *s);
+/* Grows the store to size bytes (device resize): 0, or -ENOTSUP (this store cannot grow),
+ * -EINVAL (smaller than now: shrinking would cut off data initiators have written) or
+ * the implementation's -errno.  The logical unit must then be told
+ * (scsi_lu_capacity_changed). */
+int store_grow(struct store *s, uint64_t size);
 /* Alignment the store needs for direct I/O (logical block size of the device, else 512). */
 uint32_t store_alignment(const struct store *s);
 /* True if discard (hole punching) deallocates space and reads back zeros. */
@@ -111,6 +116,7 @@ struct store_ops {
 	int (*map_status)(void *impl, uint64_t offset, bool *mapped, uint64_t *length);
 	enum store_access (*access)(const void *impl); /* NULL: always STORE_ACCESS_OK */
 	void (*close)(void *impl);                     /* from store_close() */
+	int (*grow)(void *impl, uint64_t size);        /* 0 or -errno; NULL: the size is fixed */
 };
 
 /* A store whose calls go to ops with impl; NULL when out of memory. */

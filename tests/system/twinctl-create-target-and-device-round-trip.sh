@@ -1,6 +1,7 @@
 #!/bin/bash
 # twinctl target create and device create change a running daemon at once: the new target
-# is listed and serves its new LUN over iSCSI with the asked size, and both are kept in the
+# is listed and serves its new LUN over iSCSI with the asked size (and, grown, the new one;
+# shrinking is refused), and both are kept in the
 # managed configuration (mode 600), not in the administrator's file; deleting them removes
 # them from the managed configuration, and what the main file defines cannot be deleted.
 . "$(dirname "$0")/../lib/twinsand.sh"
@@ -30,6 +31,18 @@ client qemu-io -f raw -c 'write -P 0x5a 0 64k' -c 'read -P 0x5a 0 64k' "$URL" >"
 grep -q '^\[target web\]$' "$MANAGED" && grep -q '^\[lun web:0\]$' "$MANAGED" ||
 	fail "the managed configuration lacks what was made: $(cat "$MANAGED")"
 cmp -s "$SCRATCH/twinsand.conf" "$SCRATCH/twinsand.conf.orig" || fail "the administrator's file was changed"
+
+# Growing the LUN: the initiator sees the new capacity; shrinking is refused.
+expect_exit 0 device resize web:0 --size 32M
+client iscsi-readcapacity16 "$URL" >"$SCRATCH/cap" || fail "READ CAPACITY after the resize failed"
+grep -q 'Total size:33554432' "$SCRATCH/cap" || fail "the grown LUN's capacity: $(cat "$SCRATCH/cap")"
+grep -q '^size = 33554432$' "$MANAGED" || fail "the managed configuration keeps the old size: $(cat "$MANAGED")"
+cp "$MANAGED" "$SCRATCH/managed.before"
+expect_exit 1 device resize web:0 --size 8M
+grep -q 'shrinking would cut off data' "$SCRATCH/err" || fail "shrinking said: $(cat "$SCRATCH/err")"
+cmp -s "$MANAGED" "$SCRATCH/managed.before" || fail "a refused shrink changed $MANAGED"
+[ "$(stat -c %s "$SCRATCH/web0.img")" = 33554432 ] || fail "a refused shrink changed the file"
+client qemu-io -f raw -c 'read -P 0x5a 0 64k' "$URL" >"$SCRATCH/io" 2>&1 || fail "the data is gone after the resize"
 
 expect_exit 1 target delete base
 grep -q "defined in $SCRATCH/twinsand.conf" "$SCRATCH/err" || fail "deleting a main-file target: $(cat "$SCRATCH/err")"
