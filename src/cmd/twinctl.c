@@ -994,9 +994,9 @@ static const struct command commands[] = {
 	  "Grows a device made with 'device create' (its file) to SIZE; initiators get CAPACITY DATA HAS\n"
 	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.",
 	  1, { "size=" }, cmd_device_resize },
-	{ "device delete", "TARGET:LUN",
-	  "Deletes a device made with 'device create' from the managed configuration (the file stays).  The\n"
-	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },
+	{ "device delete", "TARGET:LUN | NAME",
+	  "Deletes a device made with 'device create' from the managed configuration (the file stays); an HA\n"
+	  "device goes by its NAME.  The running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },
 	{ "device verify", "NAME [--wait]",
 	  "Compares both replicas block by block while I/O goes on.  --wait waits for the result and exits\n"
 	  "with 1 if blocks differ.",

@@ -21,6 +21,7 @@ struct fixture {
 	struct mgmt_apply *apply;
 	unsigned targets_added, luns_added;
 	bool refuse_luns;              /* the stub daemon cannot serve a LUN */
+	uint64_t grown_to;             /* the last size a LUN was grown to */
 };
 
 static int stub_add_target(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
@@ -44,7 +45,22 @@ static int stub_add_lun(void *arg, const struct config *cfg, size_t i, char *err
 	return 0;
 }
 
-static const struct mgmt_apply_ops stub_ops = { .add_target = stub_add_target, .add_lun = stub_add_lun };
+/* Grows like the file store: never smaller. */
+static int stub_grow_lun(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
+{
+	struct fixture *f = arg;
+
+	if (cfg->luns[i].size < 2 << 20) {
+		snprintf(err, errlen, "shrinking is refused");
+		return -1;
+	}
+	f->grown_to = cfg->luns[i].size;
+	return 0;
+}
+
+static const struct mgmt_apply_ops stub_ops = {
+	.add_target = stub_add_target, .add_lun = stub_add_lun, .grow_lun = stub_grow_lun,
+};
 
 static int setup(void **state)
 {
@@ -219,6 +235,35 @@ static void check_writes_nothing(void **state)
 	assert_non_null(strstr(err.message, "[ha ha1] has no sync"));
 }
 
+static void resize_grows_and_keeps_the_size(void **state)
+{
+	struct fixture *f = *state;
+	struct mgmt_error err = { "", "" };
+	char *before, *after;
+	json_t *res;
+
+	res = run(mgmt_apply_device_create, f, "{\"name\":\"g\",\"path\":\"/dev/shm/g.img\",\"size\":\"2M\"}", &err);
+	assert_non_null(res);
+	json_decref(res);
+	res = run(mgmt_apply_device_resize, f, "{\"name\":\"g:0\",\"size\":\"8M\"}", &err);
+	assert_non_null(res);
+	json_decref(res);
+	assert_int_equal(f->grown_to, 8 << 20);
+	after = managed_text(f);
+	assert_non_null(strstr(after, "size = 8388608\n"));
+	before = after;
+	assert_null(run(mgmt_apply_device_resize, f, "{\"name\":\"g:0\",\"size\":\"1M\"}", &err));
+	assert_non_null(strstr(err.message, "shrinking is refused; nothing was changed"));
+	assert_null(run(mgmt_apply_device_resize, f, "{\"name\":\"g:0\",\"size\":\"1000\"}", &err));
+	assert_non_null(strstr(err.message, "multiple of the block size"));
+	assert_null(run(mgmt_apply_device_resize, f, "{\"name\":\"base:0\",\"size\":\"8M\"}", &err));
+	assert_non_null(strstr(err.message, "not made through the API; resize it there"));
+	after = managed_text(f);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refused_changes_leave_the_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(unservable_lun_is_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(resize_grows_and_keeps_the_size, setup, teardown),
 	};
 
 	log_set_level(LOG_LEVEL_ERR);
