@@ -822,6 +822,28 @@ static void test_a_replaced_blank_secondary_gets_a_full_copy_not_zeros(void **st
 	assert_true(replicas_identical());
 }
 
+static bool a_alone(void)
+{
+	return st(&A).access == STORE_ACCESS_OK && !st(&A).partner_connected;
+}
+
+static void test_links_reset_and_redialed_at_once_end_in_a_resync_not_a_split_brain(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	cut(&A.sync_fd);
+	close(B.sync_fd);
+	B.sync_fd = -1;
+	assert_true(run_until(a_alone, HANG_GUARD_MS));
+	write_sync(&A, 2 * EXTENT, 4096, 101); /* the primary goes on alone at once */
+	assert_int_equal(st(&B).access, STORE_ACCESS_TRANSITIONING); /* the secondary waits */
+	connect_kind(PROTO_LINK_SYNC);          /* the primary dials again */
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(B.events[HA_EVENT_SPLIT_BRAIN], 0);
+	assert_int_equal(st(&A).resync_sent_bytes, EXTENT);
+	assert_true(replicas_identical());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +878,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replicas_of_unrelated_histories_are_refused_not_overwritten, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_a_replaced_blank_secondary_gets_a_full_copy_not_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links_reset_and_redialed_at_once_end_in_a_resync_not_a_split_brain, setup,
+		                                teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
