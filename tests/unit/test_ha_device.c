@@ -151,6 +151,14 @@ static void cut(int *fd)
 	*fd = -1;
 }
 
+/* Every sync connection dies at once, seen from both nodes. */
+static void cut_sync(void)
+{
+	cut(&A.sync_fd);
+	close(B.sync_fd);
+	B.sync_fd = -1;
+}
+
 static struct ha_device_status st(const struct node *n)
 {
 	struct ha_device_status s;
@@ -548,9 +556,7 @@ static void test_split_brain_is_detected_and_not_merged_until_resolved(void **st
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
 	start_pair();
 	/* Nothing answers on either side: both go on alone and both write. */
-	cut(&A.sync_fd);
-	close(B.sync_fd);
-	B.sync_fd = -1;
+	cut_sync();
 	assert_true(run_until(both_alone, HANG_GUARD_MS));
 	write_sync(&A, 0, 8192, 31);
 	write_sync(&B, 5 * EXTENT, 8192, 32);
@@ -694,9 +700,7 @@ static void test_writes_in_flight_when_the_link_dies_end_cleanly_and_replicas_co
 	start_pair();
 	for (int i = 0; i < 40; i++)
 		start_write(i % 2 ? &A : &B, (uint64_t)(i % 10) * 8192, 65536, (uint8_t)i, false);
-	cut(&A.sync_fd);
-	close(B.sync_fd);
-	B.sync_fd = -1;
+	cut_sync();
 	assert_true(run_until(all_done, HANG_GUARD_MS));
 	/* Each write ended, successfully or with a retryable error; none hangs. */
 	for (unsigned i = 0; i < n_pending; i++)
@@ -831,9 +835,7 @@ static void test_links_reset_and_redialed_at_once_end_in_a_resync_not_a_split_br
 {
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
 	start_pair();
-	cut(&A.sync_fd);
-	close(B.sync_fd);
-	B.sync_fd = -1;
+	cut_sync();
 	assert_true(run_until(a_alone, HANG_GUARD_MS));
 	write_sync(&A, 2 * EXTENT, 4096, 101); /* the primary goes on alone at once */
 	assert_int_equal(st(&B).access, STORE_ACCESS_TRANSITIONING); /* the secondary waits */
