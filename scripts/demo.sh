@@ -2,8 +2,10 @@
 # `make demo`: the seed's HA storage on one machine.  Two storage nodes (node 1 primary,
 # node 2 secondary) and a witness, each a separate host in its own network namespace
 # (or on loopback addresses without namespaces; see scripts/demo-net.sh), serve the seed's
-# two HA devices: Quorum (1 GiB) and VMStore (larger), initial sync `clear`, failover
-# `majority`.  The demo waits until both are synchronized, writes through one node and
+# two HA devices, initial sync `clear`: Quorum (1 GiB, failover `heartbeat`), made with
+# `twinctl device create --ha`, and VMStore (larger, failover `majority`: the witness
+# votes), from the configuration files, since twinctl cannot give a device a witness yet.
+# The demo waits until both are synchronized, writes through one node and
 # reads back through the other, kills node 2 and shows that only what changed meanwhile
 # is copied back when it returns.  The pair is left running for you to try (docs/demo.md).
 #
@@ -56,8 +58,8 @@ watch()
 }
 url() { echo "iscsi://$CHAP_USER@$(node_addr "$1"):$PORTAL/$(target "$1" "$2")/0"; }
 node_addr() { if [ "$1" = 1 ]; then echo "$ISCSI_1"; else echo "$ISCSI_2"; fi; }
-# The seed's naming: the partner's target is the primary's name with "-partner".
-target() { if [ "$1" = 1 ]; then echo "$IQN:${2,,}"; else echo "$IQN:${2,,}-partner"; fi; }
+# Each device is LUN 0 of its own target, of the same name on both nodes.
+target() { echo "$IQN:${2,,}"; }
 
 # ---- stopping ----
 
@@ -109,7 +111,7 @@ on_exit()
 make_secrets()
 {
 	mkdir -m 700 "$DIR/secrets"
-	for s in chap quorum-link vmstore-link witness; do
+	for s in chap vmstore-link witness; do
 		(umask 077 && od -An -N18 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/secrets/$s.secret")
 	done
 }
@@ -160,12 +162,12 @@ target_section()
 {
 	cat <<CONF
 
-[target $(target "$1" "$2")]
-alias = $2 on node $1
+[target ${2,,}]
+alias = $2
 chap-user = $CHAP_USER
 chap-secret-file = $DIR/secrets/chap.secret
 
-[lun $(target "$1" "$2"):0]
+[lun ${2,,}:0]
 ha = $2
 CONF
 }
@@ -177,9 +179,7 @@ write_config() # N
 		echo "# twinsand on demo node $1 (written by scripts/demo.sh)"
 		printf '[daemon]\nstate-dir = %s\n\n[portal iscsi]\naddress = %s\nport = %s\n' \
 			"$DIR/node$1/state" "$(node_addr "$1")" "$PORTAL"
-		ha_section Quorum "$QUORUM_UUID" 1G "$1" $QUORUM_SYNC $QUORUM_HB
 		ha_section VMStore "$VMSTORE_UUID" "${VMSTORE_SIZE}G" "$1" $VMSTORE_SYNC $VMSTORE_HB
-		target_section "$1" Quorum
 		target_section "$1" VMStore
 	} >"$DIR/node$1/twinsand.conf"
 	chmod 600 "$DIR/node$1/twinsand.conf"
@@ -301,15 +301,13 @@ demo_start()
 	make_secrets
 	export LIBISCSI_CHAP_PASSWORD
 	LIBISCSI_CHAP_PASSWORD=$(cat "$DIR/secrets/chap.secret")
-	QUORUM_UUID=$(cat /proc/sys/kernel/random/uuid)
 	VMSTORE_UUID=$(cat /proc/sys/kernel/random/uuid)
 	write_config 1
 	write_config 2
-	echo "HA devices: Quorum and VMStore, initial sync clear, failover majority (the witness votes);"
-	echo "each served by its own target, named as in the seed: quorum and vmstore on node 1,"
-	echo "quorum-partner and vmstore-partner on node 2."
-	echo "Secrets (random, new every run): $DIR/secrets/ (CHAP, one per device's links, witness)"
-	echo "Configurations: $DIR/node1/twinsand.conf, $DIR/node2/twinsand.conf; node 1's VMStore:"
+	echo "Secrets (random, new every run): $DIR/secrets/ (CHAP, VMStore's links, witness)"
+	echo "VMStore (failover majority: the witness votes) is in the nodes' configuration files,"
+	echo "$DIR/node1/twinsand.conf and $DIR/node2/twinsand.conf, because twinctl cannot give"
+	echo "a device a witness yet. Node 1's VMStore:"
 	sed -n '/^\[ha VMStore\]/,/^$/{/^$/d;s/^/    /;p}' "$DIR/node1/twinsand.conf"
 	echo
 
@@ -320,6 +318,16 @@ demo_start()
 	echo "node 1   iSCSI on $ISCSI_1:$PORTAL, primary    (log $DIR/node1/log)"
 	start_node 2
 	echo "node 2   iSCSI on $ISCSI_2:$PORTAL, secondary  (log $DIR/node2/log)"
+
+	say "Quorum made with twinctl: one command on node 1 configures both nodes"
+	for n in 1 2; do
+		ctl $n target create quorum --chap-user $CHAP_USER --chap-secret-file "$DIR/secrets/chap.secret"
+	done
+	ctl 1 device create Quorum --ha --partner "$ISCSI_2:$API_PORT" \
+		--partner-secret-file "$DIR/node2/state/admin.secret" --target quorum \
+		--path "$DIR/node1/quorum.img" --partner-path "$DIR/node2/quorum.img" --size 1G \
+		--priority primary --initial-sync clear --failover heartbeat \
+		--sync "$SYNC_1:$QUORUM_SYNC" "$SYNC_2:$QUORUM_SYNC" --heartbeat "$HB_1:$QUORUM_HB" "$HB_2:$QUORUM_HB"
 
 	say "Initial synchronization (clear: both replicas zeroed, then in sync)"
 	watch 1 Quorum
@@ -372,12 +380,14 @@ demo_start()
 	step kill -KILL "$pid2"
 	{ wait "$pid2"; } 2>/dev/null || true
 	qemu_io_retry 1 VMStore "write -P 0x77 64M 8M"
+	qemu_io_retry 1 Quorum "write -P 0x22 1M 1M"
 	ctl 1 device status VMStore
-	for _ in $(seq 50); do [ "$(held_by "$(node_hex 1)")" = 2 ] && break; sleep 0.2; done
+	for _ in $(seq 50); do [ "$(held_by "$(node_hex 1)")" = 1 ] && break; sleep 0.2; done
 	step twinwitness --list --state-dir "$DIR/witness/state"
-	[ "$(held_by "$(node_hex 1)")" = 2 ] || die "the witness does not hold both devices for node 1"
-	echo "The witness granted both devices to node 1 (node id $(node_hex 1)): node 2's"
-	echo "replicas are outdated, so node 2 could not serve them alone now."
+	[ "$(held_by "$(node_hex 1)")" = 1 ] || die "the witness does not hold VMStore for node 1"
+	echo "The witness granted VMStore to node 1 (node id $(node_hex 1)): node 2's replica is"
+	echo "outdated, so node 2 could not serve it alone now.  Quorum (failover heartbeat) goes on"
+	echo "alone on node 1 because no link to node 2 answers."
 
 	say "Node 2 returns: only the changed extents are copied"
 	start_node 2
@@ -390,10 +400,12 @@ demo_start()
 	echo "That is what node 1 wrote alone, plus extents written just before the failure (their"
 	echo "marks are cleared lazily, once both replicas have the writes); not the whole device."
 	qemu_io 2 VMStore "read -P 0x77 64M 8M" "read -P 0x5a 0 16M"
+	for _ in $(seq 100); do device_is 2 Quorum synchronized && break; sleep 0.2; done
+	qemu_io 2 Quorum "read -P 0x22 1M 1M"
 	for _ in $(seq 50); do [ "$(held_by "")" = 0 ] && break; sleep 0.2; done
 	step twinwitness --list --state-dir "$DIR/witness/state"
 	if [ "$(held_by "")" = 0 ]; then
-		echo "(nothing held: back in sync, node 1 released the devices)"
+		echo "(nothing held: back in sync, node 1 released VMStore)"
 	fi
 
 	say "Both nodes"
