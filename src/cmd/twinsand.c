@@ -695,6 +695,7 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 		.n_heartbeat_links = ha->n_heartbeat, .ping_interval_ms = ha->ping_interval_ms,
 		.timeout_ms = ha->timeout_ms, .event = ha_event, .arg = e,
 	};
+	bool had_replica = access(ha->path, F_OK) == 0, had_meta = access(ha->meta_path, F_OK) == 0;
 	char err[512];
 
 	if (d->nhas == MAX_LUNS) {
@@ -707,12 +708,12 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 	d->nhas++;
 	if (ha->n_witness > 0 && start_witness(d, ha, e, node, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] witness: %s", path, ha->line, ha->name, err);
-		return NULL;
+		goto fail;
 	}
 	hp.arbiter = e->witness ? &e->arbiter : NULL;
 	if (store_open(&sp, &hp.backing, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
-		return NULL;
+		goto fail;
 	}
 	/* Both replicas must have the configured size; an old file must not quietly win. */
 	if (ha->size && store_size(hp.backing) != ha->size) {
@@ -720,24 +721,39 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 		        "correct size", path, ha->line, ha->name, ha->path,
 		        (unsigned long long)store_size(hp.backing), (unsigned long long)ha->size);
 		store_close(hp.backing);
-		return NULL;
+		goto fail;
 	}
 	if (ha_device_open(d->reactor, &hp, &e->device, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] %s", path, ha->line, ha->name, err);
-		return NULL;
+		goto fail;
 	}
-	if (mgmt_api_add_ha_device(d->api, e->device, e->witness ? &e->arbiter : NULL) < 0) {
-		log_err("out of memory");
-		return NULL;
-	}
+	/* The links before the API learns of the device: a device closed again must not
+	 * stay listed. */
 	if (start_peer(d, ha, e, err, sizeof(err)) < 0) {
 		log_err("%s:%u: %s", path, ha->line, err);
 		store_close(ha_device_store(e->device));
 		e->device = NULL;
-		return NULL;
+		goto fail;
 	}
 	e->store = ha_device_store(e->device);
+	if (mgmt_api_add_ha_device(d->api, e->device, e->witness ? &e->arbiter : NULL) < 0) {
+		log_err("out of memory");
+		return NULL;
+	}
 	return e->store;
+fail:
+	/* What this attempt made goes again: a device made through the API that failed must
+	 * leave nothing behind, and a retry gives it a new identity the old metadata would
+	 * contradict.  An entry with a witness client is left to the teardown, which stops it. */
+	if (!had_replica)
+		unlink(ha->path);
+	if (!had_meta)
+		unlink(ha->meta_path);
+	if (!e->witness) {
+		memset(e, 0, sizeof(*e));
+		d->nhas--;
+	}
+	return NULL;
 }
 
 static void stop_peers(struct daemon_state *d)

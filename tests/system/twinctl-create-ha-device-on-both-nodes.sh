@@ -10,6 +10,8 @@ needs_api
 TEST_PORTS="3550 3576"
 
 PORT=$(free_port)
+# The test stops only the last node started by itself; the other goes too, whatever happens.
+trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B 2>/dev/null; (exit $_rc); _cleanup' EXIT
 api_node_start "$SCRATCH/B" 127.0.0.2
 PID_B=$DAEMON_PID
 api_node_start "$SCRATCH/A" 127.0.0.1

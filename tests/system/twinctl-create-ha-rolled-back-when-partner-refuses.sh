@@ -1,14 +1,18 @@
 #!/bin/bash
 # An HA device is made on both nodes or on neither: when the partner is down, when it is
 # reached over TCP with a wrong admin secret, or when it refuses the device (its replica is
-# a LUN's file there), twinctl device create --ha fails naming the partner and neither node's
-# managed configuration nor what it serves changes.
+# a LUN's file there), or when it fails to make it (its link port is taken), twinctl device
+# create --ha fails naming the partner and neither node's managed configuration, files nor
+# what it serves change.
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
+requires python3
 needs_api
 TEST_PORTS="3550 3576"
 
 PORT=$(free_port)
+# The test stops only the last node started by itself; the other goes too, whatever happens.
+trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B $BUSY 2>/dev/null; (exit $_rc); _cleanup' EXIT
 api_node_start "$SCRATCH/A" 127.0.0.1
 PID_A=$DAEMON_PID
 
@@ -18,7 +22,7 @@ create_ha()
 {
 	CTL_SOCKET=$SCRATCH/A/api.sock expect_exit "$1" device create ha1 --ha --partner "$3" "${@:4}" \
 		--path "$SCRATCH/A/ha1.img" --partner-path "${PARTNER_PATH:-$SCRATCH/B/ha1.img}" --size 16M --priority primary \
-		--initial-sync clear --sync 127.0.0.1:$((PORT + 1)) 127.0.0.2:$((PORT + 1))
+		--initial-sync clear --sync 127.0.0.1:${SYNC_PORT:-$((PORT + 1))} 127.0.0.2:${SYNC_PORT:-$((PORT + 1))}
 	grep -q -- "$2" "$SCRATCH/err" || fail "device create --ha said: $(cat "$SCRATCH/err"), not /$2/"
 	[ -e "$SCRATCH/A/state/managed.conf" ] && fail "A kept something: $(cat "$SCRATCH/A/state/managed.conf")"
 	[ -e "$SCRATCH/A/ha1.img" ] && fail "A made the replica file"
@@ -46,6 +50,26 @@ PARTNER_PATH=$SCRATCH/B/base.img create_ha 1 "is already the replica of \[ha ha1
 cmp -s "$SCRATCH/B/state/managed.conf" "$SCRATCH/B.before" || fail "B's managed configuration changed"
 CTL_SOCKET=$SCRATCH/B/api.sock expect_exit 0 device list
 grep -q '^no devices$' "$SCRATCH/out" || fail "B serves a device: $(cat "$SCRATCH/out")"
+
+# The partner cannot listen on its end of the sync link (the port is taken): it fails to
+# make its side after the check, and leaves neither files nor a device behind.
+BUSY_PORT=$((PORT + 2))
+python3 -c "import socket, time
+s = socket.socket(); s.bind(('127.0.0.2', $BUSY_PORT)); s.listen(1); open('$SCRATCH/busy', 'w').close()
+time.sleep(60)" &
+BUSY=$!
+until [ -e "$SCRATCH/busy" ]; do
+	kill -0 $BUSY 2>/dev/null || skip "port $BUSY_PORT on 127.0.0.2 is in use"
+	sleep 0.1
+done
+SYNC_PORT=$BUSY_PORT create_ha 1 "the partner unix:$SCRATCH/B/api.sock failed to create its side; nothing was created" \
+	"unix:$SCRATCH/B/api.sock"
+grep -q "cannot listen: Address already in use" "$DAEMON_LOG" || fail "B did not log why it failed"
+[ -e "$SCRATCH/B/ha1.img" ] || [ -e "$SCRATCH/B/state/ha-ha1.meta" ] && fail "B left the replica or metadata behind"
+cmp -s "$SCRATCH/B/state/managed.conf" "$SCRATCH/B.before" || fail "B's managed configuration changed"
+CTL_SOCKET=$SCRATCH/B/api.sock expect_exit 0 device list
+grep -q '^no devices$' "$SCRATCH/out" || fail "B lists a device: $(cat "$SCRATCH/out")"
+kill $BUSY
 
 DAEMON_PID=$PID_A daemon_stop
 DAEMON_PID=$PID_B daemon_stop
