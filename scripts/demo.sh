@@ -374,7 +374,7 @@ demo_start()
 	qemu_io 2 Quorum "write -P 0x11 0 1M"
 	qemu_io 1 Quorum "read -P 0x11 0 1M"
 
-	say "Node 2 dies; node 1 goes on alone with the witness's vote"
+	say "Node 2 dies; node 1 goes on alone (with the witness's vote for VMStore)"
 	local pid2
 	pid2=$(cat "$DIR/node2/pid")
 	step kill -KILL "$pid2"
