@@ -988,6 +988,18 @@ static bool in_managed(const struct parser *p)
 	return p->managed_from && p->lineno >= p->managed_from;
 }
 
+/* "line N", or with a managed configuration which file's line it is. */
+static const char *where(const struct parser *p, unsigned line, char *buf, size_t len)
+{
+	if (p->managed_from && line >= p->managed_from)
+		snprintf(buf, len, "%s line %u", p->managed_file, line - p->managed_from + 1);
+	else if (p->managed_from)
+		snprintf(buf, len, "%s line %u", p->file, line);
+	else
+		snprintf(buf, len, "line %u", line);
+	return buf;
+}
+
 /* Portal and HA names: letters, digits, '-', '.', '_'. */
 static bool plain_name(struct parser *p, const char *kind, const char *name)
 {
@@ -1004,6 +1016,7 @@ static bool plain_name(struct parser *p, const char *kind, const char *name)
 
 static void *open_portal(struct parser *p, const char *name)
 {
+	char at[CONFIG_PATH_MAX + 32];
 	struct config *cfg = p->cfg;
 	struct config_portal *portal;
 
@@ -1011,8 +1024,8 @@ static void *open_portal(struct parser *p, const char *name)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_portals; i++) {
 		if (strcmp(cfg->portals[i].name, name) == 0) {
-			fail(p, p->lineno, "[portal %s] is defined twice (first at line %u); rename one",
-			     name, cfg->portals[i].line);
+			fail(p, p->lineno, "[portal %s] is defined twice (first at %s); rename one",
+			     name, where(p, cfg->portals[i].line, at, sizeof(at)));
 			return NULL;
 		}
 	}
@@ -1028,6 +1041,7 @@ static void *open_portal(struct parser *p, const char *name)
 
 static void *open_target(struct parser *p, const char *name)
 {
+	char at[CONFIG_PATH_MAX + 32];
 	struct config *cfg = p->cfg;
 	struct config_target *t;
 	char iqn[ISCSI_NAME_MAX];
@@ -1045,8 +1059,8 @@ static void *open_target(struct parser *p, const char *name)
 	}
 	for (size_t i = 0; i < cfg->n_targets; i++) {
 		if (strcmp(cfg->targets[i].iqn, iqn) == 0) {
-			fail(p, p->lineno, "target %s is defined twice (first at line %u); rename one",
-			     iqn, cfg->targets[i].line);
+			fail(p, p->lineno, "target %s is defined twice (first at %s); rename one",
+			     iqn, where(p, cfg->targets[i].line, at, sizeof(at)));
 			return NULL;
 		}
 	}
@@ -1062,6 +1076,7 @@ static void *open_target(struct parser *p, const char *name)
 
 static void *open_lun(struct parser *p, const char *name)
 {
+	char at[CONFIG_PATH_MAX + 32];
 	struct config *cfg = p->cfg;
 	const char *colon = strrchr(name, ':');
 	struct config_lun *lun;
@@ -1083,8 +1098,8 @@ static void *open_lun(struct parser *p, const char *name)
 	}
 	for (size_t i = 0; i < cfg->n_luns; i++) {
 		if (cfg->luns[i].target == t && cfg->luns[i].lun == n) {
-			fail(p, p->lineno, "[lun %s] is defined twice (first at line %u)", name,
-			     cfg->luns[i].line);
+			fail(p, p->lineno, "[lun %s] is defined twice (first at %s)", name,
+			     where(p, cfg->luns[i].line, at, sizeof(at)));
 			return NULL;
 		}
 	}
@@ -1101,6 +1116,7 @@ static void *open_lun(struct parser *p, const char *name)
 
 static void *open_ha(struct parser *p, const char *name)
 {
+	char at[CONFIG_PATH_MAX + 32];
 	struct config *cfg = p->cfg;
 	struct config_ha *ha;
 
@@ -1108,8 +1124,8 @@ static void *open_ha(struct parser *p, const char *name)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_has; i++) {
 		if (strcmp(cfg->has[i].name, name) == 0) {
-			fail(p, p->lineno, "[ha %s] is defined twice (first at line %u); rename one", name,
-			     cfg->has[i].line);
+			fail(p, p->lineno, "[ha %s] is defined twice (first at %s); rename one", name,
+			     where(p, cfg->has[i].line, at, sizeof(at)));
 			return NULL;
 		}
 	}

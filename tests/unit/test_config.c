@@ -619,7 +619,7 @@ static void managed_errors_name_the_managed_file(void **state)
 		{ "[portal x]\naddress = 127.0.0.9\n", "managed.conf:1: [portal] belongs in the main" },
 		{ "[daemon]\n", "managed.conf:1: [daemon] belongs in the main" },
 		{ "[target made]\n\n[lun made:0]\npath = relative\n", "managed.conf:4:" },
-		{ "[target disk1]\n", "managed.conf:1: target iqn.2026-11.org.twinsan:disk1 is defined twice" },
+		{ "[target disk1]\n", "managed.conf:1: target iqn.2026-11.org.twinsan:disk1 is defined twice (first at main.conf line 14)" },
 		{ "[lun nosuch:0]\npath = /x\n", "managed.conf:1: [lun nosuch:0] names no target" },
 	};
 
