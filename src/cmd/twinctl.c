@@ -26,7 +26,7 @@
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 #define MAX_POS 2
-#define MAX_OPTS 16
+#define MAX_OPTS 20
 #define LIST_MAX 1024 /* a repeated option's values, joined by commas */
 #define WATCH_INTERVAL_MS 1000
 #define BAR_WIDTH 30
@@ -777,7 +777,7 @@ static int cmd_target_delete(struct ctx *x, const struct args *a)
 
 enum {
 	D_PATH, D_SIZE, D_TARGET, D_LUN, D_BLOCK_SIZE, D_DIRECT, D_HA, D_PARTNER, D_PARTNER_SECRET, D_PARTNER_PATH,
-	D_PRIORITY, D_INITIAL, D_FAILOVER, D_SYNC, D_HEARTBEAT,
+	D_PRIORITY, D_INITIAL, D_FAILOVER, D_SYNC, D_HEARTBEAT, D_WITNESS, D_WITNESS_SECRET,
 };
 
 /* "L1 P1,L2 P2" as the partner writes it: "P1 L1,P2 L2". */
@@ -812,9 +812,15 @@ static int create_ha(struct ctx *x, const struct args *a, json_t *params)
 	struct ctx partner = { .server = a->opt[D_PARTNER], .secret_file = a->opt[D_PARTNER_SECRET], .json = x->json };
 	const char *name = a->pos[0];
 	uint8_t uuid[16], secret[32];
-	char uuid_text[40], secret_text[65], sync[LIST_MAX], heartbeat[LIST_MAX];
+	char uuid_text[40], secret_text[65], sync[LIST_MAX], heartbeat[LIST_MAX], witness_secret[300];
 	json_t *mirror, *res;
 	int rc;
+
+	if (a->opt[D_WITNESS_SECRET] && (rc = read_secret("device create", "witness-secret-file", a->opt[D_WITNESS_SECRET],
+	                                                  witness_secret, sizeof(witness_secret)))) {
+		json_decref(params);
+		return rc;
+	}
 
 	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid) || getrandom(secret, sizeof(secret), 0) != sizeof(secret)) {
 		json_decref(params);
@@ -835,6 +841,8 @@ static int create_ha(struct ctx *x, const struct args *a, json_t *params)
 	set_opt(params, "failover", a->opt[D_FAILOVER]);
 	set_opt(params, "sync", a->opt[D_SYNC]);
 	set_opt(params, "heartbeat", a->opt[D_HEARTBEAT]);
+	set_opt(params, "witness", a->opt[D_WITNESS]);
+	set_opt(params, "witness_secret", a->opt[D_WITNESS_SECRET] ? witness_secret : NULL);
 	/* The mirror: the same device seen from the partner. */
 	mirror = json_deep_copy(params);
 	swap_links(a->opt[D_SYNC], sync, sizeof(sync));
@@ -847,6 +855,7 @@ static int create_ha(struct ctx *x, const struct args *a, json_t *params)
 	set_opt(mirror, "path", a->opt[D_PARTNER_PATH]);
 	explicit_bzero(secret_text, sizeof(secret_text));
 	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(witness_secret, sizeof(witness_secret));
 
 	json_object_set_new(params, "check", json_true());
 	json_object_set_new(mirror, "check", json_true());
@@ -889,6 +898,8 @@ out:
 	/* The link secret lives only in the two daemons' managed configurations. */
 	json_object_del(params, "secret");
 	json_object_del(mirror, "secret");
+	json_object_del(params, "witness_secret");
+	json_object_del(mirror, "witness_secret");
 	json_decref(params);
 	json_decref(mirror);
 	api_client_close(partner.c);
@@ -912,8 +923,11 @@ static int cmd_device_create(struct ctx *x, const struct args *a)
 	if (!a->opt[D_HA] != !a->opt[D_PARTNER] || (a->opt[D_HA] && (!a->opt[D_SYNC] || !a->opt[D_PRIORITY])))
 		return usage_error(words, "an HA device needs --ha, --partner SERVER, --priority and at least one --sync");
 	if (!a->opt[D_HA] && (a->opt[D_PARTNER_SECRET] || a->opt[D_PARTNER_PATH] || a->opt[D_PRIORITY] ||
-	                      a->opt[D_INITIAL] || a->opt[D_FAILOVER] || a->opt[D_HEARTBEAT]))
-		return usage_error(words, "--partner-*, --priority, --initial-sync, --failover and --heartbeat are for --ha");
+	                      a->opt[D_INITIAL] || a->opt[D_FAILOVER] || a->opt[D_HEARTBEAT] || a->opt[D_WITNESS]))
+		return usage_error(words, "--partner-*, --priority, --initial-sync, --failover, --heartbeat and --witness "
+		                          "are for --ha");
+	if (!a->opt[D_WITNESS] != !a->opt[D_WITNESS_SECRET])
+		return usage_error(words, "--witness and --witness-secret-file go together");
 	if (a->opt[D_PRIORITY] && strcmp(a->opt[D_PRIORITY], "primary") && strcmp(a->opt[D_PRIORITY], "secondary"))
 		return usage_error(words, "--priority '%s': primary or secondary", a->opt[D_PRIORITY]);
 	if (a->opt[D_LUN] && !all_digits(a->opt[D_LUN]))
@@ -979,7 +993,8 @@ static const struct command commands[] = {
 	{ "device create", "NAME --path FILE [--size SIZE] [--target T] [--lun N] [--block-size 512|4096] [--direct]\n"
 	  "                  [--ha --partner SERVER [--partner-secret-file F] [--partner-path FILE]\n"
 	  "                   --priority primary|secondary --initial-sync clear|copy|none [--failover heartbeat|majority]\n"
-	  "                   --sync LOCAL PARTNER [--sync ...] [--heartbeat LOCAL PARTNER]...]",
+	  "                   --sync LOCAL PARTNER [--sync ...] [--heartbeat LOCAL PARTNER]...\n"
+	  "                   [--witness ADDRESS:PORT... --witness-secret-file F]]",
 	  "Creates a device (a LUN backed by FILE, made sparse with SIZE if missing) and serves it at once:\n"
 	  "as LUN N (default: the lowest free) of target T, or without --target as LUN 0 of a new target\n"
 	  "NAME.  A plain device is named T:N afterwards; both are kept in the daemon's managed configuration.\n"
@@ -987,9 +1002,11 @@ static const struct command commands[] = {
 	  "--partner-secret-file, or a saved name) at once, with a new uuid and a random link secret (never\n"
 	  "shown); the partner gets the links swapped, the other priority and --partner-path (default FILE).\n"
 	  "Both nodes check the device first; if either refuses nothing is made, and if this node fails\n"
-	  "after the partner made its side, the partner's side is deleted again.",
+	  "after the partner made its side, the partner's side is deleted again.  --witness (with the witness\n"
+	  "secret read from --witness-secret-file) is needed for --failover majority and goes to both nodes.",
 	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct", "ha", "partner=", "partner-secret-file=",
-	       "partner-path=", "priority=", "initial-sync=", "failover=", "sync=2+", "heartbeat=2+" }, cmd_device_create },
+	       "partner-path=", "priority=", "initial-sync=", "failover=", "sync=2+", "heartbeat=2+", "witness=+",
+	       "witness-secret-file=" }, cmd_device_create },
 	{ "device resize", "TARGET:LUN --size SIZE",
 	  "Grows a device made with 'device create' (its file) to SIZE; initiators get CAPACITY DATA HAS\n"
 	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.",

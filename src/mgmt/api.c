@@ -338,6 +338,8 @@ static const struct mgmt_param p_device_create[] = {
 	{ "failover", MGMT_PARAM_STRING, false, NULL },
 	{ "sync", MGMT_PARAM_STRING, false, NULL },
 	{ "heartbeat", MGMT_PARAM_STRING, false, NULL },
+	{ "witness", MGMT_PARAM_STRING, false, NULL },
+	{ "witness_secret", MGMT_PARAM_STRING, false, NULL },
 	{ NULL, 0, false, NULL },
 };
 

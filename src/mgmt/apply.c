@@ -424,6 +424,7 @@ static int ha_section(FILE *f, const json_t *params, struct mgmt_error *err)
 	static const char *const keys[][2] = {
 		{ "uuid", "uuid" }, { "path", "path" }, { "size", "size" }, { "priority", "priority" },
 		{ "initial_sync", "initial-sync" }, { "failover", "failover" }, { "secret", "secret" },
+		{ "witness_secret", "witness-secret" },
 	};
 
 	fprintf(f, "\n[ha %s]\n", param_str(params, "name"));
@@ -434,7 +435,8 @@ static int ha_section(FILE *f, const json_t *params, struct mgmt_error *err)
 		fputs("direct = yes\n", f);
 	/* A link is "LOCAL PARTNER"; links are separated by commas. */
 	return put_list(f, params, "sync", "sync", ",", err) < 0 ||
-	       put_list(f, params, "heartbeat", "heartbeat", ",", err) < 0 ? -1 : 0;
+	       put_list(f, params, "heartbeat", "heartbeat", ",", err) < 0 ||
+	       put_list(f, params, "witness", "witness", ", ", err) < 0 ? -1 : 0;
 }
 
 /* A device is a LUN: [lun TARGET:N] with its file, or serving an HA device made with it;

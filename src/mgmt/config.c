@@ -705,6 +705,16 @@ static int ha_secret(struct parser *p, void *obj, const char *value)
 	return 0;
 }
 
+static int ha_witness_secret(struct parser *p, void *obj, const char *value)
+{
+	struct config_ha *ha = obj;
+
+	if (copy_value(p, (char *)ha->witness_secret, sizeof(ha->witness_secret), "witness-secret", value) < 0)
+		return -1;
+	ha->witness_secret_len = strlen(value);
+	return 0;
+}
+
 /* "LOCAL-ADDR:PORT PARTNER-ADDR:PORT" */
 static int add_link(struct parser *p, const char *key, const char *value, struct config_ha_link *links,
                     unsigned *n)
@@ -775,6 +785,7 @@ static const struct key_desc ha_keys[] = {
 	{ .name = "witness", .set = ha_witness, .repeatable = true },
 	{ .name = "witness-secret-file", .type = KEY_PATH,
 	  FIELD(struct config_ha, witness_secret_file) },
+	{ .name = "witness-secret", .set = ha_witness_secret },
 	{ .name = "secret", .set = ha_secret },
 	{ .name = "secret-file", .type = KEY_PATH, FIELD(struct config_ha, secret_file) },
 	{ .name = "sync", .set = ha_sync, .repeatable = true },
@@ -817,12 +828,18 @@ static int ha_finish(struct parser *p, void *obj)
 		     "(mode 600, the same secret on both nodes)", ha->name, ha->name);
 		return -1;
 	}
-	if (ha->failover == HA_FAILOVER_MAJORITY && (ha->n_witness == 0 || ha->witness_secret_file[0] == '\0')) {
+	bool witness_secret = ha->witness_secret_file[0] != '\0' || ha->witness_secret_len > 0;
+
+	if (ha->witness_secret_file[0] != '\0' && ha->witness_secret_len > 0) {
+		fail(p, ha->line, "[ha %s] has both witness-secret and witness-secret-file; keep one", ha->name);
+		return -1;
+	}
+	if (ha->failover == HA_FAILOVER_MAJORITY && (ha->n_witness == 0 || !witness_secret)) {
 		fail(p, ha->line, "[ha %s] has failover = majority without a witness; add 'witness = "
 		     "ADDRESS:PORT' and 'witness-secret-file = /path'", ha->name);
 		return -1;
 	}
-	if ((ha->n_witness > 0) != (ha->witness_secret_file[0] != '\0')) {
+	if ((ha->n_witness > 0) != witness_secret) {
 		fail(p, ha->line, "[ha %s] needs witness and witness-secret-file together", ha->name);
 		return -1;
 	}
@@ -1645,6 +1662,8 @@ static void format_ha(FILE *f, const struct config_ha *ha)
 	}
 	if (ha->witness_secret_file[0] != '\0')
 		fprintf(f, "witness-secret-file = %s\n", ha->witness_secret_file);
+	else if (ha->witness_secret_len > 0)
+		fprintf(f, "witness-secret = %.*s\n", (int)ha->witness_secret_len, (const char *)ha->witness_secret);
 	if (ha->secret_file[0] != '\0')
 		fprintf(f, "secret-file = %s\n", ha->secret_file);
 	else
@@ -1862,7 +1881,9 @@ static int load_both(const char *path, const char *text, size_t len, const struc
 			config_free(cfg);
 			return -1;
 		}
-		inline_secrets |= !cfg->has[i].managed && cfg->has[i].secret_file[0] == '\0';
+		inline_secrets |= !cfg->has[i].managed && (cfg->has[i].secret_file[0] == '\0' ||
+		                                           (cfg->has[i].witness_secret_len > 0 &&
+		                                            cfg->has[i].witness_secret_file[0] == '\0'));
 	}
 	/* The managed file is written mode 600 by the daemon itself. */
 	if (inline_secrets && (st->st_mode & S_IROTH))

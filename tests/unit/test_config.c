@@ -613,6 +613,34 @@ static void managed_sections_follow_the_main_file(void **state)
 	config_free(again);
 }
 
+/* An HA device made through the API keeps its witness secret inline (twinctl read it). */
+static void managed_ha_with_witness_round_trips(void **state)
+{
+	static const char main_text[] = "[portal p]\naddress = 127.0.0.1\n[target t]\n[lun t:0]\npath = /x\n";
+	static const char ha_text[] = "[ha H]\n" HA_KEYS "failover = majority\nwitness = 127.0.0.3:3450\n"
+	                              "witness-secret = w1tness-secret\n[lun t:1]\nha = H\n";
+	struct config *cfg = NULL, *again = NULL;
+	char err[512] = "", *text;
+
+	assert_int_equal(config_parse_managed(main_text, strlen(main_text), "main.conf", ha_text, strlen(ha_text),
+	                                      "managed.conf", &cfg, err, sizeof(err)), 0);
+	assert_true(cfg->has[0].managed);
+	assert_int_equal(cfg->has[0].witness_secret_len, strlen("w1tness-secret"));
+	text = config_format(cfg);
+	assert_non_null(strstr(text, "witness-secret = w1tness-secret\n"));
+	assert_non_null(strstr(text, "secret = s3cret\n"));
+	assert_int_equal(config_parse_managed(main_text, strlen(main_text), "main.conf", text, strlen(text),
+	                                      "managed.conf", &again, err, sizeof(err)), 0);
+	assert_memory_equal(again->has[0].uuid, cfg->has[0].uuid, 16);
+	assert_int_equal(again->has[0].failover, HA_FAILOVER_MAJORITY);
+	assert_int_equal(again->has[0].n_witness, 1);
+	assert_int_equal(again->has[0].n_sync, 1);
+	assert_string_equal(again->has[0].sync[0].partner.address, "127.0.0.2");
+	free(text);
+	config_free(cfg);
+	config_free(again);
+}
+
 static void managed_errors_name_the_managed_file(void **state)
 {
 	static const char *const bad[][2] = {
@@ -677,6 +705,7 @@ int main(void)
 		cmocka_unit_test(load_names_missing_files),
 		cmocka_unit_test(managed_sections_follow_the_main_file),
 		cmocka_unit_test(managed_errors_name_the_managed_file),
+		cmocka_unit_test(managed_ha_with_witness_round_trips),
 		cmocka_unit_test(load_reads_the_managed_file),
 	};
 
