@@ -56,6 +56,9 @@ static const char *const mode_names[] = {
 struct dlink {
 	struct ha_device *d;
 	struct link *l;
+	/* A newer connection still proving itself: it replaces l only once authenticated, so
+	 * a stranger connecting to a link port cannot break a working link. */
+	struct link *candidate;
 	enum proto_link_kind kind;
 	unsigned index;
 	bool up;
@@ -309,6 +312,8 @@ static void set_mode(struct ha_device *d, enum mode m)
 		log_debug("ha %s: mode %s -> %s", d->name, mode_names[d->mode], mode_names[m]);
 	d->mode = m;
 }
+
+static void drop_link(struct dlink *s, const char *why);
 
 static struct link *sess_link(const struct ha_device *d)
 {
@@ -976,8 +981,8 @@ static void peer_read_done(struct xfer *x)
 		log_err("ha %s: reading %llu+%u for the partner failed: %s", d->name, (unsigned long long)x->offset,
 		        x->length, strerror(-x->local_err));
 		/* The partner waits for this answer; without it the link must go. */
-		if (x->epoch == d->epoch && sess_link(d) != NULL)
-			link_close(sess_link(d), "local read failed");
+		if (x->epoch == d->epoch)
+			drop_link(d->sess, "local read failed");
 		xfer_free(x);
 		return;
 	}
@@ -1016,12 +1021,12 @@ static void on_peer_read(struct ha_device *d, const struct proto_msg *m)
 
 	if (rg->offset >= d->sb.size || rg->length > d->sb.size - rg->offset || d->mode != MODE_REPLICATING ||
 	    (x = xfer_new(d, X_PEER_READ, rg->offset, rg->length)) == NULL) {
-		link_close(sess_link(d), "cannot serve the partner's read");
+		drop_link(d->sess, "cannot serve the partner's read");
 		return;
 	}
 	if ((x->buf = iobuf_alloc(rg->length)) == NULL) {
 		xfer_free(x);
-		link_close(sess_link(d), "out of memory");
+		drop_link(d->sess, "out of memory");
 		return;
 	}
 	x->id = rg->request_id;
@@ -1166,7 +1171,7 @@ static void on_resync_data_reply(struct ha_device *d, const struct proto_msg *m)
 	struct xfer *x = find_waiting(d, w->request_id);
 
 	if (x == NULL || x->kind != X_RESYNC || w->offset != x->offset || w->length != x->length) {
-		link_close(sess_link(d), "RESYNC_DATA answers no request");
+		drop_link(d->sess, "RESYNC_DATA answers no request");
 		return;
 	}
 	x->wait_remote = false;
@@ -1375,7 +1380,7 @@ static void on_verify_digest(struct ha_device *d, const struct proto_msg *m)
 
 	if (x == NULL || x->kind != X_VERIFY || g->offset != x->offset || g->block_size != x->block_size ||
 	    (uint64_t)g->count * g->block_size != x->length || (x->digests = malloc((size_t)g->count * 4)) == NULL) {
-		link_close(sess_link(d), "VERIFY_DIGEST answers no request");
+		drop_link(d->sess, "VERIFY_DIGEST answers no request");
 		return;
 	}
 	x->wait_remote = false;
@@ -1655,7 +1660,7 @@ static void on_generations(struct ha_device *d, struct dlink *s, const struct pr
 	} else if (d->mode == MODE_PARKED) {
 		restart_meeting(d);
 	} else if (d->mode != MODE_MEETING || d->got_gens) {
-		link_close(s->l, "GENERATIONS in the middle of a session");
+		drop_link(s, "GENERATIONS in the middle of a session");
 		return;
 	}
 	d->remote = m->u.generations;
@@ -1669,7 +1674,7 @@ static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
 	size_t size = activemap_ondisk_size(d->am);
 
 	if (d->mode != MODE_MEETING || !d->got_gens || b->offset > size || b->length > size - b->offset) {
-		link_close(sess_link(d), "BITMAP out of place");
+		drop_link(d->sess, "BITMAP out of place");
 		return;
 	}
 	memcpy(d->rbitmap + b->offset, b->bytes, b->length);
@@ -1948,6 +1953,12 @@ static void on_link_up(void *arg, struct link *l)
 	struct dlink *s = arg;
 	struct ha_device *d = s->d;
 
+	if (s->candidate == l) {
+		/* The newer connection proved the secret: the partner restarted or redialed. */
+		s->candidate = NULL;
+		drop_link(s, "replaced by a new connection");
+		s->l = l;
+	}
 	if (s->l != l)
 		return;
 	s->up = true;
@@ -1957,20 +1968,43 @@ static void on_link_up(void *arg, struct link *l)
 		start_session(d, s);
 }
 
-static void on_link_lost(void *arg, struct link *l, const char *why)
+/* The slot's link is gone (lost, or closed by us): forget it and end what it carried. */
+static void link_gone(struct dlink *s, const char *why, bool peer_shut_down)
 {
-	struct dlink *s = arg;
 	struct ha_device *d = s->d;
 
-	if (s->l != l)
-		return;
 	s->l = NULL;
 	s->up = false;
 	emit(d, HA_EVENT_LINK_DOWN, "%s %u: %s", kind_name(s->kind), s->index, why);
 	if (s == d->sess)
-		session_end(d, why, link_peer_shut_down(l));
+		session_end(d, why, peer_shut_down);
 	else if (d->mode == MODE_WAITING && !reactor_timer_armed(&d->start_timer))
 		decide_failover(d);
+}
+
+/* Closes the slot's link on a protocol fault of ours to report (link_close() calls no
+ * `lost`, so the slot is cleaned here). */
+static void drop_link(struct dlink *s, const char *why)
+{
+	struct link *l = s != NULL ? s->l : NULL;
+
+	if (l == NULL)
+		return;
+	link_close(l, why);
+	link_gone(s, why, false);
+}
+
+static void on_link_lost(void *arg, struct link *l, const char *why)
+{
+	struct dlink *s = arg;
+
+	if (s->candidate == l) {
+		s->candidate = NULL;
+		return;
+	}
+	if (s->l != l)
+		return;
+	link_gone(s, why, link_peer_shut_down(l));
 }
 
 static void on_resync_data(struct ha_device *d, const struct proto_msg *m)
@@ -2053,18 +2087,18 @@ void ha_device_add_link(struct ha_device *d, int fd, enum proto_link_kind kind, 
 		return;
 	}
 	memcpy(cfg.hs.device_uuid, d->p.uuid, sizeof(cfg.hs.device_uuid));
-	if (s->l != NULL) {
-		struct link *old = s->l;
-
-		s->l = NULL;
-		s->up = false;
-		link_close(old, "replaced by a new connection");
-		if (s == d->sess)
-			session_end(d, "the link was replaced by a new connection", false);
+	if (s->candidate != NULL) {
+		link_close(s->candidate, "replaced by a newer connection");
+		s->candidate = NULL;
 	}
-	s->l = link_start(d->r, fd, &cfg, &dlink_ops, s, &why);
-	if (s->l == NULL)
+	struct link *l = link_start(d->r, fd, &cfg, &dlink_ops, s, &why);
+
+	if (l == NULL)
 		log_err("ha %s: cannot start %s link %u: %s", d->name, kind_name(kind), index, why);
+	else if (s->l == NULL)
+		s->l = l;
+	else
+		s->candidate = l;
 }
 
 bool ha_device_link_connected(const struct ha_device *d, enum proto_link_kind kind, unsigned index)
@@ -2087,12 +2121,14 @@ static void ha_close(void *impl)
 	reactor_timer_cancel(d->r, &d->flow_timer);
 	reactor_timer_cancel(d->r, &d->pages_timer);
 	reactor_timer_cancel(d->r, &d->alive_timer);
-	for (unsigned i = 0; i < HA_MAX_LINKS; i++) {
-		if (d->sync[i].l)
-			link_close(d->sync[i].l, "device closed");
-		if (d->hb[i].l)
-			link_close(d->hb[i].l, "device closed");
-		d->sync[i].l = d->hb[i].l = NULL;
+	for (unsigned i = 0; i < 2 * HA_MAX_LINKS; i++) {
+		struct dlink *s = i < HA_MAX_LINKS ? &d->sync[i] : &d->hb[i - HA_MAX_LINKS];
+
+		if (s->l)
+			link_close(s->l, "device closed");
+		if (s->candidate)
+			link_close(s->candidate, "device closed");
+		s->l = s->candidate = NULL;
 	}
 	/* In sync, the partner marks whatever it writes from now on: extents idle here need
 	 * no resync after a restart (extents with writes in flight stay set). */

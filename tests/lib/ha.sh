@@ -67,7 +67,9 @@ _ha_ports()
 	_off=$(( ($$ * 4) % _n ))
 	for _i in $(seq 0 $(( _n - 1 ))); do
 		_p=$(( $1 + (_off + _i) % _n ))
-		if ! ss -Htan "( sport = :$_p or sport = :$((_p + 1)) or sport = :$((_p + 2)) or sport = :$((_p + 3)) )" |
+		# Only listeners count: the daemons bind with SO_REUSEADDR, so the TIME-WAIT
+		# connections that earlier tests leave on these ports do not stand in the way.
+		if ! ss -Htln "( sport = :$_p or sport = :$((_p + 1)) or sport = :$((_p + 2)) or sport = :$((_p + 3)) )" |
 			grep -q .; then
 			echo "$_p"
 			return 0
