@@ -8,10 +8,10 @@
 . "$TOP/tests/lib/twinctl.sh"
 needs_api
 "$TWINSAND" --help 2>&1 | grep -q -- --api-listen || skip "this twinsand has no --api-listen yet"
-TEST_PORTS="3500 3519"
 
-PORT=$(free_port)
-API_PORT=$(TEST_PORTS="$((PORT + 1)) 3519" free_port)
+# The portal and the API listener from halves of the range, so they never collide.
+PORT=$(TEST_PORTS="3500 3509" free_port)
+API_PORT=$(TEST_PORTS="3510 3519" free_port)
 STATE=$SCRATCH/state
 cat >"$SCRATCH/twinsand.conf" <<CONF
 [daemon]
