@@ -9,7 +9,7 @@
 BUILD   ?= release
 O       := build/$(BUILD)
 CC      := gcc
-PKGS    := liburing libisal openssl jansson inih libsystemd
+PKGS    := liburing libisal openssl jansson inih libsystemd libmicrohttpd
 CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 

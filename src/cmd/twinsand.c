@@ -32,6 +32,7 @@
 #include "mgmt/api_ha.h"
 #include "mgmt/apply.h"
 #include "mgmt/config.h"
+#include "mgmt/metrics_server.h"
 #include "scsi/scsi.h"
 #include "store/store.h"
 
@@ -65,6 +66,7 @@ struct export_spec {
 	bool log_level_set;        /* --log-level wins over the configuration file's */
 	const char *api_socket;    /* the management API's socket; NULL: the default */
 	const char *api_listen;    /* its TCP listener, ADDR:PORT; NULL: none */
+	const char *metrics_listen; /* the Prometheus endpoint, ADDR:PORT; NULL: none */
 };
 
 /* An HA device the daemon serves: its store is one of the LUNs' stores. */
@@ -110,6 +112,7 @@ struct daemon_state {
 	bool (*shutdown_done)(const struct daemon_state *d);
 	uint64_t shutdown_deadline_ms;
 	struct mgmt_api *api;
+	struct metrics_server *metrics; /* knows every LU and HA device; serves only if asked */
 	char state_dir[CONFIG_PATH_MAX]; /* the API's secret, key and certificate */
 	/* Configuration mode: the managed configuration's changes, and the node id (0 until an
 	 * HA device needs one). */
@@ -129,6 +132,7 @@ static void usage(FILE *f)
 	        "               " MGMT_API_DEFAULT_SOCKET " with --config, none without\n"
 	        "  --api-listen ADDR:PORT: the management API over TCP with TLS; the admin secret,\n"
 	        "               key and certificate are made in the state directory at first start\n"
+	        "  --metrics-listen ADDR:PORT: serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 	        "  --portal     listen address, IPv6 as [::1]:3260 (repeatable)\n"
 	        "  --target     iSCSI name of the target\n"
 	        "  --lun        backing file or block device, LUN 0, 1, ... in order (repeatable)\n"
@@ -166,11 +170,13 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct export_spec *spec)
 {
-	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT, OPT_CONFIG, OPT_API_SOCKET, OPT_API_LISTEN };
+	enum { OPT_MUTUAL = 1000, OPT_LOG_LEVEL, OPT_DIRECT, OPT_CONFIG, OPT_API_SOCKET, OPT_API_LISTEN,
+	       OPT_METRICS_LISTEN };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "api-listen", required_argument, NULL, OPT_API_LISTEN },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ "portal", required_argument, NULL, 'p' },
 		{ "target", required_argument, NULL, 't' },
 		{ "lun", required_argument, NULL, 'l' },
@@ -227,6 +233,9 @@ static int parse_args(int argc, char **argv, struct export_spec *spec)
 			break;
 		case OPT_API_LISTEN:
 			spec->api_listen = optarg;
+			break;
+		case OPT_METRICS_LISTEN:
+			spec->metrics_listen = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &level) < 0) {
@@ -410,7 +419,8 @@ static int add_lun(struct daemon_state *d, struct scsi_target *scsi, const struc
 	d->lu_targets[i] = scsi;
 	d->lu_numbers[i] = ls->lun;
 	d->nluns = i + 1;
-	if (mgmt_api_add_lun(d->api, ls->target, ls->lun, ls->path, d->stores[i], ls->ha) < 0) {
+	if (mgmt_api_add_lun(d->api, ls->target, ls->lun, ls->path, d->stores[i], ls->ha) < 0 ||
+	    metrics_server_add_lun(d->metrics, ls->target, ls->lun, ls->ha, d->lus[i]) < 0) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -432,7 +442,8 @@ static int open_core(struct daemon_state *d, unsigned queue_depth, uint64_t node
 	struct mgmt_api_params ap = { .version = TWINSAND_VERSION, .node_id = node };
 
 	if (reactor_new(queue_depth, &d->reactor) < 0 || iscsi_registry_new(&d->registry) < 0 ||
-	    mgmt_api_new(d->reactor, &ap, &d->api) < 0) {
+	    mgmt_api_new(d->reactor, &ap, &d->api) < 0 ||
+	    metrics_server_new(d->reactor, TWINSAND_VERSION, &d->metrics) < 0) {
 		log_err("out of memory or io_uring unavailable");
 		return -1;
 	}
@@ -736,7 +747,8 @@ static struct store *open_ha(struct daemon_state *d, const struct config_ha *ha,
 		goto fail;
 	}
 	e->store = ha_device_store(e->device);
-	if (mgmt_api_add_ha_device(d->api, e->device, e->witness ? &e->arbiter : NULL) < 0) {
+	if (mgmt_api_add_ha_device(d->api, e->device, e->witness ? &e->arbiter : NULL) < 0 ||
+	    metrics_server_add_ha_device(d->metrics, e->device) < 0) {
 		log_err("out of memory");
 		return NULL;
 	}
@@ -1157,6 +1169,32 @@ static int start_api(struct daemon_state *d, const struct export_spec *spec)
 	return 0;
 }
 
+/* The Prometheus endpoint, on --metrics-listen only. */
+static int start_metrics(struct daemon_state *d, const char *listen)
+{
+	char address[CONFIG_ADDRESS_MAX], err[512];
+	uint16_t port;
+
+	if (!listen)
+		return 0;
+	if (portal_parse(listen, address, sizeof(address), &port) < 0) {
+		log_err("--metrics-listen '%s': want ADDRESS:PORT ([IPv6]:PORT)", listen);
+		return -1;
+	}
+	if (metrics_server_listen(d->metrics, address, port, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Before the devices close: it asks them for their status. */
+static void stop_metrics(struct daemon_state *d)
+{
+	metrics_server_free(d->metrics);
+	d->metrics = NULL;
+}
+
 /* Ends the API's connections and closes its socket (it runs the loop until they are
  * gone): first thing at shutdown, so no command races the teardown. */
 static void stop_api(struct daemon_state *d)
@@ -1170,6 +1208,7 @@ static void stop_api(struct daemon_state *d)
 static void teardown(struct daemon_state *d)
 {
 	stop_api(d); /* what a failed start left */
+	stop_metrics(d);
 	iscsi_server_free(d->server);
 	iscsi_registry_free(d->registry);
 	/* The links' managers before the devices they feed; store_close() closes a device. */
@@ -1200,7 +1239,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	if ((spec.config ? build_config(&d, spec.config, spec.log_level_set) : build_quick(&d, &spec)) == 0 &&
-	    start_api(&d, &spec) == 0) {
+	    start_api(&d, &spec) == 0 && start_metrics(&d, spec.metrics_listen) == 0) {
 		printf("twinsand: ready, serving");
 		for (size_t i = 0; i < iscsi_registry_count(d.registry); i++)
 			printf("%s %s", i ? "," : "", iscsi_target_name(iscsi_registry_at(d.registry, i)));
@@ -1210,6 +1249,7 @@ int main(int argc, char **argv)
 		ret = iscsi_server_run(d.server) < 0;
 		sd_notify(0, "STOPPING=1");
 		stop_api(&d);
+		stop_metrics(&d);
 		stop_peers(&d);
 		flush_stores(&d);
 		close_ha_devices(&d);

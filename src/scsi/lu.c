@@ -105,6 +105,8 @@ static void task_finish(struct reactor_op *op, int res)
 	/* A failed command returns no data, whatever it had read before failing. */
 	if (task->status != SCSI_STATUS_GOOD && task->status != SCSI_STATUS_CONDITION_MET)
 		drop_data_in(task);
+	if (lu)
+		lu_stats_task_done(&lu->stats, task);
 	task->done(task);
 }
 
@@ -239,6 +241,7 @@ void lu_task_start(struct scsi_task *task, struct scsi_lu *lu)
 	task->enabled = false;
 	task->next_waiting = NULL;
 	task->next_active = task->prev_active = NULL;
+	task->start_ns = lu_stats_now_ns();
 	if (lu)
 		task_link(lu, task);
 }

@@ -8,6 +8,7 @@
 
 #include "scsi/alua.h"
 #include "scsi/lu.h"
+#include "scsi/lu_stats.h"
 #include "scsi/mode.h"
 #include "scsi/range_lock.h"
 #include "scsi/task_order.h"
@@ -39,6 +40,7 @@ struct scsi_lu {
 	bool stopped;                 /* START STOP UNIT with START=0 */
 	uint64_t prevent[LU_PREVENT_MAX]; /* nexus ids holding PREVENT MEDIUM REMOVAL */
 	unsigned n_prevent;
+	struct scsi_lu_stats stats;   /* for the metrics endpoint */
 };
 
 /* Replies with data: copies min(len, alloc_len) bytes to a new Data-In buffer and sets

@@ -89,6 +89,7 @@ struct scsi_task {
 	bool aborted;
 	bool holds_range;             /* holds an LBA range lock */
 	bool enabled;                 /* has entered the enabled state (task attributes) */
+	uint64_t start_ns;            /* entered the logical unit (monotonic), for its latency */
 };
 
 /* Releases what the SCSI layer attached to a completed task (its Data-In). */
