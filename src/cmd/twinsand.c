@@ -114,6 +114,7 @@ struct daemon_state {
 	struct mgmt_api *api;
 	struct metrics_server *metrics; /* knows every LU and HA device; serves only if asked */
 	char state_dir[CONFIG_PATH_MAX]; /* the API's secret, key and certificate */
+	char metrics_listen[CONFIG_ADDRESS_MAX + 8]; /* from the configuration; "": none */
 	/* Configuration mode: the managed configuration's changes, and the node id (0 until an
 	 * HA device needs one). */
 	struct mgmt_apply *apply;
@@ -1022,6 +1023,7 @@ static int build_config(struct daemon_state *d, const char *path, bool keep_log_
 		return -1;
 	}
 	str_copy(d->state_dir, sizeof(d->state_dir), cfg->state_dir);
+	str_copy(d->metrics_listen, sizeof(d->metrics_listen), cfg->metrics_listen);
 	if (!keep_log_level)
 		log_set_level(cfg->log_level);
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
@@ -1169,16 +1171,18 @@ static int start_api(struct daemon_state *d, const struct export_spec *spec)
 	return 0;
 }
 
-/* The Prometheus endpoint, on --metrics-listen only. */
+/* The Prometheus endpoint, on --metrics-listen or the configuration's metrics-listen. */
 static int start_metrics(struct daemon_state *d, const char *listen)
 {
 	char address[CONFIG_ADDRESS_MAX], err[512];
 	uint16_t port;
 
 	if (!listen)
+		listen = d->metrics_listen;
+	if (!listen[0])
 		return 0;
 	if (portal_parse(listen, address, sizeof(address), &port) < 0) {
-		log_err("--metrics-listen '%s': want ADDRESS:PORT ([IPv6]:PORT)", listen);
+		log_err("metrics-listen '%s': want ADDRESS:PORT ([IPv6]:PORT)", listen);
 		return -1;
 	}
 	if (metrics_server_listen(d->metrics, address, port, err, sizeof(err)) < 0) {

@@ -18,6 +18,7 @@
 
 #include "common/util.h"
 #include "ha/activemap.h"
+#include "iscsi/portal.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 #define CONFIG_SECTIONS_MAX 4096 /* bounds memory for hostile input */
@@ -292,12 +293,27 @@ static int daemon_node_id(struct parser *p, void *obj, const char *value)
 	return 0;
 }
 
+static int daemon_metrics_listen(struct parser *p, void *obj, const char *value)
+{
+	char address[CONFIG_ADDRESS_MAX];
+	unsigned char buf[sizeof(struct in6_addr)];
+	uint16_t port;
+
+	if (portal_parse(value, address, sizeof(address), &port) < 0 ||
+	    (inet_pton(AF_INET, address, buf) != 1 && inet_pton(AF_INET6, address, buf) != 1)) {
+		fail(p, p->lineno, "metrics-listen '%s': want a numeric ADDRESS:PORT ([IPv6]:PORT)", value);
+		return -1;
+	}
+	return copy_value(p, p->cfg->metrics_listen, sizeof(p->cfg->metrics_listen), "metrics-listen", value);
+}
+
 static const struct key_desc daemon_keys[] = {
 	{ .name = "log-level", .set = daemon_log_level },
 	{ .name = "state-dir", .type = KEY_PATH, FIELD(struct config, state_dir) },
 	{ .name = "managed-config", .type = KEY_PATH, FIELD(struct config, managed_config) },
 	{ .name = "queue-depth", .set = daemon_queue_depth },
 	{ .name = "node-id", .set = daemon_node_id },
+	{ .name = "metrics-listen", .set = daemon_metrics_listen },
 };
 
 /* ---- [portal NAME] ---- */

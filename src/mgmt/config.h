@@ -116,6 +116,7 @@ struct config {
 	/* The managed configuration: what the management API created, read after the main
 	 * file as if appended to it; default <state-dir>/managed.conf. */
 	char managed_config[CONFIG_PATH_MAX];
+	char metrics_listen[CONFIG_ADDRESS_MAX + 8]; /* the Prometheus endpoint, ADDR:PORT; "": none */
 	struct config_portal *portals;
 	size_t n_portals;
 	struct config_target *targets;

@@ -6,36 +6,16 @@
 needs_twinsand
 requires qemu-io
 export TEST_PORTS=${TEST_PORTS:-3600 3609}
-
-# An HTTP GET: status line and body to stdout (curl if installed, else bash's /dev/tcp).
-http_get()
-{
-	if command -v curl >/dev/null 2>&1; then
-		client curl -s -w '\n%{http_code}\n' "http://127.0.0.1:$MPORT$1"
-		return
-	fi
-	exec 3<>"/dev/tcp/127.0.0.1/$MPORT"
-	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
-	client cat <&3 | tr -d '\r'
-	exec 3<&-
-}
-
-# metric NAME: the value of the sample NAME{...} (the one LUN), from $SCRATCH/m.
-metric() { awk -v n="$1" 'index($0, n "{") == 1 || index($0, n " ") == 1 { print $NF }' "$SCRATCH/m"; }
-
-scrape() { http_get /metrics >"$SCRATCH/m" || fail "GET /metrics failed"; }
+. "$TOP/tests/lib/metrics.sh"
 
 PORT=$(free_port)
-for MPORT in $(seq ${TEST_PORTS% *} ${TEST_PORTS#* }); do
-	[ "$MPORT" != "$PORT" ] && ! ss -Htln "sport = :$MPORT" | grep -q . && break
-done
-[ "$MPORT" != "$PORT" ] || fail "no second free port"
+MPORT=$(metrics_port 127.0.0.1)
 IQN=iqn.2026-11.org.twinsan.test:metrics
 daemon_start --portal 127.0.0.1:$PORT --target $IQN --lun "$SCRATCH/disk.img" --size 64M \
 	--metrics-listen 127.0.0.1:$MPORT
 URL=iscsi://127.0.0.1:$PORT/$IQN/0
 
-scrape
+scrape 127.0.0.1:$MPORT
 grep -q '^# TYPE twinsan_lun_write_latency_seconds histogram$' "$SCRATCH/m" || fail "no write histogram: $(cat "$SCRATCH/m")"
 w0=$(metric twinsan_lun_write_commands_total)
 wb0=$(metric twinsan_lun_written_bytes_total)
@@ -45,7 +25,7 @@ rb0=$(metric twinsan_lun_read_bytes_total)
 client qemu-io -f raw -c "write -P 0x5a 0 64k" -c "write -P 0x5b 1M 128k" -c "write -P 0x5c 8M 1M" \
 	-c "read -P 0x5a 0 64k" "$URL" >"$SCRATCH/io" 2>&1 || fail "qemu-io failed: $(cat "$SCRATCH/io")"
 
-scrape
+scrape 127.0.0.1:$MPORT
 w1=$(metric twinsan_lun_write_commands_total)
 wb1=$(metric twinsan_lun_written_bytes_total)
 rb1=$(metric twinsan_lun_read_bytes_total)
@@ -64,7 +44,7 @@ for kind in read write; do
 		fail "$kind histogram buckets are not cumulative"
 done
 
-http_get /other >"$SCRATCH/o" || true
+http_get 127.0.0.1:$MPORT /other >"$SCRATCH/o" || true
 grep -qE '404' "$SCRATCH/o" || fail "GET /other did not answer 404: $(cat "$SCRATCH/o")"
 daemon_check
 daemon_stop
