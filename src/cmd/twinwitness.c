@@ -11,17 +11,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
 #include "common/reactor.h"
+#include "common/stop_signal.h"
 #include "common/util.h"
 #include "ha/witness_proto.h"
 #include "ha/witness_server.h"
@@ -39,9 +38,7 @@ struct options {
 struct witness_daemon {
 	struct reactor *r;
 	struct witness_server *srv;
-	int signal_fd;
-	struct signalfd_siginfo siginfo;
-	struct reactor_op signal_op;
+	struct stop_signal *signals;
 };
 
 static void usage(FILE *f)
@@ -208,55 +205,35 @@ static void stopped(void *arg)
 	reactor_stop(((struct witness_daemon *)arg)->r);
 }
 
-static void read_signal(struct witness_daemon *d);
-
-static void on_signal(struct reactor_op *op, int res)
+static void on_stop_signal(void *arg, const char *why)
 {
-	struct witness_daemon *d = container_of(op, struct witness_daemon, signal_op);
+	struct witness_daemon *d = arg;
 
-	if (res == (int)sizeof(d->siginfo) && d->siginfo.ssi_signo == SIGHUP) {
-		/* Its default would kill the witness; there is nothing to reload. */
-		log_info("SIGHUP: nothing to reload; ignored");
-		read_signal(d);
-		return;
-	}
-	log_info("shutting down: %s", res == (int)sizeof(d->siginfo) ? strsignal((int)d->siginfo.ssi_signo)
-	                                                             : "cannot read signals");
+	log_info("shutting down: %s", why);
 	witness_server_stop(d->srv, stopped, d);
-}
-
-static void read_signal(struct witness_daemon *d)
-{
-	io_uring_prep_read(reactor_sqe(d->r, &d->signal_op, on_signal), d->signal_fd, &d->siginfo, sizeof(d->siginfo),
-	                   0);
 }
 
 static int serve(const struct options *o)
 {
-	struct witness_daemon d = {.signal_fd = -1};
+	struct witness_daemon d = {0};
 	struct witness_state *st = NULL;
 	uint8_t secret[WITNESS_SECRET_MAX + 2];
 	struct witness_server_params p = {.listen = o->listen, .secret = secret, .lease_ms = o->lease_ms};
 	char err[512];
-	sigset_t mask;
-	int ret = 1;
+	int ret = 1, sig_err;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
 	if (read_secret(o->secret_file, secret, &p.secret_len) != 0)
 		return 1;
 	if (witness_state_open(o->state_dir, false, &st, err, sizeof(err)) != 0) {
 		log_err("%s", err);
 	} else if (reactor_new(256, &d.r) != 0) {
 		log_err("io_uring unavailable or out of memory");
-	} else if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0 || (d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %s", strerror(errno));
+	} else if ((sig_err = stop_signal_new(d.r, "nothing to reload", on_stop_signal, &d, &d.signals)) != 0) {
+		log_err("signalfd: %s", strerror(-sig_err));
 	} else if ((p.state = st, witness_server_new(d.r, &p, &d.srv, err, sizeof(err))) != 0) {
 		log_err("%s", err);
 	} else {
-		read_signal(&d);
+		stop_signal_watch(d.signals);
 		printf("twinwitness: ready, listening on %s, %zu device(s) held\n", o->listen, witness_state_count(st));
 		fflush(stdout);
 		sd_notify(0, "READY=1");
@@ -266,8 +243,7 @@ static int serve(const struct options *o)
 	}
 	memset(secret, 0, sizeof(secret));
 	witness_server_free(d.srv);
-	if (d.signal_fd >= 0)
-		close(d.signal_fd);
+	stop_signal_free(d.signals);
 	if (d.r != NULL)
 		reactor_free(d.r);
 	witness_state_close(st);

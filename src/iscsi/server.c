@@ -1,14 +1,13 @@
 #include "iscsi/server.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/stop_signal.h"
 #include "iscsi/conn.h"
 #include "iscsi/portal.h"
 #include "iscsi/session.h"
@@ -24,10 +23,7 @@ struct iscsi_server {
 	struct iscsi_conn_env env;
 	struct iscsi_portal *portals[SERVER_MAX_PORTALS];
 	size_t nportals;
-	int signal_fd;
-	struct signalfd_siginfo siginfo;
-	struct reactor_op signal_op;
-	bool signal_pending;          /* a READ of the signalfd is in flight */
+	struct stop_signal *signals;
 	bool stopping;
 	uint64_t stop_started_ms;
 	uint64_t last_tick_ms;
@@ -77,7 +73,7 @@ static void server_begin_stop(struct iscsi_server *srv, const char *why)
 
 static bool server_drained(const struct iscsi_server *srv)
 {
-	if (srv->env.conns || srv->signal_pending)
+	if (srv->env.conns || stop_signal_reading(srv->signals))
 		return false;
 	for (size_t i = 0; i < srv->nportals; i++)
 		if (!portal_idle(srv->portals[i]))
@@ -108,42 +104,21 @@ static void server_tick(void *arg)
 	}
 }
 
-static void server_read_signal(struct iscsi_server *srv);
-
-static void server_signalled(struct reactor_op *op, int res)
+static void server_signalled(void *arg, const char *why)
 {
-	struct iscsi_server *srv = container_of(op, struct iscsi_server, signal_op);
-
-	srv->signal_pending = false;
-	if (res == (int)sizeof(srv->siginfo) && srv->siginfo.ssi_signo != SIGHUP) {
-		server_begin_stop(srv, strsignal((int)srv->siginfo.ssi_signo));
-		return;
-	}
-	/* SIGHUP's default would kill the daemon without flushing its stores. */
-	if (res == (int)sizeof(srv->siginfo))
-		log_info("SIGHUP: reloading the configuration is not supported; ignored");
-	if (!srv->stopping)
-		server_read_signal(srv);
-}
-
-static void server_read_signal(struct iscsi_server *srv)
-{
-	io_uring_prep_read(reactor_sqe(srv->reactor, &srv->signal_op, server_signalled), srv->signal_fd,
-	                   &srv->siginfo, sizeof(srv->siginfo), 0);
-	srv->signal_pending = true;
+	server_begin_stop(arg, why);
 }
 
 int iscsi_server_new(struct reactor *r, struct iscsi_registry *registry,
                      const struct iscsi_server_params *params, struct iscsi_server **out)
 {
 	struct iscsi_server *srv = calloc(1, sizeof(*srv));
-	sigset_t mask;
+	int err;
 
 	if (!srv)
 		return -ENOMEM;
 	srv->reactor = r;
 	srv->registry = registry;
-	srv->signal_fd = -1;
 	srv->env = (struct iscsi_conn_env){
 		.reactor = r,
 		.registry = registry,
@@ -156,15 +131,11 @@ int iscsi_server_new(struct reactor *r, struct iscsi_registry *registry,
 		free(srv);
 		return -ENOMEM;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (srv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
-	    reactor_add_ticker(r, SERVER_TICK_MS, server_tick, srv) < 0) {
-		int err = errno ? -errno : -ENOSPC;
-
+	err = stop_signal_new(r, "reloading the configuration is not supported", server_signalled, srv,
+	                      &srv->signals);
+	if (err == 0 && reactor_add_ticker(r, SERVER_TICK_MS, server_tick, srv) < 0)
+		err = -ENOSPC;
+	if (err < 0) {
 		iscsi_server_free(srv);
 		return err;
 	}
@@ -180,8 +151,7 @@ void iscsi_server_free(struct iscsi_server *srv)
 	for (size_t i = 0; i < srv->nportals; i++)
 		portal_free(srv->portals[i]);
 	sessions_free(srv->env.sessions);
-	if (srv->signal_fd >= 0)
-		close(srv->signal_fd);
+	stop_signal_free(srv->signals);
 	free(srv);
 }
 
@@ -220,6 +190,6 @@ void iscsi_server_serve(struct iscsi_server *srv, struct scsi_target *target)
 
 int iscsi_server_run(struct iscsi_server *srv)
 {
-	server_read_signal(srv);
+	stop_signal_watch(srv->signals);
 	return reactor_run(srv->reactor);
 }
