@@ -1,6 +1,8 @@
 #include "common/fileio.h"
 
 #include <errno.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int file_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
@@ -40,4 +42,11 @@ int file_pread_all(int fd, void *buf, size_t len, uint64_t offset)
 		offset += (uint64_t)n;
 	}
 	return 0;
+}
+
+bool file_in_memory(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 }

@@ -1,11 +1,14 @@
 /* Activemap page writes on the reactor: one op per page in flight, each with its own copy
- * of the image it writes (the map may change while the write runs). */
+ * of the image it writes (the map may change while the write runs); or, for a file in
+ * memory, synchronous writes from one deferred op that also wakes the waiters. */
 #include "ha/mapsync.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ha/meta.h"
@@ -24,8 +27,9 @@ struct mapsync {
 	int fd;
 	uint8_t *busy;        /* per page: a write in flight */
 	unsigned in_flight;
-	bool failed, fail_pending;
-	struct reactor_op fail_op;
+	bool in_memory;       /* the file is on tmpfs: written synchronously by settle */
+	bool failed, settle_pending;
+	struct reactor_op settle_op;
 	struct mapsync_wait *waiters;
 	char name[64];
 };
@@ -41,6 +45,7 @@ struct mapsync *mapsync_new(struct reactor *r, struct activemap *am, int fd, con
 	ms->r = r;
 	ms->am = am;
 	ms->fd = fd;
+	ms->in_memory = file_in_memory(fd);
 	str_copy(ms->name, sizeof(ms->name), name);
 	return ms;
 }
@@ -79,11 +84,70 @@ static void wake(struct mapsync *ms)
 	}
 }
 
+static bool page_done(struct mapsync *ms, uint32_t page, uint64_t version, int res)
+{
+	if (res != ACTIVEMAP_PAGE_SIZE) {
+		log_err("ha %s: activemap page %u not written: %s", ms->name, page,
+		        res < 0 ? strerror(-res) : "short write");
+		ms->failed = true;
+		return false;
+	}
+	activemap_page_written(ms->am, page, version);
+	return true;
+}
+
+/* Every stale page, now (a file in memory). */
+static void write_stale_now(struct mapsync *ms)
+{
+	uint32_t page = 0;
+
+	while (!ms->failed && activemap_stale_page(ms->am, page, &page)) {
+		uint64_t version;
+		struct iovec iov = {(void *)activemap_page(ms->am, page, &version), ACTIVEMAP_PAGE_SIZE};
+		ssize_t n = pwritev2(ms->fd, &iov, 1, (off_t)ha_meta_page_offset(page), RWF_DSYNC);
+
+		if (page_done(ms, page, version, n < 0 ? -errno : (int)n))
+			page++;
+	}
+}
+
+/* From the loop: writes what is stale (in memory), then resumes or fails the waiters. */
+static void settle(struct reactor_op *op, int res)
+{
+	struct mapsync *ms = container_of(op, struct mapsync, settle_op);
+
+	ms->settle_pending = false;
+	ms->in_flight--;
+	if (ms->am == NULL) {
+		if (ms->in_flight == 0)
+			release(ms);
+		return;
+	}
+	if (ms->in_memory)
+		write_stale_now(ms);
+	wake(ms);
+}
+
+static void settle_soon(struct mapsync *ms)
+{
+	if (ms->settle_pending)
+		return;
+	ms->settle_pending = true;
+	ms->in_flight++; /* keeps ms alive until the deferral ran */
+	reactor_defer(ms->r, &ms->settle_op, settle);
+}
+
 static void on_written(struct reactor_op *op, int res);
 
 void mapsync_kick(struct mapsync *ms)
 {
 	uint32_t page = 0;
+
+	if (ms->in_memory) {
+		if (ms->am != NULL && !ms->failed)
+			settle_soon(ms);
+		return;
+	}
 
 	/* After a failed write the file is not trusted again: no retry storm, waiters fail. */
 	while (ms->am != NULL && !ms->failed && activemap_stale_page(ms->am, page, &page)) {
@@ -121,29 +185,9 @@ static void on_written(struct reactor_op *op, int res)
 			release(ms);
 		return;
 	}
-	if (res != ACTIVEMAP_PAGE_SIZE) {
-		log_err("ha %s: activemap page %u not written: %s", ms->name, pw->page,
-		        res < 0 ? strerror(-res) : "short write");
-		ms->failed = true;
-	} else {
-		activemap_page_written(ms->am, pw->page, pw->version);
-	}
+	page_done(ms, pw->page, pw->version, res);
 	free(pw);
 	mapsync_kick(ms);
-	wake(ms);
-}
-
-static void fail_later(struct reactor_op *op, int res)
-{
-	struct mapsync *ms = container_of(op, struct mapsync, fail_op);
-
-	ms->fail_pending = false;
-	ms->in_flight--;
-	if (ms->am == NULL) {
-		if (ms->in_flight == 0)
-			release(ms);
-		return;
-	}
 	wake(ms);
 }
 
@@ -151,11 +195,9 @@ void mapsync_wait(struct mapsync *ms, struct mapsync_wait *w)
 {
 	w->next = ms->waiters;
 	ms->waiters = w;
-	if (ms->failed && !ms->fail_pending) {
-		ms->fail_pending = true;
-		ms->in_flight++; /* keeps ms alive until the deferral ran */
-		reactor_defer(ms->r, &ms->fail_op, fail_later);
-	} else if (!ms->failed) {
+	/* Failed waiters and those of a file in memory are settled from the loop. */
+	if (ms->failed || ms->in_memory)
+		settle_soon(ms);
+	else
 		mapsync_kick(ms);
-	}
 }

@@ -3,7 +3,10 @@
  *
  * Follows the protocol of activemap.h: every stale page is written (with RWF_DSYNC), at
  * most one write per page in flight, a newer image after the older one completed.  A
- * data write whose extents are not yet on disk waits here and resumes once they are. */
+ * data write whose extents are not yet on disk waits here and resumes once they are.
+ * A metadata file in memory (tmpfs) is written by plain system calls from the loop
+ * instead, once per loop pass for all the marks made in it: such a write cannot block,
+ * and io_uring would hand each one to a worker thread and back. */
 #ifndef TWINSAN_HA_MAPSYNC_H
 #define TWINSAN_HA_MAPSYNC_H
 

@@ -9,11 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/util.h"
 
 enum io_kind { IO_READ, IO_WRITE, IO_FLUSH, IO_DISCARD };
@@ -92,12 +91,7 @@ int store_open(const struct store_params *p, struct store **out, char *err, size
 	} else {
 		s->size = (uint64_t)st.st_size;
 	}
-	if (!s->block_device) {
-		struct statfs sfs;
-
-		s->in_memory = fstatfs(fd, &sfs) == 0 &&
-		               (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-	}
+	s->in_memory = !s->block_device && file_in_memory(fd);
 	/* Punching a hole past the end changes nothing and tells whether the file system can. */
 	s->can_discard = !p->read_only &&
 	                 fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s->size, 4096) == 0;

@@ -1,6 +1,8 @@
 /* Activemap pages written through the reactor: a waiter resumes only once its extent's
  * bit is in the file, waiters of one page share its write, and a file that cannot be
- * written fails the waiters instead of letting data go first. */
+ * written fails the waiters instead of letting data go first.  Each test runs on a file
+ * in memory (/dev/shm: synchronous writes from the loop) and on one on disk (/var/tmp:
+ * io_uring), the two ways mapsync writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,16 +65,26 @@ static void wait_for(struct mapsync *ms, struct waiter *x, uint64_t offset)
 	}
 }
 
-static int setup(void **state)
+static int setup_in(const char *dir)
 {
 	log_set_level(LOG_LEVEL_ERR);
-	snprintf(path, sizeof(path), "/dev/shm/twinsan-test-mapsync-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/twinsan-test-mapsync-%d", dir, (int)getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)(HA_META_BITMAP_OFFSET + 4 * 4096)), 0);
 	assert_int_equal(activemap_new(SIZE, EXTENT, 0, &am), 0);
 	pending = 0;
 	return reactor_new(64, &r);
+}
+
+static int setup_memory(void **state)
+{
+	return setup_in("/dev/shm");
+}
+
+static int setup_disk(void **state)
+{
+	return setup_in("/var/tmp");
 }
 
 static int teardown(void **state)
@@ -123,8 +135,10 @@ static void test_an_unwritable_file_fails_the_waiters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_waiters_resume_once_their_bit_is_in_the_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_an_unwritable_file_fails_the_waiters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_resume_once_their_bit_is_in_the_file, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_an_unwritable_file_fails_the_waiters, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_resume_once_their_bit_is_in_the_file, setup_disk, teardown),
+		cmocka_unit_test_setup_teardown(test_an_unwritable_file_fails_the_waiters, setup_disk, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
