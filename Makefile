@@ -114,6 +114,8 @@ $(O)/tests/twinload: $(O)/tests/fault/twinload.o $(O)/src/common/crc32c.o $(O)/s
 $(O)/tests/faultproxy: $(O)/tests/fault/faultproxy.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) -o $@ $^
+# The path loss system tests (tests/system/ha-path-loss-*.sh) drive twinload too.
+units: $(O)/tests/twinload
 CYCLES ?= 100
 SEED   ?=
 .PHONY: fault fault-tools

@@ -7,6 +7,12 @@
  * before it is sent ("I block gen"), when its GOOD status arrived ("A block gen") and when
  * it failed for good ("X block gen"); a later run continues the generations it finds.
  *
+ * A write that fails is retried as a multipath initiator would (retry_policy()): only
+ * what SCSI and iSCSI call retryable, on another path where there is one.  It fails for
+ * good when every path gave an answer that is not retryable, or when its retry budget
+ * runs out.  The summary counts writes issued, acknowledged, retried and failed, and the
+ * longest stall: the longest time writes were waiting without any being acknowledged.
+ *
  * verify mode: reads every logged block through one URL and checks that it is intact and
  * holds a generation between the last acknowledged and the last issued one.
  *
@@ -162,7 +168,8 @@ struct cmd {
 	uint64_t blk, gen;
 	uint64_t not_before_ms, deadline_ms;
 	bool unknown_outcome;  /* an attempt timed out or lost its connection */
-	struct path *path;
+	unsigned refused;      /* paths that answered with a status that is not retryable */
+	struct path *path, *last_path;
 	uint8_t *buf;
 	struct load *load;
 };
@@ -186,7 +193,8 @@ struct load {
 	FILE *log;
 	char initiator[96];
 	/* tallies */
-	uint64_t acked, indeterminate, retried, path_errors;
+	uint64_t issued, acked, failed, retried, path_errors;
+	uint64_t stall_from_ms, longest_stall_ms; /* since the last acknowledgement (or idle) */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -256,12 +264,16 @@ static void cmd_finish(struct cmd *c, bool acked)
 {
 	struct load *l = c->load;
 	if (acked) {
+		uint64_t now = now_ms();
+
 		log_record(l, 'A', c->blk, c->gen);
 		l->bl.acked[c->blk] = c->gen;
 		l->acked++;
+		l->longest_stall_ms = MAX(l->longest_stall_ms, now - l->stall_from_ms);
+		l->stall_from_ms = now;
 	} else {
 		log_record(l, 'X', c->blk, c->gen);
-		l->indeterminate++;
+		l->failed++;
 	}
 	/* A write whose fate is unknown may still land later, from a session we gave up
 	 * on; writing the block again could then be overtaken by it. */
@@ -274,49 +286,119 @@ static void cmd_finish(struct cmd *c, bool acked)
 static void cmd_retry(struct cmd *c, uint64_t delay_ms)
 {
 	c->state = CMD_QUEUED;
+	c->last_path = c->path;
 	c->path = NULL;
 	c->not_before_ms = now_ms() + delay_ms;
 	c->load->retried++;
+}
+
+/* What a multipath initiator does with an answer that is not GOOD (SAM-5 status codes,
+ * SPC-4 sense keys). */
+enum retry {
+	RETRY_AGAIN,     /* not executed; send it again at once (UNIT ATTENTION) */
+	RETRY_LATER,     /* not now: another path, or this one after a pause */
+	RETRY_LOST,      /* no answer (timeout, connection lost): the outcome is unknown */
+	RETRY_REFUSED,   /* an answer that retrying the same path cannot change */
+};
+
+static enum retry retry_policy(int status, const struct scsi_task *t)
+{
+	switch (status) {
+	case SCSI_STATUS_BUSY:
+	case SCSI_STATUS_TASK_SET_FULL:
+	case SCSI_STATUS_TASK_ABORTED: /* aborted by another nexus's action */
+		return RETRY_LATER;
+	case SCSI_STATUS_CHECK_CONDITION:
+		break;
+	case SCSI_STATUS_CANCELLED:
+	case SCSI_STATUS_ERROR:
+	case SCSI_STATUS_TIMEOUT:
+		return RETRY_LOST;
+	default: /* RESERVATION CONFLICT and what SAM does not define */
+		return RETRY_REFUSED;
+	}
+	switch (t->sense.key) {
+	case SCSI_SENSE_UNIT_ATTENTION:
+		return RETRY_AGAIN;
+	case SCSI_SENSE_COMMAND_ABORTED: /* e.g. a digest error: "may be retried" */
+		return RETRY_LATER;
+	case SCSI_SENSE_NOT_READY:
+		/* LOGICAL UNIT NOT READY (ASC 04h): becoming ready, ALUA transitioning, standby
+		 * or unavailable port: a state that passes, or a path to avoid.  Not "manual
+		 * intervention required" (04h/03h), nor a medium that is not present. */
+		if ((t->sense.ascq >> 8) == 0x04 && t->sense.ascq != 0x0403)
+			return RETRY_LATER;
+		return RETRY_REFUSED;
+	default:
+		return RETRY_REFUSED;
+	}
 }
 
 static void write_done(struct iscsi_context *ctx, int status, void *data, void *arg)
 {
 	struct cmd *c = arg;
 	struct scsi_task *task = data;
+	enum retry r = RETRY_AGAIN;
 	(void)ctx;
+	if (status != SCSI_STATUS_GOOD)
+		r = retry_policy(status, task);
+	/* Every answer but a unit attention is worth a line: the path loss test reads them. */
+	if (status == SCSI_STATUS_CHECK_CONDITION && r != RETRY_AGAIN)
+		fprintf(stderr, "twinload: block %" PRIu64 " via path %u: sense key 0x%x, asc/ascq 0x%04x%s\n",
+		        c->blk, c->path->index, (unsigned)task->sense.key, (unsigned)task->sense.ascq,
+		        r == RETRY_REFUSED ? " (not retryable)" : "");
+	else if (status != SCSI_STATUS_GOOD && status != SCSI_STATUS_CHECK_CONDITION && r != RETRY_LOST)
+		fprintf(stderr, "twinload: block %" PRIu64 " via path %u: status 0x%x%s\n", c->blk, c->path->index,
+		        (unsigned)status, r == RETRY_REFUSED ? " (not retryable)" : "");
 	if (status == SCSI_STATUS_GOOD) {
 		cmd_finish(c, true);
-	} else if (status == SCSI_STATUS_CHECK_CONDITION && task->sense.key == SCSI_SENSE_UNIT_ATTENTION) {
-		cmd_retry(c, 0); /* not executed; say it again */
-	} else if (status == SCSI_STATUS_CHECK_CONDITION || status == SCSI_STATUS_BUSY ||
-	           status == SCSI_STATUS_TASK_SET_FULL) {
-		/* Answered, so the command is over on that node: NOT READY while the replica
-		 * is not in sync, or an I/O error.  The next path may do better. */
-		if (status == SCSI_STATUS_CHECK_CONDITION)
-			fprintf(stderr, "twinload: block %" PRIu64 " via path %u: sense key 0x%x, asc/ascq 0x%04x\n",
-			        c->blk, c->path->index, (unsigned)task->sense.key, (unsigned)task->sense.ascq);
+	} else if (r == RETRY_AGAIN) {
+		cmd_retry(c, 0);
+	} else if (r == RETRY_LATER) {
 		cmd_retry(c, 100);
-	} else {
-		/* Timed out, cancelled with its session, or an error on the connection. */
+	} else if (r == RETRY_LOST) {
 		c->unknown_outcome = true;
 		c->path->broken = true;
 		c->load->path_errors++;
 		cmd_retry(c, 100);
+	} else {
+		/* Over on that path; another may still take it.  The write may have been
+		 * partly done: the block is quarantined when the command ends. */
+		c->unknown_outcome = true;
+		c->refused |= 1u << c->path->index;
+		if (c->refused == (1u << c->load->n_paths) - 1)
+			cmd_finish(c, false);
+		else
+			cmd_retry(c, 0);
 	}
 	if (task)
 		scsi_free_scsi_task(task);
 }
 
-static struct path *pick_path(struct load *l)
+/* The next usable path in round-robin order, preferring one other than the command's
+ * last (a retry goes elsewhere first, as multipath does), never one that refused it. */
+static struct path *pick_path(struct load *l, const struct cmd *c)
 {
+	struct path *fallback = NULL;
+	unsigned fallback_at = 0;
 	for (unsigned i = 0; i < l->n_paths; i++) {
-		struct path *p = &l->paths[(l->rr + i) % l->n_paths];
-		if (p->state == PATH_UP && !p->broken) {
-			l->rr = (l->rr + i + 1) % l->n_paths;
-			return p;
+		unsigned at = (l->rr + i) % l->n_paths;
+		struct path *p = &l->paths[at];
+		if (p->state != PATH_UP || p->broken || (c->refused & 1u << at))
+			continue;
+		if (p == c->last_path && l->n_paths > 1) {
+			if (!fallback) {
+				fallback = p;
+				fallback_at = at;
+			}
+			continue;
 		}
+		l->rr = (at + 1) % l->n_paths;
+		return p;
 	}
-	return NULL;
+	if (fallback)
+		l->rr = (fallback_at + 1) % l->n_paths;
+	return fallback;
 }
 
 /* A random block that no write is pending on and that is not quarantined. */
@@ -332,18 +414,33 @@ static bool pick_block(struct load *l, uint64_t *blk)
 	return false;
 }
 
+static unsigned busy_cmds(const struct load *l)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->depth; i++)
+		n += l->cmds[i].state != CMD_FREE;
+	return n;
+}
+
 static void start_writes(struct load *l, uint64_t now)
 {
+	bool idle = busy_cmds(l) == 0;
 	for (unsigned i = 0; i < l->depth; i++) {
 		struct cmd *c = &l->cmds[i];
 		if (l->rate && l->started >= (now - l->start_ms) * l->rate / 1000)
 			break;
 		if (c->state != CMD_FREE || !pick_block(l, &c->blk))
 			continue;
+		if (idle)
+			l->stall_from_ms = now; /* nothing was waiting until now: not a stall */
+		idle = false;
 		l->started++;
+		l->issued++;
 		c->gen = ++l->bl.issued[c->blk];
 		l->busy[c->blk] = true;
 		c->unknown_outcome = false;
+		c->refused = 0;
+		c->last_path = NULL;
 		c->state = CMD_QUEUED;
 		c->not_before_ms = now;
 		c->deadline_ms = now + (uint64_t)l->retry_s * 1000;
@@ -366,9 +463,9 @@ static void send_writes(struct load *l, uint64_t now)
 			cmd_finish(c, false);
 			continue;
 		}
-		struct path *p = pick_path(l);
+		struct path *p = pick_path(l, c);
 		if (!p)
-			return;
+			continue;
 		struct scsi_task *t = iscsi_write16_task(p->ctx, p->url->lun, c->blk * l->lba_per_block, c->buf,
 		                                         BLOCK, (int)l->block_size, 0, 0, 0, 0, 0, write_done, c);
 		if (!t) {
@@ -378,14 +475,6 @@ static void send_writes(struct load *l, uint64_t now)
 		c->state = CMD_SENT;
 		c->path = p;
 	}
-}
-
-static unsigned busy_cmds(const struct load *l)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < l->depth; i++)
-		n += l->cmds[i].state != CMD_FREE;
-	return n;
 }
 
 /* One turn: connect paths that are down, wait for events, serve them. */
@@ -440,9 +529,10 @@ static int run_write(struct load *l, unsigned seconds)
 		}
 	}
 	log_sync(l->log);
-	printf("write: acked=%" PRIu64 " indeterminate=%" PRIu64 " retried=%" PRIu64 " path_errors=%" PRIu64 "\n",
-	       l->acked, l->indeterminate, l->retried, l->path_errors);
-	return l->indeterminate ? 1 : 0;
+	printf("write: acked=%" PRIu64 " issued=%" PRIu64 " retried=%" PRIu64 " failed=%" PRIu64
+	       " path_errors=%" PRIu64 " longest_stall_ms=%" PRIu64 "\n",
+	       l->acked, l->issued, l->retried, l->failed, l->path_errors, l->longest_stall_ms);
+	return l->failed ? 1 : 0;
 }
 
 /* ---- verify mode ---- */
@@ -611,7 +701,8 @@ static void usage(void)
 	      "                      [--timeout S] [--rate IOPS]\n"
 	      "       twinload verify --url URL --log FILE [--retry-seconds R] [--accept]\n"
 	      "  write   writes for T seconds (0: until SIGINT/SIGTERM), logging every write;\n"
-	      "          exits 1 if some write stayed indeterminate after R seconds of retries\n"
+	      "          exits 1 if some write failed: every path refused it, or it found no\n"
+	      "          path that took it within R seconds of retries\n"
 	      "  verify  reads every logged block and checks it; exits 1 on a lost or corrupt one;\n"
 	      "          --accept records each lost block's content as its new baseline, so that\n"
 	      "          a later verify reports only new losses\n"
