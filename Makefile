@@ -51,6 +51,8 @@ $(O)/libtwinsan.a: $(LIB_OBJ)
 
 $(O)/%: $(O)/src/cmd/%.o $(O)/libtwinsan.a
 	$(CC) $(LDFLAGS_MODE) -o $@ $^ $(LIBS)
+# twinctl validate drives targets through libiscsi (src/mgmt/validate_session.c).
+$(O)/twinctl: LIBS += -liscsi
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libtwinsan.a
 	@mkdir -p $(dir $@)

@@ -22,10 +22,11 @@
 #include "mgmt/config.h"
 #include "common/util.h"
 #include "mgmt/server_list.h"
+#include "mgmt/validate.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
-#define MAX_POS 2
+#define MAX_POS VALIDATE_MAX_PATHS
 #define MAX_OPTS 20
 #define LIST_MAX 1024 /* a repeated option's values, joined by commas */
 #define WATCH_INTERVAL_MS 1000
@@ -40,6 +41,7 @@ struct ctx {
 
 struct args {
 	const char *pos[MAX_POS];
+	unsigned n_pos;
 	const char *opt[MAX_OPTS]; /* per the command's opts: the value, "" for a flag, NULL if absent */
 	char list[MAX_OPTS][LIST_MAX]; /* a repeatable option's values; opt[k] points here */
 };
@@ -54,6 +56,9 @@ struct command {
 	const char *opts[MAX_OPTS];
 	int (*fn)(struct ctx *x, const struct args *a);
 };
+
+/* In a command's n_pos: it takes more positional arguments, up to MAX_POS. */
+#define POS_MORE 0x100
 
 static int usage_error(const char *words, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -186,23 +191,6 @@ static unsigned long long u64_of(const json_t *obj, const char *key)
 	json_int_t v = json_integer_value(json_object_get(obj, key));
 
 	return v > 0 ? (unsigned long long)v : 0;
-}
-
-static const char *human_bytes(unsigned long long v, char *buf, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double d = (double)v;
-	unsigned u = 0;
-
-	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%llu B", v);
-	else
-		snprintf(buf, len, "%.1f %s", d, units[u]);
-	return buf;
 }
 
 static const char *human_duration(unsigned long long s, char *buf, size_t len)
@@ -960,6 +948,58 @@ static int cmd_device_delete(struct ctx *x, const struct args *a)
 	return print_change(x, "device.delete", name_param(a->pos[0]), "deleted");
 }
 
+/* ---- validating a shared disk from an initiator ---- */
+
+enum { V_INITIATOR, V_CHAP_USER, V_CHAP_FILE, V_MUTUAL_USER, V_MUTUAL_FILE, V_WRITE, V_DATALOSS, V_SAMPLES };
+
+static int cmd_validate(struct ctx *x, const struct args *a)
+{
+	static const char words[] = "validate";
+	struct validate_options o = { .n_urls = a->n_pos, .json = x->json };
+	char secret[256], mutual[256], names[LIST_MAX], *end;
+	int rc = EXIT_OK;
+
+	for (unsigned i = 0; i < a->n_pos; i++)
+		o.urls[i] = a->pos[i];
+	if (a->opt[V_INITIATOR]) {
+		/* A repeatable option's values arrive joined by commas. */
+		char *comma;
+
+		snprintf(names, sizeof(names), "%s", a->opt[V_INITIATOR]);
+		comma = strchr(names, ',');
+		if (!comma || strchr(comma + 1, ','))
+			return usage_error(words, "--initiator: give it twice, the names of the two cluster nodes");
+		*comma = '\0';
+		o.initiators[0] = names;
+		o.initiators[1] = comma + 1;
+	}
+	if (!a->opt[V_CHAP_USER] != !a->opt[V_CHAP_FILE] || !a->opt[V_MUTUAL_USER] != !a->opt[V_MUTUAL_FILE])
+		return usage_error(words, "--chap-user and --chap-secret-file go together, as do the --mutual-chap ones");
+	if (a->opt[V_MUTUAL_USER] && !a->opt[V_CHAP_USER])
+		return usage_error(words, "mutual CHAP needs CHAP: give --chap-user and --chap-secret-file too");
+	if (a->opt[V_CHAP_FILE] && (rc = read_secret(words, "chap-secret-file", a->opt[V_CHAP_FILE], secret, sizeof(secret))))
+		return rc;
+	if (a->opt[V_MUTUAL_FILE] &&
+	    (rc = read_secret(words, "mutual-chap-secret-file", a->opt[V_MUTUAL_FILE], mutual, sizeof(mutual))))
+		return rc;
+	o.chap_user = a->opt[V_CHAP_USER];
+	o.chap_secret = a->opt[V_CHAP_FILE] ? secret : NULL;
+	o.mutual_user = a->opt[V_MUTUAL_USER];
+	o.mutual_secret = a->opt[V_MUTUAL_FILE] ? mutual : NULL;
+	o.write = a->opt[V_WRITE] || a->opt[V_DATALOSS];
+	if (a->opt[V_SAMPLES]) {
+		unsigned long v = all_digits(a->opt[V_SAMPLES]) ? strtoul(a->opt[V_SAMPLES], &end, 10) : 0;
+
+		if (v < 10 || v > 100000)
+			return usage_error(words, "--samples '%s': a number from 10 to 100000", a->opt[V_SAMPLES]);
+		o.samples = (unsigned)v;
+	}
+	rc = validate_run(&o);
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(mutual, sizeof(mutual));
+	return rc;
+}
+
 /* ---- the command table and argument parsing ---- */
 
 static const struct command commands[] = {
@@ -1020,6 +1060,18 @@ static const struct command commands[] = {
 	  1, { "wait" }, cmd_verify },
 	{ "events", "", "Streams events (state changes, sync started/finished, partner lost, split brain) as JSON\n"
 	  "lines until interrupted.", 0, { NULL }, cmd_events },
+	{ "validate", "URL... [--initiator IQN1 --initiator IQN2] [--chap-user U --chap-secret-file F\n"
+	  "                  [--mutual-chap-user U --mutual-chap-secret-file F]] [--write] [--samples N]",
+	  "Checks from this initiator host that the paths given (iscsi://HOST[:PORT]/TARGET/LUN, one per path,\n"
+	  "e.g. one through each node) make one shared disk a failover cluster can use, with any iSCSI target:\n"
+	  "one identity on every path, ALUA, SCSI-3 persistent reservations between two initiators over two\n"
+	  "paths, the cluster's arbitration and failover, and access latency.  Each check says PASS, FAIL or\n"
+	  "SKIP and why; exit 0 if none failed, 1 if some did, 3 if a path cannot be reached.  It needs no\n"
+	  "twinsand API.  The reservation checks leave no registration behind and skip a disk holding\n"
+	  "others'.  Nothing is written unless --write (or --dataloss) is given: then writes go to the disk's\n"
+	  "last 128 KiB, which are read first and restored, and the fencing checks write back what they read.",
+	  1 | POS_MORE, { "initiator=+", "chap-user=", "chap-secret-file=", "mutual-chap-user=", "mutual-chap-secret-file=", "write",
+	       "dataloss", "samples=" }, cmd_validate },
 	{ "server add", "NAME ADDRESS [--secret-file FILE]",
 	  "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME, with the admin secret file\n"
 	  "to log in with.  A TCP server's certificate is pinned when it is first used; saving the server\n"
@@ -1109,9 +1161,10 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv, 
 		bool matched = false;
 
 		if (strncmp(arg, "--", 2) || !arg[2]) {
-			if (npos == cmd->n_pos)
+			if (npos == (cmd->n_pos & POS_MORE ? MAX_POS : cmd->n_pos))
 				return usage_error(cmd->words, "unexpected argument '%s'", arg);
 			a->pos[npos++] = arg;
+			a->n_pos = npos;
 			continue;
 		}
 		for (unsigned k = 0; k < MAX_OPTS && cmd->opts[k]; k++) {
@@ -1144,7 +1197,7 @@ static int parse_command_args(const struct command *cmd, int argc, char **argv, 
 		if (!matched)
 			return usage_error(cmd->words, "unknown option '%s'", arg);
 	}
-	if (npos < cmd->n_pos)
+	if (npos < (cmd->n_pos & ~POS_MORE))
 		return usage_error(cmd->words, "missing %s", cmd->usage);
 	return EXIT_OK;
 }

@@ -1,5 +1,6 @@
 #include "common/util.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,4 +25,21 @@ uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *human_bytes(unsigned long long v, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double d = (double)v;
+	unsigned u = 0;
+
+	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", v);
+	else
+		snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
 }

@@ -41,4 +41,7 @@ int str_copy(char *dst, size_t dstlen, const char *src);
 /* Monotonic clock in milliseconds. */
 uint64_t now_ms(void);
 
+/* "512 B", "1.5 GiB": v bytes for people; returns buf. */
+const char *human_bytes(unsigned long long v, char *buf, size_t len);
+
 #endif
