@@ -82,6 +82,8 @@ enum xkind {
 	X_RESYNC,     /* a resync copy driven by this node (the primary) */
 	X_VERIFY,     /* a verify chunk driven by this node (the primary) */
 	X_ZERO,       /* initial sync "clear": zero the whole replica */
+	X_CAW,        /* initiator COMPARE AND WRITE */
+	X_PEER_CAW,   /* the secondary's COMPARE_AND_WRITE, run here on the primary */
 };
 
 struct xfer {
@@ -102,6 +104,8 @@ struct xfer {
 	uint32_t block_size;  /* verify */
 	uint8_t *digests;     /* verify: the partner's, big-endian CRC32C per block */
 	uint8_t *buf;
+	uint8_t *compare;     /* CAW: the expected bytes, then the new ones (x->buf is read into) */
+	bool comparing;       /* CAW: the next local I/O reads the bytes to compare */
 	bool fua, discard;
 	bool local_busy;      /* a local I/O is in flight */
 	bool forwarded;       /* secondary: sent to the primary, waiting for its ACK */
@@ -339,6 +343,7 @@ static int status_errno(uint32_t status)
 	case PROTO_STATUS_OK: return 0;
 	case PROTO_STATUS_NO_SPACE: return -ENOSPC;
 	case PROTO_STATUS_NOT_SERVING: return -ENOTCONN;
+	case PROTO_STATUS_MISCOMPARE: return -EILSEQ;
 	default: return -EIO;
 	}
 }
@@ -351,6 +356,8 @@ static uint32_t errno_status(int err)
 		return PROTO_STATUS_NO_SPACE;
 	if (err == -ENOTCONN)
 		return PROTO_STATUS_NOT_SERVING;
+	if (err == -EILSEQ)
+		return PROTO_STATUS_MISCOMPARE;
 	return PROTO_STATUS_IO_ERROR;
 }
 
@@ -388,6 +395,7 @@ static void xfer_free(struct xfer *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	free(x->buf);
+	free(x->compare);
 	free(x->digests);
 	free(x);
 }
@@ -477,6 +485,10 @@ static void local_io(struct xfer *x, void (*after)(struct xfer *x))
 	x->local_busy = true;
 	d->local_busy++;
 	x->io.done = on_local_done;
+	if (x->comparing) {
+		store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
+		return;
+	}
 	switch (x->kind) {
 	case X_FLUSH:
 	case X_PEER_FLUSH:
@@ -588,15 +600,23 @@ static void mutate_local_done(struct xfer *x)
 	mutate_try_finish(x);
 }
 
+/* A WRITE to the partner; a COMPARE AND WRITE that a secondary forwards goes whole, for
+ * the primary to compare and write under its order. */
 static void send_write(struct xfer *x)
 {
 	struct proto_msg m = {.type = PROTO_WRITE};
 
-	m.u.write.request_id = x->id;
-	m.u.write.offset = x->offset;
-	m.u.write.length = x->length;
-	m.u.write.flags = (x->fua ? PROTO_WRITE_FUA : 0) | (x->discard ? PROTO_WRITE_DISCARD : 0);
-	m.u.write.data = x->buf;
+	if (x->kind == X_CAW && x->forwarded) {
+		m.type = PROTO_COMPARE_AND_WRITE;
+		m.u.caw = (struct proto_compare_and_write){x->id, x->offset, x->length, x->fua ? PROTO_WRITE_FUA : 0,
+		                                           x->compare};
+	} else {
+		m.u.write.request_id = x->id;
+		m.u.write.offset = x->offset;
+		m.u.write.length = x->length;
+		m.u.write.flags = (x->fua ? PROTO_WRITE_FUA : 0) | (x->discard ? PROTO_WRITE_DISCARD : 0);
+		m.u.write.data = x->buf;
+	}
 	x->wait_remote = true;
 	if (send_msg(x->d, &m) != 0)
 		x->orphan = true; /* the session is ending: the failover decision resolves it */
@@ -632,6 +652,58 @@ static void forward_granted(struct order_req *req)
 	struct xfer *x = container_of(req, struct xfer, ord);
 
 	local_io(x, mutate_local_done);
+}
+
+/* ---- COMPARE AND WRITE: compared on the node that orders (the primary, or a node alone)
+ * under its order lock, then written as any mutation before the lock is released.
+ * x->compare holds the expected bytes then the new ones; x->buf holds the new ones, but
+ * receives the replica's bytes while comparing. */
+
+static void peer_caw_read_done(struct xfer *x);
+
+/* After the comparing read: true if the replica matched (x->buf holds the new bytes
+ * again); otherwise *at is where it differs, or -1 if the read failed (x->local_err). */
+static bool caw_matches(struct xfer *x, int64_t *at)
+{
+	x->comparing = false;
+	*at = -1;
+	if (x->local_err != 0)
+		return false;
+	for (uint32_t i = 0; i < x->length; i++) {
+		if (x->buf[i] != x->compare[i]) {
+			*at = i;
+			return false;
+		}
+	}
+	memcpy(x->buf, x->compare + x->length, x->length);
+	return true;
+}
+
+static void caw_read_done(struct xfer *x)
+{
+	int64_t at;
+
+	if (caw_matches(x, &at)) {
+		/* A CAW forwarded before its session ended is marked already. */
+		if (x->marked)
+			mutate_marked(x, 0);
+		else
+			mark(x, mutate_marked);
+		return;
+	}
+	unmark(x);
+	unlock(x);
+	if (at >= 0)
+		x->parent->io->miscompare = (uint64_t)at;
+	finish_initiator(x, at >= 0 ? -EILSEQ : x->local_err);
+}
+
+static void caw_granted(struct order_req *req)
+{
+	struct xfer *x = container_of(req, struct xfer, ord);
+
+	x->comparing = true;
+	local_io(x, x->kind == X_CAW ? caw_read_done : peer_caw_read_done);
 }
 
 static void resolve_orphans(struct ha_device *d, enum orphan_fate fate);
@@ -674,7 +746,7 @@ static void start_mutation(struct xfer *x)
 		finish_initiator(x, err);
 		return;
 	}
-	lock(x, mutate_granted);
+	lock(x, x->kind == X_CAW ? caw_granted : mutate_granted);
 }
 
 static bool flow_ok(struct ha_device *d)
@@ -780,24 +852,35 @@ static void copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, ui
 	}
 }
 
+/* An initiator request, held (remaining 1) until every piece is queued; NULL if it
+ * failed at once. */
+static struct op *op_start(struct ha_device *d, struct store_io *io)
+{
+	struct op *o;
+
+	if (!can_serve(d)) {
+		fail_io(d, io, -ENOTCONN);
+		return NULL;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		fail_io(d, io, -ENOMEM);
+		return NULL;
+	}
+	o->d = d;
+	o->io = io;
+	o->remaining = 1;
+	return o;
+}
+
 /* Splits a write or discard into xfers of at most one message each and queues them. */
 static void submit_mutation(struct ha_device *d, struct store_io *io, const struct iovec *iov, int iovcnt,
                             uint64_t offset, uint64_t length, bool fua, bool discard)
 {
 	uint64_t piece = discard ? PROTO_MAX_DISCARD : PROTO_MAX_DATA;
-	struct op *o;
+	struct op *o = op_start(d, io);
 
-	if (!can_serve(d)) {
-		fail_io(d, io, -ENOTCONN);
+	if (o == NULL)
 		return;
-	}
-	if ((o = calloc(1, sizeof(*o))) == NULL) {
-		fail_io(d, io, -ENOMEM);
-		return;
-	}
-	o->d = d;
-	o->io = io;
-	o->remaining = 1; /* held until every piece is queued */
 	for (uint64_t done = 0; done < length;) {
 		uint32_t n = (uint32_t)MIN(piece, length - done);
 		struct xfer *x = xfer_new(d, X_MUTATE, offset + done, n);
@@ -846,6 +929,36 @@ static void ha_writev(void *impl, struct reactor *r, struct store_io *io, const 
 static void ha_discard(void *impl, struct reactor *r, struct store_io *io, uint64_t offset, uint64_t length)
 {
 	submit_mutation(impl, io, NULL, 0, offset, length, false, true);
+}
+
+/* One xfer, queued like a write: the primary (or a node alone) compares and writes it,
+ * a secondary forwards it whole. */
+static void ha_compare_and_write(void *impl, struct reactor *r, struct store_io *io, const void *compare,
+                                 const void *data, size_t len, uint64_t offset, bool fua)
+{
+	struct ha_device *d = impl;
+	struct op *o = op_start(d, io);
+	struct xfer *x;
+
+	_Static_assert(STORE_MAX_COMPARE_AND_WRITE <= PROTO_MAX_COMPARE, "a CAW must fit one message");
+	if (o == NULL)
+		return;
+	x = xfer_new(d, X_CAW, offset, (uint32_t)len);
+	if (x == NULL || (x->buf = iobuf_alloc(len)) == NULL || (x->compare = iobuf_alloc(2 * len)) == NULL) {
+		if (x)
+			xfer_free(x);
+		op_part_done(o, -ENOMEM);
+		return;
+	}
+	memcpy(x->buf, data, len);
+	memcpy(x->compare, compare, len);
+	memcpy(x->compare + len, data, len);
+	x->parent = o;
+	x->fua = fua;
+	o->remaining++;
+	enqueue(d, x);
+	pump(d);
+	op_part_done(o, 0);
 }
 
 static void flush_local_done(struct xfer *x)
@@ -922,7 +1035,7 @@ static void peer_write_done(struct xfer *x)
 	if (x->local_err)
 		log_err("ha %s: replicated write at %llu+%u failed: %s", d->name, (unsigned long long)x->offset,
 		        x->length, strerror(-x->local_err));
-	send_xfer_ack(x, PROTO_WRITE_ACK);
+	send_xfer_ack(x, x->kind == X_PEER_CAW ? PROTO_COMPARE_AND_WRITE_ACK : PROTO_WRITE_ACK);
 	unmark(x);
 	unlock(x);
 	xfer_free(x);
@@ -937,6 +1050,22 @@ static void peer_write_granted(struct order_req *req)
 	local_io(container_of(req, struct xfer, ord), peer_write_done);
 }
 
+/* Answers the partner's mutation at once if it is outside the device or this node does
+ * not replicate now. */
+static bool peer_mutation_refused(struct ha_device *d, enum proto_type ack, uint64_t id, uint64_t offset,
+                                  uint64_t length)
+{
+	if (offset >= d->sb.size || length > d->sb.size - offset) {
+		send_ack(d, ack, id, -ERANGE);
+		return true;
+	}
+	if (d->mode != MODE_REPLICATING) {
+		send_ack(d, ack, id, -ENOTCONN);
+		return true;
+	}
+	return false;
+}
+
 /* WRITE (either way) or RESYNC_DATA (to a secondary resync target): applied in arrival order. */
 static void on_peer_write(struct ha_device *d, const struct proto_msg *m)
 {
@@ -944,14 +1073,8 @@ static void on_peer_write(struct ha_device *d, const struct proto_msg *m)
 	bool discard = m->type == PROTO_WRITE && (w->flags & PROTO_WRITE_DISCARD);
 	struct xfer *x;
 
-	if (w->offset >= d->sb.size || w->length > d->sb.size - w->offset) {
-		send_ack(d, PROTO_WRITE_ACK, w->request_id, -ERANGE);
+	if (peer_mutation_refused(d, PROTO_WRITE_ACK, w->request_id, w->offset, w->length))
 		return;
-	}
-	if (d->mode != MODE_REPLICATING) {
-		send_ack(d, PROTO_WRITE_ACK, w->request_id, -ENOTCONN);
-		return;
-	}
 	x = xfer_new(d, X_PEER_WRITE, w->offset, w->length);
 	if (x == NULL || (!discard && (x->buf = iobuf_alloc(w->length)) == NULL)) {
 		if (x)
@@ -970,6 +1093,58 @@ static void on_peer_write(struct ha_device *d, const struct proto_msg *m)
 		d->sync_done += w->length; /* progress as the primary drives it */
 	}
 	lock(x, peer_write_granted);
+}
+
+static void peer_caw_read_done(struct xfer *x)
+{
+	int64_t at;
+
+	if (caw_matches(x, &at)) {
+		local_io(x, peer_write_done);
+		return;
+	}
+	if (at >= 0) {
+		struct proto_msg m = {.type = PROTO_COMPARE_AND_WRITE_ACK};
+
+		m.u.ack = (struct proto_ack){x->id, PROTO_STATUS_MISCOMPARE, (uint32_t)at};
+		send_for(x, &m);
+	} else {
+		send_xfer_ack(x, PROTO_COMPARE_AND_WRITE_ACK);
+	}
+	unlock(x);
+	xfer_free(x);
+}
+
+/* COMPARE_AND_WRITE from the secondary: compared and written under our order as if it
+ * had arrived here.  A primary that is itself being resynchronized refuses it (NOT
+ * SERVING, retryable): its replica may not hold the bytes to compare yet. */
+static void on_peer_caw(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_compare_and_write *c = &m->u.caw;
+	struct xfer *x;
+
+	if (!is_primary(d)) {
+		drop_link(d->sess, "COMPARE_AND_WRITE sent to the secondary");
+		return;
+	}
+	if (peer_mutation_refused(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, c->offset, c->length))
+		return;
+	if (!d->serving) {
+		send_ack(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, -ENOTCONN);
+		return;
+	}
+	x = xfer_new(d, X_PEER_CAW, c->offset, c->length);
+	if (x == NULL || (x->buf = iobuf_alloc(c->length)) == NULL ||
+	    (x->compare = iobuf_alloc(2 * (size_t)c->length)) == NULL) {
+		if (x)
+			xfer_free(x);
+		send_ack(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, -ENOMEM);
+		return;
+	}
+	x->id = c->request_id;
+	x->fua = c->flags & PROTO_WRITE_FUA;
+	memcpy(x->compare, c->data, 2 * (size_t)c->length);
+	lock(x, caw_granted);
 }
 
 static void peer_read_done(struct xfer *x)
@@ -1079,6 +1254,8 @@ static void on_ack(struct ha_device *d, const struct proto_msg *m)
 		/* The primary ordered and wrote it: apply here in the order acks arrive. */
 		if (err != 0) {
 			unmark(x);
+			if (err == -EILSEQ && x->kind == X_CAW)
+				x->parent->io->miscompare = m->u.ack.miscompare;
 			finish_initiator(x, err);
 			return;
 		}
@@ -1701,8 +1878,9 @@ again:
 		x->orphan = false;
 		if (x->forwarded) {
 			if (fate == ORPHAN_ALONE && ensure_alone_gen(d) == 0) {
+				/* Ours is the data now: a COMPARE AND WRITE compares against it. */
 				x->forwarded = false;
-				lock(x, forward_granted);
+				lock(x, x->kind == X_CAW ? caw_granted : forward_granted);
 			} else {
 				unmark(x);
 				finish_initiator(x, -ENOTCONN);
@@ -2032,6 +2210,8 @@ static void (*const session_handlers[PROTO_TYPE_END])(struct ha_device *d, const
 	[PROTO_RESYNC_DATA] = on_resync_data,
 	[PROTO_WRITE_ACK] = on_ack,
 	[PROTO_FLUSH_ACK] = on_ack,
+	[PROTO_COMPARE_AND_WRITE] = on_peer_caw,
+	[PROTO_COMPARE_AND_WRITE_ACK] = on_ack,
 	[PROTO_FLUSH] = on_peer_flush,
 	[PROTO_RESYNC_READ] = on_peer_read,
 	[PROTO_VERIFY] = on_peer_read,
@@ -2187,6 +2367,7 @@ static const struct store_ops ha_store_ops = {
 	.map_status = ha_map_status,
 	.access = ha_access,
 	.close = ha_close,
+	.compare_and_write = ha_compare_and_write,
 };
 
 static const char *check_params(const struct ha_device_params *p)

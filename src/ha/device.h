@@ -14,6 +14,10 @@
  *   the secondary then applies it locally, in the order the acknowledgements arrive on the
  *   sync link (the same order the primary chose).  Overlapping writes thus land in one
  *   order on both replicas, whichever nodes they arrived through.
+ * - COMPARE AND WRITE is compared where writes are ordered: the primary reads, compares
+ *   and (if equal) writes and replicates it under its range lock; a secondary forwards the
+ *   whole command and applies the write when acknowledged, like a forwarded write.  So it
+ *   is atomic against every write, whichever node either arrived through.
  * - The initiator's write completes only when every in-sync replica has it, with the
  *   durability asked for: FUA travels with the write, a flush flushes both replicas.
  * - Before the first write to an extent starts on a node, the extent's bit is persisted in

@@ -255,18 +255,51 @@ static uint32_t enc_ack(const struct proto_msg *m, uint8_t *p, const uint8_t **v
 {
 	put_be64(p, m->u.ack.request_id);
 	put_be32(p + 8, m->u.ack.status);
-	put_be32(p + 12, 0);
+	put_be32(p + 12, m->u.ack.miscompare);
 	return 0;
 }
 
 static const char *dec_ack(struct proto_msg *m, const uint8_t *p, const uint8_t *var, uint32_t var_len)
 {
+	bool caw = m->type == PROTO_COMPARE_AND_WRITE_ACK;
+
 	m->u.ack.request_id = get_be64(p);
 	m->u.ack.status = get_be32(p + 8);
-	if (m->u.ack.status >= PROTO_STATUS_END)
+	m->u.ack.miscompare = get_be32(p + 12);
+	if (m->u.ack.status >= PROTO_STATUS_END || (!caw && m->u.ack.status == PROTO_STATUS_MISCOMPARE))
 		return "status";
-	if (get_be32(p + 12) != 0)
-		return "reserved";
+	if (m->u.ack.status == PROTO_STATUS_MISCOMPARE ? m->u.ack.miscompare >= PROTO_MAX_COMPARE
+	                                                : m->u.ack.miscompare != 0)
+		return caw ? "miscompare offset" : "reserved";
+	return NULL;
+}
+
+static uint32_t enc_caw(const struct proto_msg *m, uint8_t *p, const uint8_t **var)
+{
+	const struct proto_compare_and_write *c = &m->u.caw;
+
+	put_be64(p, c->request_id);
+	put_be64(p + 8, c->offset);
+	put_be32(p + 16, c->length);
+	put_be32(p + 20, c->flags);
+	*var = c->data;
+	/* A length too large to encode is refused by the decoder through the length check. */
+	return c->length <= PROTO_MAX_COMPARE ? 2 * c->length : 0;
+}
+
+static const char *dec_caw(struct proto_msg *m, const uint8_t *p, const uint8_t *var, uint32_t var_len)
+{
+	struct proto_compare_and_write *c = &m->u.caw;
+
+	c->request_id = get_be64(p);
+	c->offset = get_be64(p + 8);
+	c->length = get_be32(p + 16);
+	c->flags = get_be32(p + 20);
+	c->data = var;
+	if (c->length > PROTO_MAX_COMPARE || !range_ok(c->offset, c->length) || var_len != 2 * c->length)
+		return "compare range";
+	if ((c->flags & ~PROTO_WRITE_FUA) != 0)
+		return "compare and write flags";
 	return NULL;
 }
 
@@ -434,6 +467,8 @@ static const struct msg_desc msg_table[PROTO_TYPE_END] = {
 	[PROTO_PONG] = {"PONG", 16, false, enc_ping, dec_ping},
 	[PROTO_STATE] = {"STATE", 8, true, enc_state, dec_state},
 	[PROTO_GOODBYE] = {"GOODBYE", 8, false, enc_goodbye, dec_goodbye},
+	[PROTO_COMPARE_AND_WRITE] = {"COMPARE_AND_WRITE", 24, true, enc_caw, dec_caw},
+	[PROTO_COMPARE_AND_WRITE_ACK] = {"COMPARE_AND_WRITE_ACK", 16, false, enc_ack, dec_ack},
 };
 
 static const struct msg_desc *msg_desc(unsigned type)

@@ -23,8 +23,9 @@
  * - Every field of every message is range-checked; a variable part's length field must
  *   equal what the payload holds.  Any error is fatal for the link and comes with a
  *   log-ready message.
- * - Bulk data (WRITE, RESYNC_DATA, BITMAP, VERIFY_DIGEST, STATE bodies) is not copied:
- *   the decoded message points into the receiver's buffer, valid until the next feed.
+ * - Bulk data (WRITE, RESYNC_DATA, BITMAP, VERIFY_DIGEST, STATE bodies, COMPARE_AND_WRITE)
+ *   is not copied: the decoded message points into the receiver's buffer, valid until the
+ *   next feed.
  * The send side (struct proto_tx) produces a frame as three pieces (head, data, tag) for
  * one sendmsg() without copying the data. */
 #ifndef TWINSAN_HA_PROTO_H
@@ -71,6 +72,8 @@ enum proto_type {
 	PROTO_PONG,
 	PROTO_STATE,
 	PROTO_GOODBYE,
+	PROTO_COMPARE_AND_WRITE,
+	PROTO_COMPARE_AND_WRITE_ACK,
 	PROTO_TYPE_END
 };
 
@@ -132,11 +135,27 @@ struct proto_write {
 };
 
 enum proto_status { PROTO_STATUS_OK = 0, PROTO_STATUS_IO_ERROR, PROTO_STATUS_NO_SPACE,
-	PROTO_STATUS_OUT_OF_RANGE, PROTO_STATUS_NOT_SERVING, PROTO_STATUS_END };
-/* WRITE_ACK, FLUSH_ACK. */
+	PROTO_STATUS_OUT_OF_RANGE, PROTO_STATUS_NOT_SERVING,
+	PROTO_STATUS_MISCOMPARE, /* COMPARE_AND_WRITE_ACK only: nothing was written */
+	PROTO_STATUS_END };
+/* WRITE_ACK, FLUSH_ACK, COMPARE_AND_WRITE_ACK. */
 struct proto_ack {
 	uint64_t request_id;
-	uint32_t status; /* enum proto_status */
+	uint32_t status;     /* enum proto_status */
+	uint32_t miscompare; /* status MISCOMPARE: offset of the first differing byte; else 0 */
+};
+
+/* COMPARE_AND_WRITE, secondary to primary: if the `length` bytes at `offset` equal the
+ * first half of `data`, the primary writes the second half there, under its order like any
+ * write; COMPARE_AND_WRITE_ACK answers (OK: written, the secondary applies it in
+ * acknowledgement order as a forwarded WRITE; MISCOMPARE: nothing changed). */
+#define PROTO_MAX_COMPARE (PROTO_MAX_DATA / 2)
+struct proto_compare_and_write {
+	uint64_t request_id;
+	uint64_t offset;
+	uint32_t length; /* 1..PROTO_MAX_COMPARE, no wrap */
+	uint32_t flags;  /* PROTO_WRITE_FUA or 0 */
+	const uint8_t *data; /* 2 * length bytes: the expected bytes, then the new ones */
 };
 
 /* FLUSH. */
@@ -202,13 +221,14 @@ struct proto_msg {
 		struct proto_generations generations;
 		struct proto_bitmap bitmap;
 		struct proto_write write;         /* WRITE, RESYNC_DATA */
-		struct proto_ack ack;             /* WRITE_ACK, FLUSH_ACK */
+		struct proto_ack ack;             /* WRITE_ACK, FLUSH_ACK, COMPARE_AND_WRITE_ACK */
 		struct proto_flush flush;
 		struct proto_range range;         /* RESYNC_READ, VERIFY */
 		struct proto_verify_digest digest;
 		struct proto_ping ping;           /* PING, PONG */
 		struct proto_state state;
 		struct proto_goodbye goodbye;
+		struct proto_compare_and_write caw;
 	} u;
 };
 

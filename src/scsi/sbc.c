@@ -299,7 +299,21 @@ void sbc_orwrite(struct scsi_task *task)
 		lu_complete(task);
 }
 
-/* COMPARE AND WRITE: Data-Out is the compare half then the write half. */
+/* COMPARE AND WRITE: Data-Out is the compare half then the write half.  A store that
+ * offers the operation does it atomically against every path to it (an HA device orders
+ * it on the primary); otherwise it is read, compared and written here under the range
+ * lock, atomic against this logical unit's own commands. */
+
+static void caw_done(struct store_io *io, int err)
+{
+	struct scsi_task *task = io_task(io);
+
+	if (err == -EILSEQ)
+		miscompare(task, io->miscompare);
+	else if (err)
+		fail_io(task, err, true);
+	lu_complete(task);
+}
 
 static void caw_compare(struct store_io *io, int err)
 {
@@ -326,6 +340,7 @@ static void caw_compare(struct store_io *io, int err)
 void sbc_compare_and_write(struct scsi_task *task)
 {
 	struct scsi_lu *lu = task->lu;
+	uint64_t half;
 
 	task->lba = get_be64(task->cdb + 2);
 	task->nblocks = task->cdb[13];
@@ -340,7 +355,7 @@ void sbc_compare_and_write(struct scsi_task *task)
 	}
 	/* A Data-Out that is not twice the blocks means the block count is wrong (a count
 	 * of 256 wraps to 0 in this one-byte field). */
-	if (task->nblocks > SBC_MAX_COMPARE_AND_WRITE ||
+	if (task->nblocks > SBC_MAX_COMPARE_AND_WRITE(lu->block_shift) ||
 	    task->data_out_len != bytes(task, 2 * (uint64_t)task->nblocks)) {
 		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, true, 13, -1);
 		lu_complete(task);
@@ -350,7 +365,14 @@ void sbc_compare_and_write(struct scsi_task *task)
 		lu_complete(task);
 		return;
 	}
-	if (lock_range(task) && !read_scratch(task, bytes(task, task->nblocks), caw_compare))
+	if (!lock_range(task))
+		return;
+	half = bytes(task, task->nblocks);
+	task->io.done = caw_done;
+	if (store_compare_and_write(lu->store, task->reactor, &task->io, task->data_out, task->data_out + half, half,
+	                            offset(task), want_fua(task, task->cdb[1] & 0x08)))
+		return;
+	if (!read_scratch(task, half, caw_compare))
 		lu_complete(task);
 }
 

@@ -6,7 +6,10 @@
 
 /* Limits, in logical blocks unless named otherwise (Block Limits VPD page). */
 #define SBC_MAX_TRANSFER_BYTES (32u << 20)
-#define SBC_MAX_COMPARE_AND_WRITE 255u
+/* COMPARE AND WRITE: the CDB's one-byte count, but no more than a store does atomically
+ * (128 blocks of 4 KiB). */
+#define SBC_MAX_COMPARE_AND_WRITE(block_shift) \
+	(STORE_MAX_COMPARE_AND_WRITE >> (block_shift) < 255u ? STORE_MAX_COMPARE_AND_WRITE >> (block_shift) : 255u)
 #define SBC_MAX_UNMAP_BLOCKS (1u << 20)
 #define SBC_MAX_UNMAP_DESCRIPTORS 255u
 #define SBC_MAX_WRITE_SAME_BLOCKS (1u << 22)

@@ -72,7 +72,7 @@ static uint32_t page_block_limits(const struct scsi_lu *lu, uint8_t *p)
 	uint32_t granularity = lu->block_size < 4096 ? 4096 >> lu->block_shift : 1;
 
 	p[0] = 0x01; /* WSNZ: WRITE SAME needs a block count */
-	p[1] = SBC_MAX_COMPARE_AND_WRITE;
+	p[1] = SBC_MAX_COMPARE_AND_WRITE(lu->block_shift);
 	put_be16(p + 2, (uint16_t)granularity);
 	put_be32(p + 4, max_xfer);
 	put_be32(p + 8, (1u << 20) >> lu->block_shift); /* optimal: 1 MiB keeps readahead sane */

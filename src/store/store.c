@@ -93,6 +93,15 @@ void store_discard(struct store *s, struct reactor *r, struct store_io *io,
 	s->ops->discard(s->impl, r, io, offset, length);
 }
 
+bool store_compare_and_write(struct store *s, struct reactor *r, struct store_io *io, const void *compare,
+                             const void *data, size_t len, uint64_t offset, bool fua)
+{
+	if (!s->ops->compare_and_write)
+		return false;
+	s->ops->compare_and_write(s->impl, r, io, compare, data, len, offset, fua);
+	return true;
+}
+
 int store_map_status(struct store *s, uint64_t offset, bool *mapped, uint64_t *length)
 {
 	if (offset >= s->caps.size)

@@ -73,6 +73,8 @@ struct store_io {
 	uint64_t length;
 	size_t progress;
 	bool fua;
+	uint64_t miscompare;        /* store_compare_and_write() ended -EILSEQ: the offset of
+	                               the first differing byte from its start */
 };
 
 void store_readv(struct store *s, struct reactor *r, struct store_io *io,
@@ -90,6 +92,16 @@ void store_flush(struct store *s, struct reactor *r, struct store_io *io);
  * cannot deallocate it writes zeros instead. */
 void store_discard(struct store *s, struct reactor *r, struct store_io *io,
                    uint64_t offset, uint64_t length);
+
+/* COMPARE AND WRITE: if the len bytes at offset equal `compare`, writes `data` over them,
+ * atomically against every other change of the store, whichever node of an HA device it
+ * arrives through.  A miscompare changes nothing: done() gets -EILSEQ and io->miscompare.
+ * len is 1..STORE_MAX_COMPARE_AND_WRITE.  False, and nothing started, if the store does
+ * not offer it: the caller must then read, compare and write under its own lock, which
+ * is atomic only against what passes that lock. */
+#define STORE_MAX_COMPARE_AND_WRITE (512u << 10)
+bool store_compare_and_write(struct store *s, struct reactor *r, struct store_io *io, const void *compare,
+                             const void *data, size_t len, uint64_t offset, bool fua);
 
 /* Synchronous allocation query for GET LBA STATUS: sets *mapped for the extent starting at
  * offset and *length to how far that state runs (capped at the end of the store). */
@@ -117,6 +129,9 @@ struct store_ops {
 	enum store_access (*access)(const void *impl); /* NULL: always STORE_ACCESS_OK */
 	void (*close)(void *impl);                     /* from store_close() */
 	int (*grow)(void *impl, uint64_t size);        /* 0 or -errno; NULL: the size is fixed */
+	/* NULL: not offered (store_compare_and_write() returns false) */
+	void (*compare_and_write)(void *impl, struct reactor *r, struct store_io *io, const void *compare,
+	                          const void *data, size_t len, uint64_t offset, bool fua);
 };
 
 /* A store whose calls go to ops with impl; NULL when out of memory. */

@@ -669,6 +669,108 @@ static void test_discard_through_either_node_reads_back_zeros_on_both(void **sta
 	assert_true(replicas_identical());
 }
 
+/* COMPARE AND WRITE through node n: `expect` then `data`, `len` bytes each, in q->buf. */
+static struct io_req *start_caw(struct node *n, uint64_t off, const uint8_t *expect, const uint8_t *data, size_t len)
+{
+	struct io_req *q = calloc(1, sizeof(*q));
+
+	q->buf = malloc(2 * len);
+	memcpy(q->buf, expect, len);
+	memcpy(q->buf + len, data, len);
+	q->offset = off;
+	q->len = len;
+	q->io.done = on_io;
+	pending_reqs[n_pending++] = q;
+	assert_true(store_compare_and_write(n->s, r, &q->io, q->buf, q->buf + len, len, off, false));
+	return q;
+}
+
+static void free_pending(void)
+{
+	for (unsigned i = 0; i < n_pending; i++) {
+		free(pending_reqs[i]->buf);
+		free(pending_reqs[i]);
+	}
+	n_pending = 0;
+}
+
+static void test_compare_and_writes_through_both_nodes_at_once_exactly_one_wins(void **state)
+{
+	enum { BLOCK = 4096, PER_NODE = 3 };
+	uint8_t *now = malloc(BLOCK), *got = malloc(BLOCK);
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&A, 8 * BLOCK, BLOCK, 90);
+	assert_int_equal(read_sync(&A, 8 * BLOCK, now, BLOCK), 0);
+	for (int round = 0; round < 6; round++) {
+		struct io_req *winner = NULL;
+
+		/* Every request expects what the block holds now and would write its own
+		 * pattern, so after the first one lands every other one must miscompare. */
+		for (int i = 0; i < 2 * PER_NODE; i++) {
+			uint8_t *mine = malloc(BLOCK);
+
+			memset(mine, 16 * round + i + 1, BLOCK);
+			start_caw((i + round) % 2 ? &A : &B, 8 * BLOCK, now, mine, BLOCK);
+			free(mine);
+		}
+		assert_true(run_until(all_done, HANG_GUARD_MS));
+		for (unsigned i = 0; i < n_pending; i++) {
+			struct io_req *q = pending_reqs[i];
+
+			if (q->err == 0) {
+				assert_null(winner);
+				winner = q;
+			} else {
+				assert_int_equal(q->err, -EILSEQ);
+				assert_int_equal(q->io.miscompare, 0); /* every byte changed */
+			}
+		}
+		assert_non_null(winner);
+		memcpy(now, winner->buf + BLOCK, BLOCK);
+		free_pending();
+		assert_int_equal(read_sync(&B, 8 * BLOCK, got, BLOCK), 0);
+		assert_memory_equal(got, now, BLOCK);
+		assert_true(replicas_identical());
+	}
+	free(now);
+	free(got);
+}
+
+static void test_compare_and_write_miscompare_names_the_offset_and_writes_nothing_on_either_node(void **state)
+{
+	enum { LEN = 8192 };
+	uint8_t *expect = malloc(LEN), *data = malloc(LEN);
+	struct node *through[] = {&A, &B};
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_sync(&B, 3 * LEN, LEN, 17);
+	assert_int_equal(read_sync(&A, 3 * LEN, expect, LEN), 0);
+	memset(data, 0xee, LEN);
+	for (int i = 0; i < 2; i++) {
+		expect[5000 + i] ^= 0x40;
+		start_caw(through[i], 3 * LEN, expect, data, LEN);
+		assert_true(run_until(all_done, HANG_GUARD_MS));
+		assert_int_equal(pending_reqs[0]->err, -EILSEQ);
+		assert_int_equal(pending_reqs[0]->io.miscompare, 5000 + i);
+		free_pending();
+		expect[5000 + i] ^= 0x40;
+		assert_true(file_has(A.img, 3 * LEN, expect, LEN));
+		assert_true(replicas_identical());
+	}
+	/* And a matching one writes through either node. */
+	start_caw(&B, 3 * LEN, expect, data, LEN);
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	assert_int_equal(pending_reqs[0]->err, 0);
+	free_pending();
+	assert_true(file_has(A.img, 3 * LEN, data, LEN));
+	assert_true(replicas_identical());
+	free(expect);
+	free(data);
+}
+
 static void test_clean_shutdown_in_sync_needs_no_resync(void **state)
 {
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
@@ -867,6 +969,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_primary_lost_secondary_takes_over_and_primary_resyncs_from_it, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_discard_through_either_node_reads_back_zeros_on_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compare_and_writes_through_both_nodes_at_once_exactly_one_wins, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(
+			test_compare_and_write_miscompare_names_the_offset_and_writes_nothing_on_either_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_shutdown_in_sync_needs_no_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_initial_sync_copies_the_primary_data_to_a_new_replica, setup,
 		                                teardown),

@@ -59,7 +59,7 @@ static struct proto_msg sample(enum proto_type type)
 		break;
 	case PROTO_WRITE_ACK:
 	case PROTO_FLUSH_ACK:
-		m.u.ack = (struct proto_ack){79, PROTO_STATUS_IO_ERROR};
+		m.u.ack = (struct proto_ack){79, PROTO_STATUS_IO_ERROR, 0};
 		break;
 	case PROTO_FLUSH:
 		m.u.flush.request_id = 80;
@@ -84,6 +84,12 @@ static struct proto_msg sample(enum proto_type type)
 		break;
 	case PROTO_GOODBYE:
 		m.u.goodbye.reason = PROTO_BYE_AUTH;
+		break;
+	case PROTO_COMPARE_AND_WRITE:
+		m.u.caw = (struct proto_compare_and_write){84, 1ull << 30, sizeof(data) / 2, PROTO_WRITE_FUA, data};
+		break;
+	case PROTO_COMPARE_AND_WRITE_ACK:
+		m.u.ack = (struct proto_ack){85, PROTO_STATUS_MISCOMPARE, 1000};
 		break;
 	default:
 		fail();
@@ -372,6 +378,21 @@ static void test_encoder_refuses_invalid_messages(void **state)
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
 	m = sample(PROTO_GOODBYE);
 	m.u.goodbye.reason = 0;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_COMPARE_AND_WRITE);
+	m.u.caw.length = PROTO_MAX_COMPARE + 1; /* both halves must fit one message */
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_COMPARE_AND_WRITE);
+	m.u.caw.flags = PROTO_WRITE_DISCARD;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_COMPARE_AND_WRITE_ACK);
+	m.u.ack.miscompare = PROTO_MAX_COMPARE;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_COMPARE_AND_WRITE_ACK);
+	m.u.ack.status = PROTO_STATUS_OK; /* an offset only with a miscompare */
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_COMPARE_AND_WRITE_ACK);
+	m.type = PROTO_WRITE_ACK; /* a plain write never miscompares */
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
 	m.type = PROTO_TYPE_END;
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
