@@ -11,7 +11,11 @@
  * what SCSI and iSCSI call retryable, on another path where there is one.  It fails for
  * good when every path gave an answer that is not retryable, or when its retry budget
  * runs out.  The summary counts writes issued, acknowledged, retried and failed, and the
- * longest stall: the longest time writes were waiting without any being acknowledged.
+ * longest stall: the longest time commands were waiting without any completing.
+ *
+ * --read-back reads each acknowledged block again, through another path first: an HA
+ * pair must serve the write just acknowledged through either node, so a read of any
+ * other generation is stale data ("stale" in the summary).
  *
  * verify mode: reads every logged block through one URL and checks that it is intact and
  * holds a generation between the last acknowledged and the last issued one.
@@ -146,6 +150,35 @@ static bool log_load(const char *path, struct blocks *bl, uint32_t *writer)
 	return true;
 }
 
+/* What is wrong with b, read from block blk: NULL if it holds a generation between the
+ * last acknowledged and the last issued one (or is still zeros, never acknowledged).
+ * *gen is the generation it holds (0 for zeros); *lost says it is an older one. */
+static const char *block_problem(const struct blocks *bl, uint32_t writer, uint64_t blk, const uint8_t *b,
+                                 uint64_t *gen, bool *lost)
+{
+	static const uint8_t zero[BLOCK];
+	uint64_t acked = bl->acked[blk], issued = MAX(bl->issued[blk], acked);
+	*gen = 0;
+	*lost = false;
+	if (memcmp(b, zero, BLOCK) == 0) {
+		*lost = acked > 0;
+		return *lost ? "reads as zeros" : NULL;
+	}
+	*gen = get_be64(b + OFF_GEN);
+	if (memcmp(b, MAGIC, 8) != 0)
+		return "no header";
+	if (get_be32(b + OFF_CRC) != block_crc(b))
+		return "checksum mismatch";
+	if (get_be64(b + OFF_BLOCK) != blk)
+		return "header names another block";
+	if (get_be32(b + OFF_WRITER) != writer)
+		return "another writer's block";
+	if (*gen > issued)
+		return "generation never issued";
+	*lost = *gen < acked;
+	return *lost ? "holds an older generation" : NULL;
+}
+
 /* ---- paths ---- */
 
 enum path_state { PATH_DOWN, PATH_CONNECTING, PATH_UP };
@@ -167,7 +200,9 @@ struct cmd {
 	enum cmd_state state;
 	uint64_t blk, gen;
 	uint64_t not_before_ms, deadline_ms;
-	bool unknown_outcome;  /* an attempt timed out or lost its connection */
+	bool unknown_outcome;  /* a write attempt timed out, lost its connection or was refused */
+	bool reading;          /* the write was acknowledged; now its read-back */
+	unsigned acked_via;    /* the path that acknowledged the write */
 	unsigned refused;      /* paths that answered with a status that is not retryable */
 	struct path *path, *last_path;
 	uint8_t *buf;
@@ -188,19 +223,20 @@ struct load {
 	int timeout_s;
 	unsigned retry_s;
 	unsigned rate;         /* writes started per second; 0: as fast as the paths go */
+	bool read_back;
 	uint64_t started;      /* writes started, for the rate */
 	uint64_t start_ms;
 	FILE *log;
 	char initiator[96];
 	/* tallies */
-	uint64_t issued, acked, failed, retried, path_errors;
+	uint64_t issued, acked, failed, retried, path_errors, reads, stale;
 	uint64_t stall_from_ms, longest_stall_ms; /* since the last acknowledgement (or idle) */
 };
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
-static void path_connected(struct iscsi_context *ctx, int status, void *data, void *arg)
+static void path_logged_in(struct iscsi_context *ctx, int status, void *data, void *arg)
 {
 	struct path *p = arg;
 	(void)ctx;
@@ -209,9 +245,17 @@ static void path_connected(struct iscsi_context *ctx, int status, void *data, vo
 		p->state = PATH_UP;
 		fprintf(stderr, "twinload: path %u up (%s)\n", p->index, p->url_text);
 	} else {
-		/* A failed login, or (second call) the established session died. */
 		p->broken = true;
 	}
+}
+
+static void path_connected(struct iscsi_context *ctx, int status, void *data, void *arg)
+{
+	struct path *p = arg;
+	(void)data;
+	/* A failed connection, or (second call) the established one was torn down. */
+	if (status != SCSI_STATUS_GOOD || p->state != PATH_CONNECTING || iscsi_login_async(ctx, path_logged_in, p) != 0)
+		p->broken = true;
 }
 
 /* A fresh session context for the path's URL. */
@@ -231,11 +275,16 @@ static void path_new_context(struct path *p)
 		iscsi_set_initiator_username_pwd(p->ctx, p->url->user, p->url->passwd);
 }
 
+/* Connects and logs in, no more: libiscsi's full connect would also insist on a GOOD
+ * TEST UNIT READY, and so keep away from a node that answers NOT READY (taking over, or
+ * the target of a resync).  A multipath initiator keeps such a path and learns its state
+ * from the answers to its commands; so does this tool, and those answers are what the
+ * tests judge (a node that is not in sync must refuse, never serve old data). */
 static void path_connect(struct path *p)
 {
 	path_new_context(p);
 	p->state = PATH_CONNECTING;
-	if (iscsi_full_connect_async(p->ctx, p->url->portal, p->url->lun, path_connected, p) != 0)
+	if (iscsi_connect_async(p->ctx, p->url->portal, path_connected, p) != 0)
 		p->broken = true;
 }
 
@@ -260,27 +309,57 @@ static void log_record(struct load *l, char kind, uint64_t blk, uint64_t gen)
 		die("writing the log: %s", strerror(errno));
 }
 
-static void cmd_finish(struct cmd *c, bool acked)
+/* A command completed: the end of any stall. */
+static void progress(struct load *l)
+{
+	uint64_t now = now_ms();
+	l->longest_stall_ms = MAX(l->longest_stall_ms, now - l->stall_from_ms);
+	l->stall_from_ms = now;
+}
+
+static void cmd_release(struct cmd *c)
 {
 	struct load *l = c->load;
-	if (acked) {
-		uint64_t now = now_ms();
-
-		log_record(l, 'A', c->blk, c->gen);
-		l->bl.acked[c->blk] = c->gen;
-		l->acked++;
-		l->longest_stall_ms = MAX(l->longest_stall_ms, now - l->stall_from_ms);
-		l->stall_from_ms = now;
-	} else {
-		log_record(l, 'X', c->blk, c->gen);
-		l->failed++;
-	}
 	/* A write whose fate is unknown may still land later, from a session we gave up
 	 * on; writing the block again could then be overtaken by it. */
-	if (!acked || c->unknown_outcome)
+	if (c->unknown_outcome)
 		l->quarantined[c->blk] = true;
 	l->busy[c->blk] = false;
 	c->state = CMD_FREE;
+}
+
+/* A write or its read-back failed for good. */
+static void cmd_failed(struct cmd *c)
+{
+	struct load *l = c->load;
+	if (!c->reading) {
+		log_record(l, 'X', c->blk, c->gen);
+		c->unknown_outcome = true;
+	}
+	l->failed++;
+	cmd_release(c);
+}
+
+static void write_acked(struct cmd *c)
+{
+	struct load *l = c->load;
+	log_record(l, 'A', c->blk, c->gen);
+	l->bl.acked[c->blk] = c->gen;
+	l->acked++;
+	progress(l);
+	if (!l->read_back) {
+		cmd_release(c);
+		return;
+	}
+	/* The block stays busy: nothing may change it before it is read. */
+	c->reading = true;
+	c->acked_via = c->path->index;
+	c->state = CMD_QUEUED;
+	c->refused = 0;
+	c->last_path = c->path;
+	c->path = NULL;
+	c->not_before_ms = now_ms();
+	c->deadline_ms = c->not_before_ms + (uint64_t)l->retry_s * 1000;
 }
 
 static void cmd_retry(struct cmd *c, uint64_t delay_ms)
@@ -334,42 +413,81 @@ static enum retry retry_policy(int status, const struct scsi_task *t)
 	}
 }
 
+/* An answer that is not GOOD: retried or failed, per retry_policy(). */
+static void cmd_not_good(struct cmd *c, int status, const struct scsi_task *task)
+{
+	enum retry r = retry_policy(status, task);
+	/* Every answer but a unit attention is worth a line: the path loss test shows them. */
+	if (status == SCSI_STATUS_CHECK_CONDITION && r != RETRY_AGAIN)
+		fprintf(stderr, "twinload: %s block %" PRIu64 " via path %u: sense key 0x%x, asc/ascq 0x%04x%s\n",
+		        c->reading ? "reading" : "writing", c->blk, c->path->index, (unsigned)task->sense.key,
+		        (unsigned)task->sense.ascq, r == RETRY_REFUSED ? " (not retryable)" : "");
+	else if (status != SCSI_STATUS_CHECK_CONDITION && r != RETRY_LOST)
+		fprintf(stderr, "twinload: %s block %" PRIu64 " via path %u: status 0x%x%s\n",
+		        c->reading ? "reading" : "writing", c->blk, c->path->index, (unsigned)status,
+		        r == RETRY_REFUSED ? " (not retryable)" : "");
+	switch (r) {
+	case RETRY_AGAIN:
+		cmd_retry(c, 0);
+		break;
+	case RETRY_LATER:
+		cmd_retry(c, 100);
+		break;
+	case RETRY_LOST:
+		c->unknown_outcome |= !c->reading;
+		c->path->broken = true;
+		c->load->path_errors++;
+		cmd_retry(c, 100);
+		break;
+	case RETRY_REFUSED:
+		/* Over on that path; another may still take it.  A write may have been partly
+		 * done: the block is quarantined when the command ends. */
+		c->unknown_outcome |= !c->reading;
+		c->refused |= 1u << c->path->index;
+		if (c->refused == (1u << c->load->n_paths) - 1)
+			cmd_failed(c);
+		else
+			cmd_retry(c, 0);
+		break;
+	}
+}
+
 static void write_done(struct iscsi_context *ctx, int status, void *data, void *arg)
 {
 	struct cmd *c = arg;
 	struct scsi_task *task = data;
-	enum retry r = RETRY_AGAIN;
 	(void)ctx;
-	if (status != SCSI_STATUS_GOOD)
-		r = retry_policy(status, task);
-	/* Every answer but a unit attention is worth a line: the path loss test reads them. */
-	if (status == SCSI_STATUS_CHECK_CONDITION && r != RETRY_AGAIN)
-		fprintf(stderr, "twinload: block %" PRIu64 " via path %u: sense key 0x%x, asc/ascq 0x%04x%s\n",
-		        c->blk, c->path->index, (unsigned)task->sense.key, (unsigned)task->sense.ascq,
-		        r == RETRY_REFUSED ? " (not retryable)" : "");
-	else if (status != SCSI_STATUS_GOOD && status != SCSI_STATUS_CHECK_CONDITION && r != RETRY_LOST)
-		fprintf(stderr, "twinload: block %" PRIu64 " via path %u: status 0x%x%s\n", c->blk, c->path->index,
-		        (unsigned)status, r == RETRY_REFUSED ? " (not retryable)" : "");
-	if (status == SCSI_STATUS_GOOD) {
-		cmd_finish(c, true);
-	} else if (r == RETRY_AGAIN) {
-		cmd_retry(c, 0);
-	} else if (r == RETRY_LATER) {
-		cmd_retry(c, 100);
-	} else if (r == RETRY_LOST) {
-		c->unknown_outcome = true;
-		c->path->broken = true;
-		c->load->path_errors++;
-		cmd_retry(c, 100);
+	if (status == SCSI_STATUS_GOOD)
+		write_acked(c);
+	else
+		cmd_not_good(c, status, task);
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+static void read_done(struct iscsi_context *ctx, int status, void *data, void *arg)
+{
+	struct cmd *c = arg;
+	struct scsi_task *task = data;
+	struct load *l = c->load;
+	(void)ctx;
+	if (status != SCSI_STATUS_GOOD) {
+		cmd_not_good(c, status, task);
 	} else {
-		/* Over on that path; another may still take it.  The write may have been
-		 * partly done: the block is quarantined when the command ends. */
-		c->unknown_outcome = true;
-		c->refused |= 1u << c->path->index;
-		if (c->refused == (1u << c->load->n_paths) - 1)
-			cmd_finish(c, false);
-		else
-			cmd_retry(c, 0);
+		uint64_t gen = 0;
+		bool lost;
+		const char *bad = task->datain.size < (int)BLOCK
+		                      ? "short read"
+		                      : block_problem(&l->bl, l->writer, c->blk, task->datain.data, &gen, &lost);
+		l->reads++;
+		progress(l);
+		if (bad) {
+			l->stale++;
+			printf("stale: block %" PRIu64 " read via path %u %s (generation %" PRIu64
+			       "), %" PRIu64 " was acknowledged via path %u\n",
+			       c->blk, c->path->index, bad, gen, c->gen, c->acked_via);
+		}
+		cmd_release(c);
 	}
 	if (task)
 		scsi_free_scsi_task(task);
@@ -439,6 +557,7 @@ static void start_writes(struct load *l, uint64_t now)
 		c->gen = ++l->bl.issued[c->blk];
 		l->busy[c->blk] = true;
 		c->unknown_outcome = false;
+		c->reading = false;
 		c->refused = 0;
 		c->last_path = NULL;
 		c->state = CMD_QUEUED;
@@ -460,14 +579,18 @@ static void send_writes(struct load *l, uint64_t now)
 		if (c->state != CMD_QUEUED || c->not_before_ms > now)
 			continue;
 		if (now >= c->deadline_ms) {
-			cmd_finish(c, false);
+			cmd_failed(c);
 			continue;
 		}
 		struct path *p = pick_path(l, c);
 		if (!p)
 			continue;
-		struct scsi_task *t = iscsi_write16_task(p->ctx, p->url->lun, c->blk * l->lba_per_block, c->buf,
-		                                         BLOCK, (int)l->block_size, 0, 0, 0, 0, 0, write_done, c);
+		uint64_t lba = c->blk * l->lba_per_block;
+		struct scsi_task *t =
+			c->reading ? iscsi_read16_task(p->ctx, p->url->lun, lba, BLOCK, (int)l->block_size, 0, 0, 0, 0, 0,
+			                               read_done, c)
+			           : iscsi_write16_task(p->ctx, p->url->lun, lba, c->buf, BLOCK, (int)l->block_size, 0, 0, 0,
+			                                0, 0, write_done, c);
 		if (!t) {
 			p->broken = true;
 			continue;
@@ -530,9 +653,9 @@ static int run_write(struct load *l, unsigned seconds)
 	}
 	log_sync(l->log);
 	printf("write: acked=%" PRIu64 " issued=%" PRIu64 " retried=%" PRIu64 " failed=%" PRIu64
-	       " path_errors=%" PRIu64 " longest_stall_ms=%" PRIu64 "\n",
-	       l->acked, l->issued, l->retried, l->failed, l->path_errors, l->longest_stall_ms);
-	return l->failed ? 1 : 0;
+	       " path_errors=%" PRIu64 " longest_stall_ms=%" PRIu64 " reads=%" PRIu64 " stale=%" PRIu64 "\n",
+	       l->acked, l->issued, l->retried, l->failed, l->path_errors, l->longest_stall_ms, l->reads, l->stale);
+	return l->failed || l->stale ? 1 : 0;
 }
 
 /* ---- verify mode ---- */
@@ -551,37 +674,20 @@ static void lost_block(struct verdict *v, uint64_t blk, uint64_t gen)
 
 static void verify_block(const struct blocks *bl, uint32_t writer, uint64_t blk, const uint8_t *b, struct verdict *v)
 {
-	static const uint8_t zero[BLOCK];
-	uint64_t acked = bl->acked[blk], issued = MAX(bl->issued[blk], acked);
+	uint64_t gen;
+	bool lost;
+	const char *bad = block_problem(bl, writer, blk, b, &gen, &lost);
 	v->blocks++;
-	if (memcmp(b, zero, BLOCK) == 0) {
-		if (acked > 0) {
-			lost_block(v, blk, 0);
-			printf("lost: block %" PRIu64 " reads as zeros, generation %" PRIu64 " was acknowledged\n", blk,
-			       acked);
-		}
+	if (!bad)
 		return;
-	}
-	uint64_t gen = get_be64(b + OFF_GEN);
-	const char *bad = NULL;
-	if (memcmp(b, MAGIC, 8) != 0)
-		bad = "no header";
-	else if (get_be32(b + OFF_CRC) != block_crc(b))
-		bad = "checksum mismatch";
-	else if (get_be64(b + OFF_BLOCK) != blk)
-		bad = "header names another block";
-	else if (get_be32(b + OFF_WRITER) != writer)
-		bad = "another writer's block";
-	else if (gen > issued)
-		bad = "generation never issued";
-	if (bad) {
+	if (lost) {
+		lost_block(v, blk, gen);
+		printf("lost: block %" PRIu64 " %s (generation %" PRIu64 "), %" PRIu64 " was acknowledged\n", blk, bad,
+		       gen, bl->acked[blk]);
+	} else {
 		v->corrupt++;
 		printf("corrupt: block %" PRIu64 ": %s (generation %" PRIu64 ", last issued %" PRIu64 ")\n", blk, bad,
-		       gen, issued);
-	} else if (gen < acked) {
-		lost_block(v, blk, gen);
-		printf("lost: block %" PRIu64 " holds generation %" PRIu64 ", %" PRIu64 " was acknowledged\n", blk, gen,
-		       acked);
+		       gen, MAX(bl->issued[blk], bl->acked[blk]));
 	}
 }
 
@@ -698,11 +804,13 @@ static void usage(void)
 {
 	fputs("usage: twinload write --url URL [--url URL ...] --log FILE [--seconds T] [--seed S]\n"
 	      "                      [--blocks N] [--depth Q] [--writer ID] [--retry-seconds R]\n"
-	      "                      [--timeout S] [--rate IOPS]\n"
+	      "                      [--timeout S] [--rate IOPS] [--read-back]\n"
 	      "       twinload verify --url URL --log FILE [--retry-seconds R] [--accept]\n"
 	      "  write   writes for T seconds (0: until SIGINT/SIGTERM), logging every write;\n"
 	      "          exits 1 if some write failed: every path refused it, or it found no\n"
-	      "          path that took it within R seconds of retries\n"
+	      "          path that took it within R seconds of retries, or a read-back was stale\n"
+	      "  --read-back  reads each acknowledged block again (through another path first)\n"
+	      "               and checks that it holds that write\n"
 	      "  verify  reads every logged block and checks it; exits 1 on a lost or corrupt one;\n"
 	      "          --accept records each lost block's content as its new baseline, so that\n"
 	      "          a later verify reports only new losses\n"
@@ -742,7 +850,7 @@ int main(int argc, char **argv)
 		{ "blocks", required_argument, NULL, 'b' },  { "depth", required_argument, NULL, 'q' },
 		{ "writer", required_argument, NULL, 'w' },  { "retry-seconds", required_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 'T' }, { "rate", required_argument, NULL, 'R' },
-		{ "accept", no_argument, NULL, 'A' },
+		{ "accept", no_argument, NULL, 'A' },        { "read-back", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -764,6 +872,7 @@ int main(int argc, char **argv)
 		case 'T': l->timeout_s = atoi(optarg); break;
 		case 'R': l->rate = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'A': accept = true; break;
+		case 'B': l->read_back = true; break;
 		default: usage();
 		}
 	}

@@ -156,7 +156,7 @@ ha_start()
 	_pid=$!
 	if [ "$1" = A ]; then HA_PID_A=$_pid HA_LOG_A=$_log; else HA_PID_B=$_pid HA_LOG_B=$_log; fi
 	_tries=0
-	until grep -q ready "$_log"; do
+	until grep -qs ready "$_log"; do
 		kill -0 "$_pid" 2>/dev/null || {
 			wait "$_pid" && _st=0 || _st=$?
 			fail "node $1 exited (status $_st) before it was ready: $(tail -n 5 "$_log")"
