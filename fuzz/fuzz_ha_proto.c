@@ -1,5 +1,5 @@
 /* Fuzzes the HA sync-link streaming decoder with arbitrary bytes, cut into arbitrary
- * pieces, with and without a session key.  Every message it accepts must re-encode to the
+ * pieces, with and without a session key (of either protocol version's MAC).  Every message it accepts must re-encode to the
  * very payload it came from: the decoder accepts nothing the encoder would refuse. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rx == NULL)
 		return 0;
 	if (data[0] & 1)
-		proto_rx_set_key(rx, key);
+		proto_rx_set_key(rx, key, (data[0] & 0x20) ? PROTO_VERSION_MIN : PROTO_VERSION_MAX);
 	chunk = 1u << ((data[0] >> 1) & 7); /* 1..128 bytes a call */
 	while (off < size) {
 		struct proto_msg m;

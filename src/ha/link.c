@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,10 +241,13 @@ static void on_handshake_msg(struct link *l, const struct proto_msg *m)
 	if (res != HANDSHAKE_DONE)
 		return;
 	handshake_keys(l->hs, tx_key, rx_key);
-	if (proto_tx_set_key(l->tx, tx_key) != 0 || proto_rx_set_key(l->rx, rx_key) != 0) {
+	if (proto_tx_set_key(l->tx, tx_key, handshake_version(l->hs)) != 0 ||
+	    proto_rx_set_key(l->rx, rx_key, handshake_version(l->hs)) != 0) {
 		die(l, "cannot set the session keys");
 		return;
 	}
+	OPENSSL_cleanse(tx_key, sizeof(tx_key));
+	OPENSSL_cleanse(rx_key, sizeof(rx_key));
 	l->state = LINK_UP;
 	log_info("ha link %s (node %016llx) authenticated, protocol version %u", l->peer,
 	         (unsigned long long)handshake_peer(l->hs)->node_id, handshake_version(l->hs));

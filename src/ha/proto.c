@@ -19,22 +19,31 @@ enum {
 	HDR_LENGTH = 16, HDR_PAYLOAD_CRC = 20, HDR_RESERVED = 24, HDR_CRC = 28,
 };
 
-/* ---- HMAC-SHA256 tags ------------------------------------------------------------- */
+/* ---- tags ------------------------------------------------------------------------ */
 
 struct proto_mac {
 	EVP_MAC_CTX *ctx; /* NULL until a key is set */
+	bool gmac;        /* protocol 2 on: AES-256-GCM as GMAC, else HMAC-SHA256 */
 };
 
-static int mac_set_key(struct proto_mac *m, const uint8_t key[PROTO_KEY_LEN])
+static int mac_set_key(struct proto_mac *m, const uint8_t key[PROTO_KEY_LEN], unsigned version)
 {
-	char digest[] = "SHA256";
+	char digest[] = "SHA256", cipher[] = "AES-256-GCM";
+	bool gmac = version >= PROTO_VERSION_GMAC;
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		gmac ? OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0)
+		     : OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
 		OSSL_PARAM_construct_end(),
 	};
 
+	if (version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX)
+		return -1;
+	if (m->ctx != NULL && m->gmac != gmac) {
+		EVP_MAC_CTX_free(m->ctx);
+		m->ctx = NULL;
+	}
 	if (m->ctx == NULL) {
-		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, gmac ? "GMAC" : "HMAC", NULL);
 
 		if (mac == NULL)
 			return -1;
@@ -43,18 +52,26 @@ static int mac_set_key(struct proto_mac *m, const uint8_t key[PROTO_KEY_LEN])
 		if (m->ctx == NULL)
 			return -1;
 	}
+	m->gmac = gmac;
 	return EVP_MAC_init(m->ctx, key, PROTO_KEY_LEN, params) == 1 ? 0 : -1;
 }
 
-/* The tag over two pieces (header and fixed part, then the rest). */
-static int mac_tag(struct proto_mac *m, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-                   uint8_t tag[PROTO_TAG_LEN])
+/* The tag over two pieces (header and fixed part, then the rest) of frame `seq`.  GMAC's
+ * nonce is the sequence number: each direction has its own key for one session, and a
+ * sequence number is used once in a direction, so no nonce repeats under a key. */
+static int mac_tag(struct proto_mac *m, uint64_t seq, const uint8_t *a, size_t alen, const uint8_t *b,
+                   size_t blen, uint8_t tag[PROTO_TAG_LEN])
 {
-	uint8_t full[EVP_MAX_MD_SIZE];
+	uint8_t full[EVP_MAX_MD_SIZE], iv[12] = {0};
 	size_t n = 0;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_IV, iv, sizeof(iv)),
+		OSSL_PARAM_construct_end(),
+	};
 
+	put_be64(iv + 4, seq);
 	/* A NULL key re-initialises with the key already set. */
-	if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1 || EVP_MAC_update(m->ctx, a, alen) != 1 ||
+	if (EVP_MAC_init(m->ctx, NULL, 0, m->gmac ? params : NULL) != 1 || EVP_MAC_update(m->ctx, a, alen) != 1 ||
 	    (blen > 0 && EVP_MAC_update(m->ctx, b, blen) != 1) ||
 	    EVP_MAC_final(m->ctx, full, &n, sizeof(full)) != 1 || n < PROTO_TAG_LEN)
 		return -1;
@@ -537,9 +554,9 @@ void proto_tx_free(struct proto_tx *tx)
 	free(tx);
 }
 
-int proto_tx_set_key(struct proto_tx *tx, const uint8_t key[PROTO_KEY_LEN])
+int proto_tx_set_key(struct proto_tx *tx, const uint8_t key[PROTO_KEY_LEN], unsigned version)
 {
-	return mac_set_key(&tx->mac, key);
+	return mac_set_key(&tx->mac, key, version);
 }
 
 int proto_encode(struct proto_tx *tx, const struct proto_msg *msg, struct proto_frame *out)
@@ -564,8 +581,10 @@ int proto_encode(struct proto_tx *tx, const struct proto_msg *msg, struct proto_
 	put_be16(h + HDR_FLAGS, tx->mac.ctx != NULL ? PROTO_FLAG_MAC : 0);
 	put_be64(h + HDR_SEQ, tx->seq);
 	put_be32(h + HDR_LENGTH, d->fixed_len + var_len);
-	crc = crc32c_update(CRC32C_INIT, h + PROTO_HEADER_LEN, d->fixed_len);
-	put_be32(h + HDR_PAYLOAD_CRC, crc32c_final(var_len > 0 ? crc32c_update(crc, var, var_len) : crc));
+	if (!(tx->mac.ctx != NULL && tx->mac.gmac)) {
+		crc = crc32c_update(CRC32C_INIT, h + PROTO_HEADER_LEN, d->fixed_len);
+		put_be32(h + HDR_PAYLOAD_CRC, crc32c_final(var_len > 0 ? crc32c_update(crc, var, var_len) : crc));
+	}
 	put_be32(h + HDR_CRC, crc32c(h, HDR_CRC));
 
 	out->head_len = PROTO_HEADER_LEN + d->fixed_len;
@@ -573,7 +592,7 @@ int proto_encode(struct proto_tx *tx, const struct proto_msg *msg, struct proto_
 	out->data_len = var_len;
 	out->tag_len = 0;
 	if (tx->mac.ctx != NULL) {
-		if (mac_tag(&tx->mac, h, out->head_len, var, var_len, out->tag) != 0)
+		if (mac_tag(&tx->mac, tx->seq, h, out->head_len, var, var_len, out->tag) != 0)
 			return -1;
 		out->tag_len = PROTO_TAG_LEN;
 	}
@@ -634,9 +653,9 @@ void proto_rx_free(struct proto_rx *rx)
 	free(rx);
 }
 
-int proto_rx_set_key(struct proto_rx *rx, const uint8_t key[PROTO_KEY_LEN])
+int proto_rx_set_key(struct proto_rx *rx, const uint8_t key[PROTO_KEY_LEN], unsigned version)
 {
-	return mac_set_key(&rx->mac, key);
+	return mac_set_key(&rx->mac, key, version);
 }
 
 const char *proto_rx_error(const struct proto_rx *rx)
@@ -673,6 +692,8 @@ static enum proto_error rx_header(struct proto_rx *rx)
 		return rx_fail(rx, PROTO_ERR_FIELD, "header flags or reserved");
 	if (((flags & PROTO_FLAG_MAC) != 0) != (rx->mac.ctx != NULL))
 		return rx_fail(rx, PROTO_ERR_MAC_MODE, rx->mac.ctx != NULL ? "tag missing" : "tag before keys");
+	if (rx->mac.ctx != NULL && rx->mac.gmac && get_be32(h + HDR_PAYLOAD_CRC) != 0)
+		return rx_fail(rx, PROTO_ERR_FIELD, "payload CRC under GMAC");
 	d = msg_desc(h[HDR_TYPE]);
 	if (d == NULL) {
 		snprintf(detail, sizeof(detail), "type %u", h[HDR_TYPE]);
@@ -703,12 +724,14 @@ static enum proto_error rx_frame(struct proto_rx *rx, struct proto_msg *msg)
 	const char *bad;
 	char detail[64];
 
-	if (get_be32(h + HDR_PAYLOAD_CRC) != crc32c(payload, len))
+	if (!(rx->mac.ctx != NULL && rx->mac.gmac) && get_be32(h + HDR_PAYLOAD_CRC) != crc32c(payload, len))
 		return rx_fail(rx, PROTO_ERR_PAYLOAD_CRC, d->name);
 	if (rx->mac.ctx != NULL) {
 		uint8_t tag[PROTO_TAG_LEN];
 
-		if (mac_tag(&rx->mac, h, PROTO_HEADER_LEN + (size_t)len, NULL, 0, tag) != 0 ||
+		/* The sender's sequence number as the nonce: a replay verifies, then fails the
+		 * sequence check below with its own error. */
+		if (mac_tag(&rx->mac, get_be64(h + HDR_SEQ), h, PROTO_HEADER_LEN + (size_t)len, NULL, 0, tag) != 0 ||
 		    CRYPTO_memcmp(tag, payload + len, PROTO_TAG_LEN) != 0)
 			return rx_fail(rx, PROTO_ERR_MAC, d->name);
 	}

@@ -79,8 +79,8 @@ static void use_keys(struct node *n)
 
 	handshake_keys(n->hs, tx_key, rx_key);
 	assert_memory_not_equal(tx_key, rx_key, PROTO_KEY_LEN);
-	assert_int_equal(proto_tx_set_key(n->tx, tx_key), 0);
-	assert_int_equal(proto_rx_set_key(n->rx, rx_key), 0);
+	assert_int_equal(proto_tx_set_key(n->tx, tx_key, handshake_version(n->hs)), 0);
+	assert_int_equal(proto_rx_set_key(n->rx, rx_key, handshake_version(n->hs)), 0);
 }
 
 /* Delivers every whole frame of `wire` to `to`, queueing its replies on `back`. */

@@ -1,5 +1,5 @@
 /* HA links over TCP on 127.0.0.1:3340: two nodes with one secret authenticate and carry
- * a WRITE and its ack; heartbeats keep an idle link alive; a wrong secret, a peer
+ * a WRITE and its ack, also with a partner of protocol 1; heartbeats keep an idle link alive; a wrong secret, a peer
  * speaking garbage, a silent peer and a peer saying goodbye each lose the link, once,
  * with a reason. */
 #include <setjmp.h>
@@ -29,6 +29,7 @@ struct side {
 	char why[192];
 	int writes, acks;
 	uint8_t seed;
+	uint8_t version_max; /* 0: this build's newest */
 };
 
 struct world {
@@ -132,7 +133,7 @@ static struct link *start(struct side *s, int fd, uint64_t id, uint8_t role, con
 	struct link_config cfg = {
 		.hs = {.secret = (const uint8_t *)secret, .secret_len = strlen(secret), .node_id = id,
 		       .device_uuid = {7, 7, 7}, .role = role, .link_kind = PROTO_LINK_SYNC,
-		       .rng = counter_rng, .rng_ctx = &s->seed},
+		       .rng = counter_rng, .rng_ctx = &s->seed, .version_max = s->version_max},
 		.max_payload = PROTO_MAX_PAYLOAD, .ping_interval_ms = 20, .timeout_ms = 300,
 	};
 	const char *why;
@@ -173,7 +174,8 @@ static void start_pair(const char *secret_a, const char *secret_b)
 	start(&w.b, s, 0xb, PROTO_ROLE_SECONDARY, secret_b);
 }
 
-static void test_link_authenticates_and_carries_a_write_and_its_ack(void **state)
+/* Both sides come up, A's WRITE reaches B and B's ack reaches A. */
+static void carry_a_write_and_its_ack(void)
 {
 	w.stop_on_ack = true;
 	start_pair("link secret", "link secret");
@@ -182,6 +184,18 @@ static void test_link_authenticates_and_carries_a_write_and_its_ack(void **state
 	assert_int_equal(w.b.writes, 1);
 	assert_int_equal(w.a.acks, 1);
 	assert_int_equal(w.a.lost + w.b.lost, 0);
+}
+
+static void test_link_authenticates_and_carries_a_write_and_its_ack(void **state)
+{
+	carry_a_write_and_its_ack();
+}
+
+/* A partner of an older build (protocol 1, HMAC tags) is met at its version. */
+static void test_older_peer_is_met_at_protocol_1(void **state)
+{
+	w.b.version_max = 1;
+	carry_a_write_and_its_ack();
 }
 
 static void test_heartbeats_keep_an_idle_link_alive(void **state)
@@ -266,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_link_authenticates_and_carries_a_write_and_its_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_peer_is_met_at_protocol_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeats_keep_an_idle_link_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_secret_loses_the_link_on_both_sides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_speaking_peer_refused, setup, teardown),

@@ -1,5 +1,6 @@
-/* HA sync-link framing: every message type survives a round trip, with and without tags;
- * every kind of corruption is caught with its own error; the streaming decoder copes
+/* HA sync-link framing: every message type survives a round trip, without tags and with
+ * either kind (HMAC-SHA256 in protocol 1, GMAC from 2 on); every kind of corruption is
+ * caught with its own error; the streaming decoder copes
  * with bytes one at a time; bulk data is not copied. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,15 +138,16 @@ static void assert_same_message(const struct proto_msg *a, const struct proto_ms
 	proto_tx_free(tb);
 }
 
-static void round_trip_all(bool with_mac)
+/* version 0: no tags. */
+static void round_trip_all(unsigned version)
 {
 	struct proto_tx *tx = proto_tx_new();
 	struct proto_rx *rx = proto_rx_new(PROTO_MAX_PAYLOAD);
 	uint8_t *buf = malloc(FRAME_MAX);
 
-	if (with_mac) {
-		assert_int_equal(proto_tx_set_key(tx, key_a), 0);
-		assert_int_equal(proto_rx_set_key(rx, key_a), 0);
+	if (version != 0) {
+		assert_int_equal(proto_tx_set_key(tx, key_a, version), 0);
+		assert_int_equal(proto_rx_set_key(rx, key_a, version), 0);
 	}
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_END; t++) {
 		struct proto_msg in = sample(t), out;
@@ -164,11 +166,13 @@ static void round_trip_all(bool with_mac)
 	proto_tx_free(tx);
 }
 
-static void test_every_message_type_round_trips_plain(void **state) { round_trip_all(false); }
-static void test_every_message_type_round_trips_with_mac(void **state) { round_trip_all(true); }
+static void test_every_message_type_round_trips_plain(void **state) { round_trip_all(0); }
+static void test_every_message_type_round_trips_with_hmac(void **state) { round_trip_all(1); }
+static void test_every_message_type_round_trips_with_gmac(void **state) { round_trip_all(PROTO_VERSION_GMAC); }
 
-/* Encodes one WRITE with tags, then lets `mutate` spoil it; returns the decoder's verdict. */
-static enum proto_error corrupted(void (*mutate)(uint8_t *buf, size_t *len), bool rx_keyed)
+/* Encodes one WRITE with the tags of protocol `version`, then lets `mutate` spoil it;
+ * returns the decoder's verdict. */
+static enum proto_error corrupted_in(unsigned version, void (*mutate)(uint8_t *buf, size_t *len), bool rx_keyed)
 {
 	struct proto_tx *tx = proto_tx_new();
 	struct proto_rx *rx = proto_rx_new(PROTO_MAX_PAYLOAD);
@@ -177,9 +181,9 @@ static enum proto_error corrupted(void (*mutate)(uint8_t *buf, size_t *len), boo
 	size_t n;
 	enum proto_error e;
 
-	proto_tx_set_key(tx, key_a);
+	proto_tx_set_key(tx, key_a, version);
 	if (rx_keyed)
-		proto_rx_set_key(rx, key_a);
+		proto_rx_set_key(rx, key_a, version);
 	n = encode(tx, &m, buf);
 	mutate(buf, &n);
 	e = feed_all(rx, buf, n, &out);
@@ -194,6 +198,12 @@ static enum proto_error corrupted(void (*mutate)(uint8_t *buf, size_t *len), boo
 	proto_rx_free(rx);
 	proto_tx_free(tx);
 	return e;
+}
+
+/* Protocol 1: header and payload CRCs and an HMAC tag. */
+static enum proto_error corrupted(void (*mutate)(uint8_t *buf, size_t *len), bool rx_keyed)
+{
+	return corrupted_in(1, mutate, rx_keyed);
 }
 
 static void reseal_header(uint8_t *buf) { put_be32(buf + 28, crc32c(buf, 28)); }
@@ -279,9 +289,9 @@ static void test_bad_field_with_valid_crcs_refused(void **state)
 	assert_int_equal(corrupted(unknown_flag_unkeyed, false), PROTO_ERR_FIELD);
 }
 
-/* Sends one frame under key_a `copies` times to a receiver keyed with `rx_key`; returns
- * the verdict on the last copy. */
-static enum proto_error send_keyed(const uint8_t *rx_key, int copies)
+/* Sends one frame under key_a `copies` times to a receiver keyed with `rx_key`, both at
+ * protocol `version`; returns the verdict on the last copy. */
+static enum proto_error send_keyed(unsigned version, const uint8_t *rx_key, int copies)
 {
 	struct proto_tx *tx = proto_tx_new();
 	struct proto_rx *rx = proto_rx_new(4096);
@@ -290,8 +300,8 @@ static enum proto_error send_keyed(const uint8_t *rx_key, int copies)
 	size_t n;
 	enum proto_error e = PROTO_NEED_MORE;
 
-	proto_tx_set_key(tx, key_a);
-	proto_rx_set_key(rx, rx_key);
+	proto_tx_set_key(tx, key_a, version);
+	proto_rx_set_key(rx, rx_key, version);
 	n = encode(tx, &m, buf);
 	for (int i = 0; i < copies; i++)
 		e = feed_all(rx, buf, n, &out);
@@ -302,13 +312,69 @@ static enum proto_error send_keyed(const uint8_t *rx_key, int copies)
 
 static void test_replayed_frame_is_a_sequence_error(void **state)
 {
-	assert_int_equal(send_keyed(key_a, 1), PROTO_OK);
-	assert_int_equal(send_keyed(key_a, 2), PROTO_ERR_SEQUENCE);
+	for (unsigned v = PROTO_VERSION_MIN; v <= PROTO_VERSION_MAX; v++) {
+		assert_int_equal(send_keyed(v, key_a, 1), PROTO_OK);
+		assert_int_equal(send_keyed(v, key_a, 2), PROTO_ERR_SEQUENCE);
+	}
 }
 
 static void test_frame_under_the_other_directions_key_fails(void **state)
 {
-	assert_int_equal(send_keyed(key_b, 1), PROTO_ERR_MAC);
+	for (unsigned v = PROTO_VERSION_MIN; v <= PROTO_VERSION_MAX; v++)
+		assert_int_equal(send_keyed(v, key_b, 1), PROTO_ERR_MAC);
+}
+
+/* GMAC: no payload CRC (the tag covers the payload), so a flipped payload bit, or a
+ * forger's recomputed CRC, is caught by the tag or refused from the header. */
+static void test_gmac_frames_are_guarded_by_the_tag_alone(void **state)
+{
+	struct proto_tx *tx = proto_tx_new();
+	struct proto_msg m = sample(PROTO_WRITE);
+	struct proto_frame f;
+
+	assert_int_equal(proto_tx_set_key(tx, key_a, PROTO_VERSION_GMAC), 0);
+	assert_int_equal(proto_encode(tx, &m, &f), 0);
+	assert_int_equal(get_be32(f.head + 20), 0);
+	assert_int_equal(f.tag_len, PROTO_TAG_LEN);
+	proto_tx_free(tx);
+	assert_int_equal(corrupted_in(PROTO_VERSION_GMAC, flip_payload, true), PROTO_ERR_MAC);
+	assert_int_equal(corrupted_in(PROTO_VERSION_GMAC, flip_tag, true), PROTO_ERR_MAC);
+	assert_int_equal(corrupted_in(PROTO_VERSION_GMAC, flip_header_seq, true), PROTO_ERR_HEADER_CRC);
+	assert_int_equal(corrupted_in(PROTO_VERSION_GMAC, forge_payload, true), PROTO_ERR_FIELD);
+	assert_int_equal(corrupted_in(PROTO_VERSION_GMAC, strip_tag, true), PROTO_ERR_MAC_MODE);
+}
+
+/* The same frame content gets another tag under another sequence number (the nonce), and
+ * another under the other protocol version's MAC. */
+static void test_tags_differ_by_sequence_number_and_version(void **state)
+{
+	uint8_t tags[3][PROTO_TAG_LEN];
+
+	for (int i = 0; i < 3; i++) {
+		struct proto_tx *tx = proto_tx_new();
+		struct proto_msg m = sample(PROTO_PING);
+		struct proto_frame f;
+
+		assert_int_equal(proto_tx_set_key(tx, key_a, i == 2 ? 1 : PROTO_VERSION_GMAC), 0);
+		if (i == 1)
+			assert_int_equal(proto_encode(tx, &m, &f), 0); /* uses sequence 0 */
+		assert_int_equal(proto_encode(tx, &m, &f), 0);
+		memcpy(tags[i], f.tag, PROTO_TAG_LEN);
+		proto_tx_free(tx);
+	}
+	assert_memory_not_equal(tags[0], tags[1], PROTO_TAG_LEN);
+	assert_memory_not_equal(tags[0], tags[2], PROTO_TAG_LEN);
+}
+
+static void test_unknown_version_gets_no_key(void **state)
+{
+	struct proto_tx *tx = proto_tx_new();
+	struct proto_rx *rx = proto_rx_new(4096);
+
+	assert_int_equal(proto_tx_set_key(tx, key_a, 0), -1);
+	assert_int_equal(proto_rx_set_key(rx, key_a, PROTO_VERSION_MAX + 1), -1);
+	proto_rx_free(rx);
+	proto_tx_free(tx);
 }
 
 static void test_small_receiver_limit_refuses_big_write(void **state)
@@ -432,8 +498,8 @@ static void test_byte_at_a_time_stream_of_many_frames(void **state)
 	size_t len = 0, used;
 	int got = 0;
 
-	proto_tx_set_key(tx, key_a);
-	proto_rx_set_key(rx, key_a);
+	proto_tx_set_key(tx, key_a, PROTO_VERSION_MAX);
+	proto_rx_set_key(rx, key_a, PROTO_VERSION_MAX);
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_END; t++) {
 		struct proto_msg m = sample(t);
 
@@ -524,7 +590,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_message_type_round_trips_plain),
 		cmocka_unit_test(test_discard_carries_no_data_and_may_exceed_the_data_limit),
-		cmocka_unit_test(test_every_message_type_round_trips_with_mac),
+		cmocka_unit_test(test_every_message_type_round_trips_with_hmac),
+		cmocka_unit_test(test_every_message_type_round_trips_with_gmac),
+		cmocka_unit_test(test_gmac_frames_are_guarded_by_the_tag_alone),
+		cmocka_unit_test(test_tags_differ_by_sequence_number_and_version),
+		cmocka_unit_test(test_unknown_version_gets_no_key),
 		cmocka_unit_test(test_header_bit_flip_is_a_header_crc_error),
 		cmocka_unit_test(test_payload_bit_flip_is_a_payload_crc_error),
 		cmocka_unit_test(test_tag_bit_flip_is_a_mac_error),
