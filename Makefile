@@ -141,6 +141,14 @@ $(WITNESS_CLIENT): $(O)/tests/tools/witness-client.o $(O)/libtwinsan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) -o $@ $^ $(LIBS)
 -include $(O)/tests/tools/witness-client.d
+# tests/tools/scsi-steps.c drives several initiators through scripted SCSI commands for
+# the system tests of the replicated SCSI state (tests/system/ha-*reserv*.sh ...).
+SCSI_STEPS := $(O)/tests/scsi-steps
+units: $(SCSI_STEPS)
+$(SCSI_STEPS): $(O)/tests/tools/scsi-steps.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $^ -liscsi
+-include $(O)/tests/tools/scsi-steps.d
 # twinwitness runs on a third host; `make install` installs it with the rest.
 .PHONY: install-twinwitness
 install: install-twinwitness

@@ -161,6 +161,11 @@ struct ha_device {
 	uint64_t alive_ms;    /* the loop last ran our watchdog */
 	uint64_t stalled_ms;  /* when the watchdog found the loop had stalled */
 
+	/* the channel (ha_device_set_channel()) */
+	const struct ha_channel_ops *chan;
+	void *chan_ctx;
+	bool chan_up;         /* `up` was called for the current session */
+
 	struct xfer *xfers;           /* every xfer alive */
 	struct xfer *waitq_head, *waitq_tail; /* initiator mutations not started yet */
 	uint64_t next_id;
@@ -335,6 +340,22 @@ static int send_msg(struct ha_device *d, const struct proto_msg *m)
 static int send_for(const struct xfer *x, const struct proto_msg *m)
 {
 	return x->epoch == x->d->epoch ? send_msg(x->d, m) : -1;
+}
+
+static void channel_up(struct ha_device *d, bool source)
+{
+	d->chan_up = true;
+	if (d->chan != NULL)
+		d->chan->up(d->chan_ctx, source);
+}
+
+static void channel_down(struct ha_device *d)
+{
+	if (!d->chan_up)
+		return;
+	d->chan_up = false;
+	if (d->chan != NULL)
+		d->chan->down(d->chan_ctx);
 }
 
 static int status_errno(uint32_t status)
@@ -1740,6 +1761,7 @@ static int start_zeroing(struct ha_device *d)
 static void adopt_creator(struct ha_device *d)
 {
 	enter_replicating(d);
+	channel_up(d, false);
 	activemap_clear_all(d->am);
 	if (d->remote.initial_sync == HA_INITIAL_NONE) {
 		log_info("ha %s: new replica declared identical to the partner's (initial sync none)", d->name);
@@ -1783,6 +1805,7 @@ static void decide(struct ha_device *d)
 		d->sb.initial_sync = HA_INITIAL_COPY;
 		save_sb(d);
 		enter_replicating(d);
+		channel_up(d, true);
 		in_sync_reached(d);
 		return;
 	}
@@ -1811,14 +1834,15 @@ static void decide(struct ha_device *d)
 	if (v == GENERATION_FULL_FROM_LOCAL || v == GENERATION_FULL_FROM_REMOTE)
 		activemap_mark_all(d->am);
 	enter_replicating(d);
+	source = v == GENERATION_LOCAL_NEWER || v == GENERATION_FULL_FROM_LOCAL ||
+	         (v == GENERATION_IN_SYNC && is_primary(d));
+	channel_up(d, source);
 	if (v == GENERATION_IN_SYNC && activemap_dirty_count(d->am) == 0) {
 		generation_sync_source_done(&d->sb.gen);
 		save_sb(d);
 		in_sync_reached(d);
 		return;
 	}
-	source = v == GENERATION_LOCAL_NEWER || v == GENERATION_FULL_FROM_LOCAL ||
-	         (v == GENERATION_IN_SYNC && is_primary(d));
 	start_resync(d, source);
 }
 
@@ -2067,6 +2091,7 @@ static void session_end(struct ha_device *d, const char *why, bool orderly)
 	emit(d, HA_EVENT_PARTNER_LOST, "%s", why);
 	d->sess = NULL;
 	d->epoch++;
+	channel_down(d);
 	/* In sync, what completed reached both; only writes still in flight stay marked.
 	 * After a crash nobody knows what the partner applied: every set bit stays. */
 	if (orderly && d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
@@ -2195,8 +2220,11 @@ static void on_resync_data(struct ha_device *d, const struct proto_msg *m)
 
 static void on_state(struct ha_device *d, const struct proto_msg *m)
 {
-	if (m->u.state.kind != PROTO_STATE_NODE)
-		return; /* SCSI state replication is not implemented yet */
+	if (m->u.state.kind == PROTO_STATE_SCSI) {
+		if (d->chan_up && d->chan != NULL)
+			d->chan->message(d->chan_ctx, m->u.state.body, m->u.state.length);
+		return;
+	}
 	if (m->u.state.reason == PROTO_REASON_NONE && m->u.state.serving)
 		on_sync_done(d);
 	else if (m->u.state.reason == PROTO_REASON_OPERATOR && m->u.state.serving)
@@ -2552,6 +2580,27 @@ fail:
 	store_close(d->backing);
 	free(d);
 	return -1;
+}
+
+void ha_device_set_channel(struct ha_device *d, const struct ha_channel_ops *ops, void *ctx)
+{
+	d->chan = ops;
+	d->chan_ctx = ctx;
+}
+
+int ha_device_channel_send(struct ha_device *d, const uint8_t *body, size_t len)
+{
+	struct proto_msg m = {.type = PROTO_STATE};
+
+	if (!d->chan_up || len > PROTO_MAX_DATA)
+		return -1;
+	m.u.state = (struct proto_state){PROTO_STATE_SCSI, 0, PROTO_REASON_NONE, (uint32_t)len, body};
+	return send_msg(d, &m);
+}
+
+bool ha_device_is_primary(const struct ha_device *d)
+{
+	return is_primary(d);
 }
 
 struct store *ha_device_store(struct ha_device *d)

@@ -173,6 +173,27 @@ struct ha_device_status {
 };
 void ha_device_status(const struct ha_device *d, struct ha_device_status *st);
 
+/* A channel for what must follow the device on both nodes besides its data: the SCSI
+ * state of the logical unit serving it (ha/scsi_peer.h).  Its messages are opaque here;
+ * they travel on the session in order with the data traffic. */
+struct ha_channel_ops {
+	/* The partner was met and replication starts (or restarts after a resolved split
+	 * brain).  `source`: this node's replica is the newer one (the resync source, or the
+	 * primary when in sync), so its state is the one to keep when nothing says otherwise. */
+	void (*up)(void *ctx, bool source);
+	/* The session ended: nothing sent since `up` will be answered. */
+	void (*down)(void *ctx);
+	/* A message from the partner's channel (body valid during the call only). */
+	void (*message)(void *ctx, const uint8_t *body, size_t len);
+};
+/* Sets the channel (ops NULL: none); `up` follows at the next meeting. */
+void ha_device_set_channel(struct ha_device *d, const struct ha_channel_ops *ops, void *ctx);
+/* Sends a message (at most PROTO_MAX_DATA bytes, copied) to the partner's channel; -1 when
+ * the channel is not up. */
+int ha_device_channel_send(struct ha_device *d, const uint8_t *body, size_t len);
+/* True on the node whose priority is primary. */
+bool ha_device_is_primary(const struct ha_device *d);
+
 /* Operator commands; each returns 0, or -1 with a message saying what to do. */
 
 /* Ends a split brain keeping this node's data (keep_local) or the partner's; the partner

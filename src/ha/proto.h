@@ -201,8 +201,8 @@ struct proto_ping {
  * two NODE states are commands: {serving 1, reason NONE} after a resync says the sender
  * finished its side of it; {reason OPERATOR} ends a split brain, serving 1 meaning the
  * sender keeps its data (the receiver discards its own), serving 0 that the sender
- * discarded its own.  Kind kind SCSI is the envelope for the
- * SCSI state replication to come (reservations, unit attentions), its body opaque here. */
+ * discarded its own.  Kind SCSI carries the device channel's messages (the replicated
+ * SCSI state, ha/scsi_msg.h), its body opaque here. */
 enum proto_state_kind { PROTO_STATE_NODE = 1, PROTO_STATE_SCSI = 2 };
 enum proto_state_reason { PROTO_REASON_NONE = 0, PROTO_REASON_STARTING, PROTO_REASON_SYNCING,
 	PROTO_REASON_SPLIT_BRAIN, PROTO_REASON_OPERATOR, PROTO_REASON_IO_ERROR,

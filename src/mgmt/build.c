@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "ha/device.h"
 #include "ha/peer.h"
+#include "ha/scsi_peer.h"
 #include "ha/witness.h"
 #include "mgmt/api_ha.h"
 #include "mgmt/identity.h"
@@ -33,6 +34,7 @@ struct ha_entry {
 	struct store *store;       /* the device as a store: a LUN's */
 	struct ha_peer *peer;
 	struct scsi_lu *lu;        /* serving the device */
+	struct ha_scsi_peer *scsi_peer; /* keeps its SCSI state one with the partner's */
 	/* Its ALUA target port groups: this node's ports, the partner's, and their groups. */
 	uint16_t group, partner_group;
 	uint16_t ports[SCSI_GROUP_PORTS_MAX], partner_ports[SCSI_GROUP_PORTS_MAX];
@@ -455,6 +457,10 @@ static int add_ha_lun(struct mgmt_build *b, const struct config *cfg, const stru
 	ha_lun_ports(e, cfg, &cfg->targets[l->target], role);
 	e->lu = b->lus[b->nluns - 1];
 	scsi_lu_set_port_groups(e->lu, ha_port_groups, e);
+	if (ha_scsi_peer_new(b->reactor, e->device, e->lu, &e->scsi_peer) < 0) {
+		log_err("out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -692,6 +698,8 @@ void mgmt_build_close_ha(struct mgmt_build *b)
 		for (size_t j = 0; j < b->nhas; j++) {
 			if (b->stores[i] != NULL && b->stores[i] == b->has[j].store) {
 				b->has[j].closing = true;
+				ha_scsi_peer_free(b->has[j].scsi_peer);
+				b->has[j].scsi_peer = NULL;
 				scsi_lu_free(b->lus[i]);
 				store_close(b->stores[i]);
 				b->lus[i] = NULL;
@@ -711,8 +719,10 @@ void mgmt_build_free(struct mgmt_build *b)
 	if (b == NULL)
 		return;
 	/* The links' managers before the devices they feed; store_close() closes a device. */
-	for (size_t i = 0; i < b->nhas; i++)
+	for (size_t i = 0; i < b->nhas; i++) {
 		ha_peer_free(b->has[i].peer);
+		ha_scsi_peer_free(b->has[i].scsi_peer);
+	}
 	/* Also what a failed start left half built. */
 	for (size_t i = 0; i < MAX_LUNS; i++) {
 		scsi_lu_free(b->lus[i]);

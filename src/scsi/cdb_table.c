@@ -19,6 +19,7 @@
 #define NEVER PR_GATE_NEVER
 #define ANY CDB_ANY_ACCESS
 #define STANDBY CDB_STANDBY
+#define SHARED CDB_SHARED_STATE
 
 /* Byte masks by CDB size: LBA and length fields fully usable. */
 #define LBA32 0xff, 0xff, 0xff, 0xff
@@ -28,7 +29,7 @@
 /* PERSISTENT RESERVE IN/OUT: one row per service action, pr.c checks the rest. */
 #define PR_IN(sa) { 0x5e, sa, 10, CDB_SA | STANDBY | IN, NEVER, 30, "PERSISTENT RESERVE IN", \
 	spc_persistent_reserve_in, { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } }
-#define PR_OUT(sa) { 0x5f, sa, 10, CDB_SA | STANDBY | OUT, NEVER, 30, "PERSISTENT RESERVE OUT", \
+#define PR_OUT(sa) { 0x5f, sa, 10, CDB_SA | STANDBY | OUT | SHARED, NEVER, 30, "PERSISTENT RESERVE OUT", \
 	spc_persistent_reserve_out, { 0x00, 0x00, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00 } }
 
 static const struct cdb_desc table[] = {
@@ -42,11 +43,11 @@ static const struct cdb_desc table[] = {
 	  { 0x00, 0x1f, 0xff, 0xff, 0xff, 0x00 } },
 	{ 0x12, 0, 6, CDB_NO_UA | CDB_WHILE_STOPPED | ANY | IN, NEVER, 30, "INQUIRY", spc_inquiry,
 	  { 0x00, 0x01, 0xff, 0xff, 0xff, 0x00 } },
-	{ 0x15, 0, 6, STANDBY | OUT, W, 30, "MODE SELECT(6)", mode_select,
+	{ 0x15, 0, 6, STANDBY | OUT | SHARED, W, 30, "MODE SELECT(6)", mode_select,
 	  { 0x00, 0x11, 0x00, 0x00, 0xff, 0x00 } },
-	{ 0x16, 0, 6, 0, NEVER, 30, "RESERVE(6)", spc_reserve6,
+	{ 0x16, 0, 6, SHARED, NEVER, 30, "RESERVE(6)", spc_reserve6,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
-	{ 0x17, 0, 6, 0, NEVER, 30, "RELEASE(6)", spc_release6,
+	{ 0x17, 0, 6, SHARED, NEVER, 30, "RELEASE(6)", spc_release6,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 } },
 	{ 0x1a, 0, 6, CDB_WHILE_STOPPED | STANDBY | IN, R, 30, "MODE SENSE(6)", mode_sense,
 	  { 0x00, 0x08, 0xff, 0xff, 0xff, 0x00 } },
@@ -72,7 +73,7 @@ static const struct cdb_desc table[] = {
 	  { 0x00, 0x08, LBA32, GROUP, 0xff, 0xff, 0x00 } },
 	{ 0x42, 0, 10, OUT, W, 120, "UNMAP", sbc_unmap,
 	  { 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },
-	{ 0x55, 0, 10, STANDBY | OUT, W, 30, "MODE SELECT(10)", mode_select,
+	{ 0x55, 0, 10, STANDBY | OUT | SHARED, W, 30, "MODE SELECT(10)", mode_select,
 	  { 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },
 	{ 0x5a, 0, 10, CDB_WHILE_STOPPED | STANDBY | IN, R, 30, "MODE SENSE(10)", mode_sense,
 	  { 0x00, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00 } },

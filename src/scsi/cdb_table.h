@@ -21,6 +21,9 @@
  * active.  Commands with neither flag get NOT READY there. */
 #define CDB_ANY_ACCESS   0x20u /* in every state: standby, unavailable, transitioning */
 #define CDB_STANDBY      0x40u /* also in the standby state */
+/* Changes the state an HA pair shares (reservations, mode parameters): runs on the state's
+ * owner (scsi_lu_set_state_peer()). */
+#define CDB_SHARED_STATE 0x80u
 
 struct cdb_desc {
 	uint8_t opcode;

@@ -72,6 +72,9 @@ void scsi_task_release(struct scsi_task *task)
 {
 	drop_data_in(task);
 	drop_scratch(task);
+	free(task->state);
+	task->state = NULL;
+	task->state_len = 0;
 }
 
 static void task_unlink(struct scsi_lu *lu, struct scsi_task *task)
@@ -83,6 +86,70 @@ static void task_unlink(struct scsi_lu *lu, struct scsi_task *task)
 	if (task->next_active)
 		task->next_active->prev_active = task->prev_active;
 	task->next_active = task->prev_active = NULL;
+}
+
+/* ---- the state shared with an HA partner ---- */
+
+static int encode_state(struct scsi_lu *lu, const struct lu_journal *j, uint8_t **out, size_t *len)
+{
+	struct pr_snapshot snap;
+
+	pr_snapshot(lu->pr, &snap);
+	return lu_image_encode(&snap, &lu->mode, j, out, len);
+}
+
+/* A shared-state command ended on the owner: the partner gets the new state and the
+ * effects the command had here; a shipped one carries them back in its answer. */
+static void publish(struct scsi_lu *lu, struct scsi_task *task)
+{
+	uint8_t *state = NULL;
+	size_t len = 0;
+	int rc = encode_state(lu, &lu->journal, &state, &len);
+
+	task->publish = false;
+	if (lu->journal.overflow)
+		log_warn("scsi: more effects of one change than the partner can be told; it gets the state only");
+	lu_journal_clear(&lu->journal);
+	if (rc != 0) {
+		/* The partner keeps the older state until the next change: better than no answer. */
+		log_err("scsi: out of memory for the shared state; the partner is not told of this change");
+		task->done(task);
+		return;
+	}
+	if (task->shipped_in) {
+		task->state = state;
+		task->state_len = (uint32_t)len;
+		task->done(task);
+		return;
+	}
+	lu->peer->publish(lu->peer_ctx, task, state, len);
+	free(state);
+}
+
+static void record_ua(void *arg, const struct nexus_set *set, enum sense_asc asc)
+{
+	struct scsi_lu *lu = arg;
+
+	lu_journal_add(&lu->journal, LU_EFFECT_UA, asc, set);
+}
+
+/* Runs a shared-state command's handler (synchronous, as all of them are), recording the
+ * unit attentions and aborts it causes for the partner. */
+static void run_journaled(struct scsi_lu *lu, struct scsi_task *task, const struct cdb_desc *d)
+{
+	task->publish = true;
+	lu->journaling = true;
+	ua_set_recorder(lu->ua, record_ua, lu);
+	d->handler(task);
+	ua_set_recorder(lu->ua, NULL, NULL);
+	lu->journaling = false;
+}
+
+void lu_abort_set(struct scsi_lu *lu, const struct nexus_set *set, const struct scsi_task *except)
+{
+	lu_abort_tasks(lu, nexus_set_has, (void *)set, except);
+	if (lu->journaling)
+		lu_journal_add(&lu->journal, LU_EFFECT_ABORT, ASC_NO_ADDITIONAL_SENSE, set);
 }
 
 static void task_finish(struct reactor_op *op, int res)
@@ -105,8 +172,12 @@ static void task_finish(struct reactor_op *op, int res)
 	/* A failed command returns no data, whatever it had read before failing. */
 	if (task->status != SCSI_STATUS_GOOD && task->status != SCSI_STATUS_CONDITION_MET)
 		drop_data_in(task);
-	if (lu)
+	if (lu && !task->shipped_in)
 		lu_stats_task_done(&lu->stats, task);
+	if (lu && task->publish) {
+		publish(lu, task);
+		return;
+	}
 	task->done(task);
 }
 
@@ -184,6 +255,7 @@ void scsi_lu_free(struct scsi_lu *lu)
 	if (!lu)
 		return;
 	pr_state_free(lu->pr);
+	lu_journal_clear(&lu->journal);
 	alua_free(lu->alua);
 	ua_set_free(lu->ua);
 	free(lu);
@@ -239,6 +311,10 @@ void lu_task_start(struct scsi_task *task, struct scsi_lu *lu)
 	task->aborted = false;
 	task->holds_range = false;
 	task->enabled = false;
+	task->shipped_in = false;
+	task->publish = false;
+	task->state = NULL;
+	task->state_len = 0;
 	task->next_waiting = NULL;
 	task->next_active = task->prev_active = NULL;
 	task->start_ns = lu_stats_now_ns();
@@ -309,7 +385,107 @@ static void dispatch(struct scsi_task *task)
 		lu_complete(task);
 		return;
 	}
+	if (lu->peer && (d->flags & CDB_SHARED_STATE)) {
+		if (lu->peer->owner(lu->peer_ctx))
+			run_journaled(lu, task, d);
+		else
+			lu->peer->ship(lu->peer_ctx, task);
+		return;
+	}
 	d->handler(task);
+}
+
+void scsi_lu_set_state_peer(struct scsi_lu *lu, const struct scsi_state_peer_ops *ops, void *ctx)
+{
+	lu->peer = ops;
+	lu->peer_ctx = ctx;
+}
+
+void scsi_lu_execute_shipped(struct scsi_lu *lu, struct scsi_task *task)
+{
+	const struct cdb_desc *d;
+
+	lu_task_start(task, lu);
+	task->shipped_in = true;
+	/* The partner checked unit attentions, access state and the order of tasks for its
+	 * nexus; the reservation gate is checked again against the owner's latest state. */
+	if (cdb_lookup(task->cdb, &d) != CDB_FOUND || !(d->flags & CDB_SHARED_STATE)) {
+		lu_sense_field(task, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE, true, 0, 7);
+		lu_complete(task);
+		return;
+	}
+	task->desc = d;
+	if (!cdb_validate(d, task)) {
+		lu_complete(task);
+		return;
+	}
+	if (!pr_allows(lu->pr, task->itn, d->pr_gate)) {
+		task->status = SCSI_STATUS_RESERVATION_CONFLICT;
+		task->sense_len = 0;
+		task->publish = true; /* the answer still brings the owner's state */
+		lu_complete(task);
+		return;
+	}
+	run_journaled(lu, task, d);
+}
+
+void scsi_task_shipped(struct scsi_task *task, const uint8_t *state, size_t len)
+{
+	if (state)
+		scsi_lu_state_install(task->lu, state, len);
+	lu_complete(task);
+}
+
+void scsi_task_ship_failed(struct scsi_task *task)
+{
+	lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
+	lu_complete(task);
+}
+
+static void published(struct reactor_op *op, int res)
+{
+	struct scsi_task *task = container_of(op, struct scsi_task, io.op);
+
+	task->done(task);
+}
+
+void scsi_task_published(struct scsi_task *task)
+{
+	/* From the loop: the provider may be in the middle of its own work. */
+	reactor_defer(task->reactor, &task->io.op, published);
+}
+
+int scsi_lu_state_export(struct scsi_lu *lu, uint8_t **out, size_t *len)
+{
+	return encode_state(lu, NULL, out, len);
+}
+
+int scsi_lu_state_install(struct scsi_lu *lu, const uint8_t *state, size_t len)
+{
+	struct lu_image im;
+	char err[256];
+
+	if (lu_image_decode(state, len, &im, err, sizeof(err)) != 0) {
+		log_err("scsi: the partner's state refused: %s", err);
+		return -1;
+	}
+	if (pr_install(lu->pr, &im.pr, &im.rest, err, sizeof(err)) != 0)
+		log_err("persistent reservations: the partner's state: %s", err);
+	if (memcmp(&lu->mode, &im.mode, sizeof(im.mode)) != 0)
+		log_info("scsi: mode parameters changed through the partner");
+	lu->mode = im.mode;
+	for (size_t i = 0; i < im.journal.n; i++) {
+		const struct lu_effect *e = &im.journal.effects[i];
+		struct nexus_set set;
+
+		lu_effect_set(e, &set);
+		if (e->kind == LU_EFFECT_UA)
+			ua_raise_matching(lu->ua, nexus_set_has, &set, e->asc);
+		else
+			lu_abort_tasks(lu, nexus_set_has, &set, NULL);
+	}
+	lu_image_free(&im);
+	return 0;
 }
 
 void lu_execute(struct scsi_lu *lu, struct scsi_task *task)
@@ -360,7 +536,7 @@ bool lu_set_prevent(struct scsi_lu *lu, uint64_t nexus_id, bool prevent)
 
 bool lu_any_nexus(const struct scsi_itn *itn, void *arg) { return true; }
 
-void lu_reset(struct scsi_lu *lu)
+static void reset_here(struct scsi_lu *lu)
 {
 	lu_abort_tasks(lu, lu_any_nexus, NULL, NULL);
 	lu->n_prevent = 0;
@@ -368,9 +544,29 @@ void lu_reset(struct scsi_lu *lu)
 	ua_raise_all(lu->ua, NULL, ASC_BUS_DEVICE_RESET_OCCURRED); /* the issuer too (SAM-5) */
 }
 
+void lu_reset(struct scsi_lu *lu)
+{
+	reset_here(lu);
+	if (lu->peer)
+		lu->peer->reset(lu->peer_ctx);
+}
+
+void scsi_lu_partner_reset(struct scsi_lu *lu)
+{
+	log_info("scsi: logical unit reset through the partner");
+	reset_here(lu);
+}
+
 void lu_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn)
 {
 	lu_set_prevent(lu, itn->id, false);
+	if (lu->peer && pr_resv6_held_by(lu->pr, itn))
+		lu->peer->nexus_lost(lu->peer_ctx, itn);
 	pr_nexus_lost(lu->pr, itn);
 	ua_forget(lu->ua, itn);
+}
+
+void scsi_lu_partner_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn)
+{
+	pr_nexus_lost(lu->pr, itn);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "scsi/nexus_set.h"
 #include "scsi/scsi.h"
 #include "scsi/sense.h"
 
@@ -26,6 +27,9 @@ bool lu_alloc_read_buffer(struct scsi_task *task, uint32_t len);
  * TAS says), and the transport drops the ones it holds. */
 void lu_abort_tasks(struct scsi_lu *lu, bool (*match)(const struct scsi_itn *itn, void *arg),
                     void *arg, const struct scsi_task *except);
+
+/* lu_abort_tasks() for a set of nexuses that an HA partner replays too. */
+void lu_abort_set(struct scsi_lu *lu, const struct nexus_set *set, const struct scsi_task *except);
 
 /* Ends the task: its status and sense are set; done() runs from the reactor. */
 void lu_complete(struct scsi_task *task);

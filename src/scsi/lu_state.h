@@ -8,6 +8,7 @@
 
 #include "scsi/alua.h"
 #include "scsi/lu.h"
+#include "scsi/lu_image.h"
 #include "scsi/lu_stats.h"
 #include "scsi/mode.h"
 #include "scsi/range_lock.h"
@@ -41,6 +42,10 @@ struct scsi_lu {
 	uint64_t prevent[LU_PREVENT_MAX]; /* nexus ids holding PREVENT MEDIUM REMOVAL */
 	unsigned n_prevent;
 	struct scsi_lu_stats stats;   /* for the metrics endpoint */
+	const struct scsi_state_peer_ops *peer; /* the HA partner's state provider, or NULL */
+	void *peer_ctx;
+	struct lu_journal journal;    /* effects of the shared-state command running now */
+	bool journaling;
 };
 
 /* Replies with data: copies min(len, alloc_len) bytes to a new Data-In buffer and sets

@@ -214,7 +214,9 @@ void mode_select(struct scsi_task *task)
 	if (memcmp(&next, &lu->mode, sizeof(next)) != 0) {
 		log_info("scsi: mode parameters changed");
 		lu->mode = next;
-		ua_raise_all(lu->ua, task->itn, ASC_MODE_PARAMETERS_CHANGED);
+		struct nexus_set others = { .all = true, .except = task->itn };
+
+		ua_raise_set(lu->ua, &others, ASC_MODE_PARAMETERS_CHANGED);
 	}
 out:
 	lu_complete(task);

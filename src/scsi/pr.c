@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "scsi/lu.h"
+#include "scsi/nexus_set.h"
 #include "scsi/pr_file.h"
 #include "scsi/pr_port.h"
 
@@ -72,15 +73,10 @@ struct prout {
 
 /* ---- registrations ---- */
 
-static bool reg_covers(const struct pr_reg *r, const struct scsi_itn *itn)
-{
-	return pr_port_matches(&r->port, itn) && (r->all_tg_pt || r->relative_port == itn->relative_port);
-}
-
 static struct pr_reg *reg_find(struct pr_state *pr, const struct scsi_itn *itn)
 {
 	for (size_t i = 0; i < pr->img.nregs; i++)
-		if (reg_covers(&pr->img.regs[i], itn))
+		if (nexus_reg_covers(&pr->img.regs[i], itn))
 			return &pr->img.regs[i];
 	return NULL;
 }
@@ -151,29 +147,12 @@ static void reservation_check_holder(struct pr_state *pr)
 
 /* ---- unit attentions and aborts for sets of nexuses ---- */
 
-struct nexus_set {
-	const struct pr_reg *regs;
-	size_t nregs;
-	const struct scsi_itn *except; /* the nexus that caused it: it learns from its status */
-};
-
-static bool nexus_set_has(const struct scsi_itn *itn, void *arg)
-{
-	const struct nexus_set *s = arg;
-	if (s->except && ua_same_nexus(itn, s->except))
-		return false;
-	for (size_t i = 0; i < s->nregs; i++)
-		if (reg_covers(&s->regs[i], itn))
-			return true;
-	return false;
-}
-
 static void raise_for(struct pr_state *pr, const struct pr_reg *regs, size_t n,
                       const struct scsi_itn *except, enum sense_asc asc)
 {
-	struct nexus_set set = { regs, n, except };
+	struct nexus_set set = { false, regs, n, except };
 	if (n > 0)
-		ua_raise_matching(pr->ua, nexus_set_has, &set, asc);
+		ua_raise_set(pr->ua, &set, asc);
 }
 
 static void raise_for_registrants(struct pr_state *pr, const struct scsi_itn *except, enum sense_asc asc)
@@ -231,7 +210,7 @@ static void bad_param_length(struct scsi_task *task)
 	lu_sense(task, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 }
 
-static bool resv6_held_by(const struct pr_state *pr, const struct scsi_itn *itn)
+bool pr_resv6_held_by(const struct pr_state *pr, const struct scsi_itn *itn)
 {
 	return pr->resv6_held && pr_port_matches(&pr->resv6_port, itn) &&
 	       pr->resv6_relative_port == itn->relative_port;
@@ -239,7 +218,7 @@ static bool resv6_held_by(const struct pr_state *pr, const struct scsi_itn *itn)
 
 static bool resv6_conflicts(const struct pr_state *pr, const struct scsi_itn *itn)
 {
-	return pr->resv6_held && !resv6_held_by(pr, itn);
+	return pr->resv6_held && !pr_resv6_held_by(pr, itn);
 }
 
 /* ---- life cycle ---- */
@@ -708,8 +687,8 @@ static void prout_preempt(struct pr_state *pr, struct scsi_task *task, const str
 	}
 	pr->img.generation++;
 	if (p->action == PROUT_PREEMPT_AND_ABORT) {
-		struct nexus_set set = { pr->spare, taken, itn };
-		lu_abort_tasks(task->lu, nexus_set_has, &set, task);
+		struct nexus_set set = { false, pr->spare, taken, itn };
+		lu_abort_set(task->lu, &set, task);
 	}
 	persist(pr, task, pr->aptpl);
 }
@@ -841,17 +820,59 @@ void pr_release6(struct pr_state *pr, struct scsi_task *task)
 	if (crh_answered(pr, task))
 		return;
 	/* releasing somebody else's reservation, or none, is GOOD without effect (SPC-2) */
-	if (resv6_held_by(pr, task->itn))
+	if (pr_resv6_held_by(pr, task->itn))
 		pr->resv6_held = false;
 }
 
 void pr_nexus_lost(struct pr_state *pr, const struct scsi_itn *itn)
 {
-	if (resv6_held_by(pr, itn))
+	if (pr_resv6_held_by(pr, itn))
 		pr->resv6_held = false;
 }
 
 void pr_reset(struct pr_state *pr)
 {
 	pr->resv6_held = false;
+}
+
+void pr_snapshot(const struct pr_state *pr, struct pr_snapshot *out)
+{
+	out->img = &pr->img;
+	out->aptpl = pr->aptpl;
+	out->resv6_held = pr->resv6_held;
+	out->resv6_port = pr->resv6_port;
+	out->resv6_relative_port = pr->resv6_relative_port;
+}
+
+int pr_install(struct pr_state *pr, struct pr_image *img, const struct pr_snapshot *rest, char *err,
+               size_t errlen)
+{
+	bool aptpl_before = pr->aptpl;
+	/* img->regs holds exactly nregs entries: that is the capacity from now on. */
+	struct pr_reg *spare = realloc(pr->spare, MAX(img->nregs, (size_t)1) * sizeof(*spare));
+
+	if (!spare) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pr->spare = spare;
+	pr_image_clear(&pr->img);
+	pr->img = *img;
+	pr->cap = img->nregs;
+	memset(img, 0, sizeof(*img));
+	pr->aptpl = rest->aptpl && pr->state_path;
+	pr->resv6_held = rest->resv6_held;
+	pr->resv6_port = rest->resv6_port;
+	pr->resv6_relative_port = rest->resv6_relative_port;
+	if (rest->aptpl && !pr->state_path) {
+		snprintf(err, errlen, "the partner persists reservations (APTPL), this node has no state file");
+		return -1;
+	}
+	/* The partner's APTPL state reaches this node's disk too: either node may be the one
+	 * that restarts alone. */
+	if (pr->aptpl)
+		return pr_file_save(pr->state_path, &pr->img, err, errlen);
+	if (aptpl_before)
+		return pr_file_remove(pr->state_path, err, errlen);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "scsi/pr_file.h"
 #include "scsi/scsi.h"
 #include "scsi/ua.h"
 
@@ -39,5 +40,25 @@ void pr_release6(struct pr_state *pr, struct scsi_task *task);
 /* RESERVE(6) ends with the nexus that holds it, and with LUN RESET. */
 void pr_nexus_lost(struct pr_state *pr, const struct scsi_itn *itn);
 void pr_reset(struct pr_state *pr);
+
+/* True if itn holds the RESERVE(6) reservation. */
+bool pr_resv6_held_by(const struct pr_state *pr, const struct scsi_itn *itn);
+
+/* The state an HA partner shares: the persistent reservation image (borrowed from pr,
+ * valid until its next change), whether it is persisted (APTPL), the RESERVE(6) holder. */
+struct pr_snapshot {
+	const struct pr_image *img;
+	bool aptpl;
+	bool resv6_held;
+	struct pr_port resv6_port;
+	uint16_t resv6_relative_port;
+};
+void pr_snapshot(const struct pr_state *pr, struct pr_snapshot *out);
+/* Replaces the state with the partner's: *img is taken over (left empty), rest gives the
+ * other fields (its img is ignored).  APTPL state is written to this node's file (or the
+ * file removed); -1 with err if that fails or this node cannot persist (the state is
+ * installed all the same). */
+int pr_install(struct pr_state *pr, struct pr_image *img, const struct pr_snapshot *rest, char *err,
+               size_t errlen);
 
 #endif

@@ -59,7 +59,7 @@ static json_t *reg_to_json(const struct pr_reg *r)
 	return o;
 }
 
-static char *image_to_text(const struct pr_image *img)
+char *pr_file_format(const struct pr_image *img)
 {
 	json_t *regs = json_array();
 	json_t *root = json_pack("{s:s, s:i, s:I, s:i, s:o}", "format", FILE_FORMAT, "version", FILE_VERSION,
@@ -269,7 +269,7 @@ int pr_file_save(const char *path, const struct pr_image *img, char *err, size_t
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	char *text = image_to_text(img);
+	char *text = pr_file_format(img);
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

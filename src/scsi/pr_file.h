@@ -55,6 +55,8 @@ void pr_image_clear(struct pr_image *img);
 /* Returns 0 with *img loaded, 1 if there is no file (img empty), -1 with err set if the
  * file cannot be read or is not a consistent state. */
 int pr_file_load(const char *path, struct pr_image *img, char *err, size_t errlen);
+/* The file's content for img (malloc'd, NUL-terminated), or NULL when out of memory. */
+char *pr_file_format(const struct pr_image *img);
 /* Decodes file content (as pr_file_load does after reading); 0 or -1 with err set. */
 int pr_file_parse(const char *text, size_t len, struct pr_image *img, char *err, size_t errlen);
 int pr_file_save(const char *path, const struct pr_image *img, char *err, size_t errlen);

@@ -74,6 +74,10 @@ struct scsi_task {
 	uint32_t data_in_len;
 	uint32_t data_out_wanted;     /* Data-Out bytes the CDB asks for (SPDTL), against which
 	                                 the transport reports a write's residual */
+	uint8_t *state;               /* a command run for the HA partner (scsi_lu_execute_
+	                                 shipped()): the state it left, for the partner; freed
+	                                 by scsi_task_release() */
+	uint32_t state_len;
 
 	/* private */
 	struct scsi_lu *lu;
@@ -89,6 +93,8 @@ struct scsi_task {
 	bool aborted;
 	bool holds_range;             /* holds an LBA range lock */
 	bool enabled;                 /* has entered the enabled state (task attributes) */
+	bool shipped_in;              /* run here for the HA partner's nexus */
+	bool publish;                 /* changed the shared state: the partner learns it first */
 	uint64_t start_ns;            /* entered the logical unit (monotonic), for its latency */
 };
 
@@ -157,6 +163,54 @@ void scsi_lu_set_port_groups(struct scsi_lu *lu, scsi_port_groups_fn fn, void *c
  * the provider, and if a state did change tells every nexus with ASYMMETRIC ACCESS STATE
  * CHANGED.  A change of store_access() is noticed without this call. */
 void scsi_lu_port_groups_changed(struct scsi_lu *lu);
+
+/* Replicated SCSI state (the logical unit of an HA device, served by two nodes): the
+ * persistent reservations, RESERVE(6), mode parameters and the unit attentions and
+ * aborts their changes cause are one state for both nodes.  A provider (the HA layer)
+ * carries it; the SCSI layer decides what to ship and applies what arrives.
+ *
+ * Reads stay local: every node holds the whole state and gates commands with it.  A
+ * command that changes it (the opcode table marks them) runs on the owner only: on any
+ * other node it is shipped there with its nexus, and the owner's answer brings the new
+ * state.  On the owner, the command completes once the partner has the new state (or is
+ * gone).  LUN RESET and the loss of a RESERVE(6) holder's nexus are replayed on the
+ * partner. */
+struct scsi_state_peer_ops {
+	/* True while this node executes state-changing commands. */
+	bool (*owner)(void *ctx);
+	/* Runs task on the owner; the provider sets status and sense and calls
+	 * scsi_task_shipped() (from the loop), also when the partner is lost. */
+	void (*ship)(void *ctx, struct scsi_task *task);
+	/* The state after task changed it (len bytes, copied), to send to the partner; the
+	 * provider calls scsi_task_published(task) once the partner installed it or is gone. */
+	void (*publish)(void *ctx, struct scsi_task *task, const uint8_t *state, size_t len);
+	/* This node reset the logical unit (LUN RESET): the partner does too. */
+	void (*reset)(void *ctx);
+	/* The nexus holding RESERVE(6) ended here: the partner releases it too. */
+	void (*nexus_lost)(void *ctx, const struct scsi_itn *itn);
+};
+/* Gives the logical unit its state provider (ops NULL: the state is this node's alone). */
+void scsi_lu_set_state_peer(struct scsi_lu *lu, const struct scsi_state_peer_ops *ops, void *ctx);
+/* Owner side: runs a command the partner shipped (task->itn is the partner's nexus, the
+ * provider's to keep alive); done() finds the new state in task->state. */
+void scsi_lu_execute_shipped(struct scsi_lu *lu, struct scsi_task *task);
+/* The outcome of a shipped task is in (status, sense): installs `state` (NULL: none, the
+ * command did not run) and completes the task. */
+void scsi_task_shipped(struct scsi_task *task, const uint8_t *state, size_t len);
+/* A shipped task that may or may not have run on the owner, which is gone: it fails
+ * with a status the initiator retries (NOT READY, asymmetric access state transition). */
+void scsi_task_ship_failed(struct scsi_task *task);
+/* The partner has the state a task published (or is gone): the task completes. */
+void scsi_task_published(struct scsi_task *task);
+/* The whole state, without effects (malloc'd), for a partner being met; -1 when out of
+ * memory. */
+int scsi_lu_state_export(struct scsi_lu *lu, uint8_t **out, size_t *len);
+/* Installs the partner's state and applies the effects it carries; -1 (logged) if it is
+ * malformed, nothing changed then. */
+int scsi_lu_state_install(struct scsi_lu *lu, const uint8_t *state, size_t len);
+/* The partner reset the logical unit, or lost the nexus holding RESERVE(6). */
+void scsi_lu_partner_reset(struct scsi_lu *lu);
+void scsi_lu_partner_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn);
 
 /* A target device: the logical units an I_T nexus can reach, by LUN. */
 int scsi_target_new(struct scsi_target **out);

@@ -15,6 +15,8 @@ struct ua_nexus {
 
 struct ua_set {
 	struct ua_nexus *nexuses;
+	ua_recorder_fn record;
+	void *record_arg;
 };
 
 int ua_set_new(struct ua_set **out)
@@ -39,6 +41,7 @@ void ua_set_free(struct ua_set *ua)
 bool ua_same_nexus(const struct scsi_itn *a, const struct scsi_itn *b)
 {
 	return a == b || (memcmp(a->isid, b->isid, sizeof(a->isid)) == 0 && a->tpgt == b->tpgt &&
+	                  a->relative_port == b->relative_port &&
 	                  strcmp(a->initiator_name, b->initiator_name) == 0 &&
 	                  strcmp(a->target_name, b->target_name) == 0);
 }
@@ -83,6 +86,19 @@ void ua_raise_matching(struct ua_set *ua, bool (*match)(const struct scsi_itn *i
 	for (struct ua_nexus *n = ua->nexuses; n; n = n->next)
 		if (match(&n->itn, arg))
 			push(n, asc);
+}
+
+void ua_raise_set(struct ua_set *ua, const struct nexus_set *set, enum sense_asc asc)
+{
+	ua_raise_matching(ua, nexus_set_has, (void *)set, asc);
+	if (ua->record)
+		ua->record(ua->record_arg, set, asc);
+}
+
+void ua_set_recorder(struct ua_set *ua, ua_recorder_fn fn, void *arg)
+{
+	ua->record = fn;
+	ua->record_arg = arg;
 }
 
 bool ua_take(struct ua_set *ua, const struct scsi_itn *itn, enum sense_asc *asc)
