@@ -282,22 +282,33 @@ static int cmd_status(struct ctx *x, const struct args *a)
 	return EXIT_OK;
 }
 
+/* Calls a list method.  With --json the result is printed and *res is NULL; else *res is
+ * the result to print, and `empty` was printed if the list under key is empty. */
+static int fetch_list(struct ctx *x, const char *method, const char *key, const char *empty, json_t **res)
+{
+	int rc = call(x, method, NULL, res);
+
+	if (rc)
+		return rc;
+	if (x->json) {
+		print_json(*res);
+		json_decref(*res);
+		*res = NULL;
+	} else if (!json_array_size(json_object_get(*res, key))) {
+		printf("%s\n", empty);
+	}
+	return EXIT_OK;
+}
+
 static int cmd_target_list(struct ctx *x, const struct args *a)
 {
 	json_t *res, *t, *l, *p;
 	size_t i, j;
 	char size[32];
-	int rc = call(x, "target.list", NULL, &res);
+	int rc = fetch_list(x, "target.list", "targets", "no targets", &res);
 
-	if (rc)
+	if (rc || !res)
 		return rc;
-	if (x->json) {
-		print_json(res);
-		json_decref(res);
-		return EXIT_OK;
-	}
-	if (!json_array_size(json_object_get(res, "targets")))
-		printf("no targets\n");
 	json_array_foreach(json_object_get(res, "targets"), i, t) {
 		const char *alias = str_of(t, "alias");
 
@@ -315,6 +326,29 @@ static int cmd_target_list(struct ctx *x, const struct args *a)
 		printf("%s%s", i ? ", " : "portals: ", json_string_value(p));
 	if (json_array_size(json_object_get(res, "portals")))
 		printf("\n");
+	json_decref(res);
+	return EXIT_OK;
+}
+
+/* Who is logged in, per target: what an administrator checks before deleting. */
+static int cmd_session_list(struct ctx *x, const struct args *a)
+{
+	json_t *res, *s, *c;
+	size_t i, j;
+	int rc = fetch_list(x, "session.list", "sessions", "no sessions", &res);
+
+	if (rc || !res)
+		return rc;
+	json_array_foreach(json_object_get(res, "sessions"), i, s) {
+		const char *target = str_of(s, "target");
+
+		printf("%s  %s  isid %s  tsih %llu  portal group %llu  %zu connection(s):", *target ? target : "(discovery)",
+		       str_of(s, "initiator"), str_of(s, "isid"), u64_of(s, "tsih"), u64_of(s, "portal_group"),
+		       json_array_size(json_object_get(s, "connections")));
+		json_array_foreach(json_object_get(s, "connections"), j, c)
+			printf(" %s (cid %llu)", str_of(c, "peer"), u64_of(c, "cid"));
+		printf("\n");
+	}
 	json_decref(res);
 	return EXIT_OK;
 }
@@ -713,8 +747,6 @@ static int print_change(struct ctx *x, const char *method, json_t *params, const
 		return rc;
 	if (x->json)
 		print_json(res);
-	else if (json_is_true(json_object_get(res, "restart_needed")))
-		printf("%s: %s; still served until the daemon restarts\n", str_of(res, "name"), done);
 	else if (json_is_string(json_object_get(res, "iqn")))
 		printf("%s: %s as %s\n", str_of(res, "name"), done, str_of(res, "iqn"));
 	else
@@ -758,9 +790,15 @@ static int cmd_target_create(struct ctx *x, const struct args *a)
 	return rc;
 }
 
+/* A delete: with --force the sessions in the way are logged out. */
+static json_t *delete_params(const struct args *a)
+{
+	return json_pack("{s:s, s:b}", "name", a->pos[0], "force", a->opt[0] != NULL);
+}
+
 static int cmd_target_delete(struct ctx *x, const struct args *a)
 {
-	return print_change(x, "target.delete", name_param(a->pos[0]), "deleted with its LUNs");
+	return print_change(x, "target.delete", delete_params(a), "deleted with its LUNs");
 }
 
 enum {
@@ -945,7 +983,7 @@ static int cmd_device_resize(struct ctx *x, const struct args *a)
 
 static int cmd_device_delete(struct ctx *x, const struct args *a)
 {
-	return print_change(x, "device.delete", name_param(a->pos[0]), "deleted");
+	return print_change(x, "device.delete", delete_params(a), "deleted");
 }
 
 /* ---- validating a shared disk from an initiator ---- */
@@ -1014,9 +1052,12 @@ static const struct command commands[] = {
 	  "the daemon's managed configuration, so it survives a restart.",
 	  1, { "iqn=", "portal=+", "allow=+", "chap-user=", "chap-secret-file=", "mutual-chap-user=",
 	       "mutual-chap-secret-file=" }, cmd_target_create },
-	{ "target delete", "NAME",
-	  "Deletes a target made with 'target create', with its LUNs, from the managed configuration.  The\n"
-	  "running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_target_delete },
+	{ "target delete", "NAME [--force]",
+	  "Deletes a target made with 'target create', with its LUNs: it is no longer served and is gone from\n"
+	  "the managed configuration.  Refused while initiators are logged in to it ('session list' shows\n"
+	  "them) unless --force, which logs them out first.", 1, { "force" }, cmd_target_delete },
+	{ "session list", "", "iSCSI sessions: target, initiator name, ISID, TSIH, portal group and connections.", 0,
+	  { NULL }, cmd_session_list },
 	{ "device list", "", "Devices with their role, state, access, partner and sync progress.", 0, { NULL },
 	  cmd_device_list },
 	{ "device status", "NAME [--watch]",
@@ -1051,9 +1092,11 @@ static const struct command commands[] = {
 	  "Grows a device made with 'device create' (its file) to SIZE; initiators get CAPACITY DATA HAS\n"
 	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.",
 	  1, { "size=" }, cmd_device_resize },
-	{ "device delete", "TARGET:LUN | NAME",
-	  "Deletes a device made with 'device create' from the managed configuration (the file stays); an HA\n"
-	  "device goes by its NAME.  The running daemon keeps serving it until it restarts.", 1, { NULL }, cmd_device_delete },
+	{ "device delete", "TARGET:LUN | NAME [--force]",
+	  "Deletes a device made with 'device create': it is no longer served and is gone from the managed\n"
+	  "configuration (the file stays).  An HA device goes by its NAME; its links and the device close on\n"
+	  "this node (delete it on the partner too).  Refused while initiators are logged in to its target\n"
+	  "unless --force, which logs them out first.", 1, { "force" }, cmd_device_delete },
 	{ "device verify", "NAME [--wait]",
 	  "Compares both replicas block by block while I/O goes on.  --wait waits for the result and exits\n"
 	  "with 1 if blocks differ.",

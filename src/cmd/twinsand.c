@@ -260,6 +260,7 @@ static int start_server(struct daemon_state *d)
 	for (size_t i = 0; i < iscsi_registry_count(d->registry); i++)
 		iscsi_server_serve(d->server, iscsi_target_scsi(iscsi_registry_at(d->registry, i)));
 	mgmt_build_set_server(d->build, d->server);
+	mgmt_api_set_server(d->api, d->server);
 	return 0;
 }
 

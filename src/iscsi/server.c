@@ -188,6 +188,79 @@ void iscsi_server_serve(struct iscsi_server *srv, struct scsi_target *target)
 	scsi_target_set_transport(target, &ops);
 }
 
+/* ---- sessions, for the administrator ---- */
+
+struct session_walk {
+	void (*fn)(void *arg, const struct iscsi_session_info *s);
+	void *arg;
+	const struct scsi_target *target;  /* counting: the target's sessions */
+	unsigned count;
+};
+
+static void session_visit(void *arg, const struct iscsi_session *s)
+{
+	struct session_walk *w = arg;
+	const struct iscsi_session_params *sp = session_params(s);
+	struct iscsi_session_info info = {
+		.target = sp->type == ISCSI_SESSION_NORMAL ? sp->target_name : "", .initiator = sp->initiator_name,
+		.tsih = sp->tsih, .tpgt = session_itn(s)->tpgt,
+	};
+
+	if (w->target) {
+		w->count += session_scsi(s) == w->target;
+		return;
+	}
+	memcpy(info.isid, sp->isid, sizeof(info.isid));
+	for (const struct iscsi_conn *c = session_conns(s); c && info.n_conns < ISCSI_SESSION_INFO_CONNS;
+	     c = c->next_in_session) {
+		if (c->state == CONN_CLOSING)
+			continue;
+		info.conns[info.n_conns].cid = c->params.cid;
+		info.conns[info.n_conns++].peer = c->peer;
+	}
+	w->fn(w->arg, &info);
+}
+
+void iscsi_server_sessions(const struct iscsi_server *srv,
+                           void (*fn)(void *arg, const struct iscsi_session_info *s), void *arg)
+{
+	struct session_walk w = { .fn = fn, .arg = arg };
+
+	sessions_each(srv->env.sessions, session_visit, &w);
+}
+
+unsigned iscsi_server_target_sessions(const struct iscsi_server *srv, struct iscsi_target *target)
+{
+	struct session_walk w = { .target = iscsi_target_scsi(target) };
+
+	sessions_each(srv->env.sessions, session_visit, &w);
+	return w.count;
+}
+
+static bool conn_uses(const struct iscsi_conn *c, struct iscsi_target *target)
+{
+	return (c->session && session_scsi(c->session) == iscsi_target_scsi(target)) ||
+	       (c->login && iscsi_login_target(c->login) == target);
+}
+
+unsigned iscsi_server_end_target_sessions(struct iscsi_server *srv, struct iscsi_target *target, const char *why)
+{
+	unsigned n = sessions_end_target(srv->env.sessions, iscsi_target_scsi(target), why);
+
+	for (struct iscsi_conn *c = srv->env.conns; c; c = c->next)
+		if (!c->session && conn_uses(c, target))
+			conn_close(c, why);
+	return n;
+}
+
+bool iscsi_server_target_in_use(const struct iscsi_server *srv, struct iscsi_target *target)
+{
+	for (const struct iscsi_conn *c = srv->env.conns; c; c = c->next)
+		if (conn_uses(c, target))
+			return true;
+	return false;
+}
+
 int iscsi_server_run(struct iscsi_server *srv)
 {
 	stop_signal_watch(srv->signals);

@@ -356,6 +356,27 @@ void session_conn_gone(struct iscsi_session *s, struct iscsi_conn *conn)
 		free(s);
 }
 
+void sessions_each(const struct iscsi_sessions *table, void (*fn)(void *arg, const struct iscsi_session *s),
+                   void *arg)
+{
+	for (const struct iscsi_session *s = table->list; s; s = s->next)
+		fn(arg, s);
+}
+
+unsigned sessions_end_target(struct iscsi_sessions *table, const struct scsi_target *t, const char *why)
+{
+	unsigned n = 0;
+
+	for (struct iscsi_session *s = table->list, *next; s; s = next) {
+		next = s->next;
+		if (s->target && iscsi_target_scsi(s->target) == t) {
+			session_end(s, why);
+			n++;
+		}
+	}
+	return n;
+}
+
 void sessions_close_all(struct iscsi_sessions *table, const char *why)
 {
 	while (table->list)

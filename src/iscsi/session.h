@@ -56,6 +56,12 @@ void session_conn_closing(struct iscsi_session *s, struct iscsi_conn *conn);
 /* A connection is freed: the session forgets it, and is freed after its last one. */
 void session_conn_gone(struct iscsi_session *s, struct iscsi_conn *conn);
 
+/* Calls fn for every session not ended, newest first. */
+void sessions_each(const struct iscsi_sessions *table, void (*fn)(void *arg, const struct iscsi_session *s),
+                   void *arg);
+/* Ends the sessions logged in to target t; how many there were. */
+unsigned sessions_end_target(struct iscsi_sessions *table, const struct scsi_target *t, const char *why);
+
 /* Ends every session (shutdown). */
 void sessions_close_all(struct iscsi_sessions *table, const char *why);
 

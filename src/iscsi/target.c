@@ -41,8 +41,10 @@ int iscsi_registry_new(struct iscsi_registry **out)
 	return *out == NULL ? -1 : 0;
 }
 
-static void target_free(struct iscsi_target *t)
+void iscsi_target_free(struct iscsi_target *t)
 {
+	if (t == NULL)
+		return;
 	scsi_target_free(t->scsi);
 	free(t->acl);
 	free(t->groups);
@@ -55,7 +57,7 @@ void iscsi_registry_free(struct iscsi_registry *reg)
 	if (reg == NULL)
 		return;
 	for (size_t i = 0; i < reg->count; i++)
-		target_free(reg->targets[i]);
+		iscsi_target_free(reg->targets[i]);
 	free(reg->targets);
 	free(reg->portals);
 	explicit_bzero(&reg->discovery_auth, sizeof(reg->discovery_auth));
@@ -129,6 +131,17 @@ struct iscsi_target *iscsi_registry_find(const struct iscsi_registry *reg, const
 		if (strcasecmp(reg->targets[i]->name, name) == 0)
 			return reg->targets[i];
 	return NULL;
+}
+
+void iscsi_registry_remove(struct iscsi_registry *reg, struct iscsi_target *t)
+{
+	for (size_t i = 0; i < reg->count; i++) {
+		if (reg->targets[i] == t) {
+			memmove(reg->targets + i, reg->targets + i + 1, (reg->count - i - 1) * sizeof(*reg->targets));
+			reg->count--;
+			return;
+		}
+	}
 }
 
 size_t iscsi_registry_count(const struct iscsi_registry *reg) { return reg->count; }

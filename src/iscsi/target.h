@@ -46,6 +46,11 @@ void iscsi_registry_portal_format(const struct iscsi_registry *reg, size_t i, ch
 
 struct iscsi_target *iscsi_target_add(struct iscsi_registry *reg, const char *name, const char *alias);
 struct iscsi_target *iscsi_registry_find(const struct iscsi_registry *reg, const char *name);
+/* Takes a target out of the registry: logins and discovery no longer find it.  It stays
+ * the caller's to free with iscsi_target_free() once no session or login uses it
+ * (iscsi_server_target_in_use()). */
+void iscsi_registry_remove(struct iscsi_registry *reg, struct iscsi_target *t);
+void iscsi_target_free(struct iscsi_target *t); /* frees its SCSI target, not the logical units */
 size_t iscsi_registry_count(const struct iscsi_registry *reg);
 struct iscsi_target *iscsi_registry_at(const struct iscsi_registry *reg, size_t i);
 

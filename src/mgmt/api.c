@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "iscsi/server.h"
 #include "mgmt/api_auth.h"
 #include "mgmt/api_proto.h"
 #include "mgmt/api_server.h"
@@ -43,6 +44,7 @@ struct mgmt_api {
 	uint64_t started_ms;
 	char secret[API_SECRET_MAX];
 	const struct iscsi_registry *registry;
+	const struct iscsi_server *server;  /* NULL: no sessions to show */
 	struct api_device *devices;
 	size_t n_devices;
 	struct api_lun *luns;
@@ -130,6 +132,31 @@ static json_t *m_target_list(struct mgmt_api *api, struct api_conn *c, const jso
 		json_array_append_new(portals, json_string(portal));
 	}
 	return json_pack("{s:o, s:o}", "targets", targets, "portals", portals);
+}
+
+/* One session of session.list: ISID as 12 hex digits, as initiators' tools show it. */
+static void session_json(void *arg, const struct iscsi_session_info *s)
+{
+	json_t *list = arg, *conns = json_array();
+	char isid[13];
+
+	for (unsigned i = 0; i < 6; i++)
+		snprintf(isid + 2 * i, 3, "%02x", s->isid[i]);
+	for (unsigned i = 0; conns && i < s->n_conns; i++)
+		json_array_append_new(conns, json_pack("{s:i, s:s}", "cid", (int)s->conns[i].cid, "peer",
+		                                       s->conns[i].peer));
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i, s:i, s:o}", "target", s->target, "initiator",
+	                                      s->initiator, "isid", isid, "tsih", (int)s->tsih, "portal_group",
+	                                      (int)s->tpgt, "connections", conns ? conns : json_array()));
+}
+
+static json_t *m_session_list(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
+{
+	json_t *sessions = json_array();
+
+	if (sessions && api->server)
+		iscsi_server_sessions(api->server, session_json, sessions);
+	return json_pack("{s:o}", "sessions", sessions);
 }
 
 static json_t *m_device_list(struct mgmt_api *api, struct api_conn *c, const json_t *params, struct mgmt_error *err)
@@ -294,6 +321,11 @@ static const struct mgmt_param p_resolve[] = {
 	{ "keep", MGMT_PARAM_STRING, true, keep_choices },
 	{ NULL, 0, false, NULL },
 };
+static const struct mgmt_param p_delete[] = {
+	{ "name", MGMT_PARAM_STRING, true, NULL },
+	{ "force", MGMT_PARAM_BOOL, false, NULL },
+	{ NULL, 0, false, NULL },
+};
 static const struct mgmt_param p_login[] = {
 	{ "proof", MGMT_PARAM_STRING, true, NULL },
 	{ NULL, 0, false, NULL },
@@ -353,15 +385,16 @@ static const struct api_method {
 	{ "session.login", m_login, false, p_login, true },
 	{ "server.info", m_server_info, false, NULL, false },
 	{ "target.list", m_target_list, false, NULL, false },
+	{ "session.list", m_session_list, false, NULL, false },
 	{ "device.list", m_device_list, false, NULL, false },
 	{ "device.status", m_device_status, false, p_name, false },
 	{ "device.resolve_split_brain", m_resolve, true, p_resolve, false },
 	{ "device.set_failover", m_set_failover, true, p_failover, false },
 	{ "device.verify", m_verify, true, p_name, false },
 	{ "target.create", m_target_create, true, p_target_create, false },
-	{ "target.delete", m_target_delete, true, p_name, false },
+	{ "target.delete", m_target_delete, true, p_delete, false },
 	{ "device.create", m_device_create, true, p_device_create, false },
-	{ "device.delete", m_device_delete, true, p_name, false },
+	{ "device.delete", m_device_delete, true, p_delete, false },
 	{ "device.resize", m_device_resize, true, p_resize, false },
 	{ "events.subscribe", m_subscribe, false, NULL, false },
 };
@@ -474,6 +507,7 @@ void mgmt_api_free(struct mgmt_api *api)
 }
 
 void mgmt_api_set_registry(struct mgmt_api *api, const struct iscsi_registry *reg) { api->registry = reg; }
+void mgmt_api_set_server(struct mgmt_api *api, const struct iscsi_server *srv) { api->server = srv; }
 
 /* array (of n elements of size bytes) grown by one zeroed element; NULL when out of memory. */
 static void *array_grow(void *array, size_t n, size_t size)
@@ -514,6 +548,30 @@ int mgmt_api_add_device(struct mgmt_api *api, const char *name, const struct mgm
 	d->dev = dev;
 	str_copy(d->name, sizeof(d->name), name);
 	return 0;
+}
+
+void mgmt_api_remove_lun(struct mgmt_api *api, const struct store *s)
+{
+	for (size_t i = 0; i < api->n_luns; i++) {
+		if (api->luns[i].store == s) {
+			memmove(api->luns + i, api->luns + i + 1, (api->n_luns - i - 1) * sizeof(*api->luns));
+			api->n_luns--;
+			return;
+		}
+	}
+}
+
+void mgmt_api_remove_device(struct mgmt_api *api, const char *name)
+{
+	for (size_t i = 0; i < api->n_devices; i++) {
+		if (!strcmp(api->devices[i].name, name)) {
+			if (api->devices[i].ops->release)
+				api->devices[i].ops->release(api->devices[i].dev);
+			memmove(api->devices + i, api->devices + i + 1, (api->n_devices - i - 1) * sizeof(*api->devices));
+			api->n_devices--;
+			return;
+		}
+	}
 }
 
 void mgmt_api_publish_event(struct mgmt_api *api, const char *event, const char *device, const char *detail)

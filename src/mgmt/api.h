@@ -8,7 +8,7 @@
  * target registry, each LUN, and each device (an HA device through mgmt/api_ha.h); HA
  * events it publishes reach every connection that called events.subscribe.
  *
- * Methods: session.login, server.info, target.list, device.list, device.status,
+ * Methods: session.login, server.info, target.list, session.list, device.list, device.status,
  * device.resolve_split_brain, device.set_failover, device.verify, events.subscribe,
  * target.create, target.delete, device.create, device.delete, device.resize (docs/twinctl.md lists their
  * parameters and results). */
@@ -59,6 +59,13 @@ void mgmt_api_free(struct mgmt_api *api);
 void mgmt_api_set_registry(struct mgmt_api *api, const struct iscsi_registry *reg);
 int mgmt_api_add_lun(struct mgmt_api *api, const char *target, uint64_t lun, const char *backing,
                      const struct store *s, const char *device);
+/* A LUN (by its store) or a device (by name) deleted while serving: no longer shown; a
+ * device's release() is called. */
+void mgmt_api_remove_lun(struct mgmt_api *api, const struct store *s);
+void mgmt_api_remove_device(struct mgmt_api *api, const char *name);
+/* What session.list shows: the sessions logged in to the iSCSI server. */
+struct iscsi_server;
+void mgmt_api_set_server(struct mgmt_api *api, const struct iscsi_server *srv);
 
 /* A device as the API sees it.  Each command returns 0, or -1 with err saying what to do. */
 struct mgmt_device_ops {

@@ -29,6 +29,7 @@
 #define MGMT_E_NOT_FOUND "not_found"            /* no such device or target */
 #define MGMT_E_FAILED "failed"                  /* the operation was refused or failed */
 #define MGMT_E_DENIED "permission_denied"
+#define MGMT_E_BUSY "busy"                      /* in use (initiators logged in); force to override */
 
 struct mgmt_error {
 	char code[32];

@@ -173,10 +173,10 @@ static int write_temp(const char *path, const char *text, char *tmp, size_t tmpl
 
 /* What a change does to the running daemon before the file is replaced: 0, or -1 with
  * err and nothing done. */
-typedef int apply_fn(struct mgmt_apply *a, const struct config *next, size_t arg, struct mgmt_error *err);
+typedef int apply_fn(struct mgmt_apply *a, const struct config *next, const void *arg, struct mgmt_error *err);
 
 /* Serves what next has beyond the current configuration: new sections come last. */
-static int apply_new(struct mgmt_apply *a, const struct config *next, size_t arg, struct mgmt_error *err)
+static int apply_new(struct mgmt_apply *a, const struct config *next, const void *arg, struct mgmt_error *err)
 {
 	char msg[256] = "";
 
@@ -194,7 +194,7 @@ static int apply_new(struct mgmt_apply *a, const struct config *next, size_t arg
  * check: validated only, the first step of a change on two nodes.  request_from is the
  * first line of text the request added. */
 static int change(struct mgmt_apply *a, const char *text, unsigned request_from, bool check, apply_fn *apply,
-                  size_t arg, struct mgmt_error *err)
+                  const void *arg, struct mgmt_error *err)
 {
 	const char *path = a->cfg->managed_config;
 	char msg[512], tmp[CONFIG_PATH_MAX + 8];
@@ -241,7 +241,7 @@ static int change_adding(struct mgmt_apply *a, FILE *f, char **added, bool check
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 		text = NULL;
 	} else {
-		rc = change(a, text, count_lines(current) + 1, check, apply_new, 0, err);
+		rc = change(a, text, count_lines(current) + 1, check, apply_new, NULL, err);
 	}
 	free(current);
 	free(text);
@@ -326,12 +326,57 @@ json_t *mgmt_apply_target_create(struct mgmt_apply *a, const json_t *params, str
 	return json_pack("{s:s, s:s}", "name", t->alias, "iqn", t->iqn);
 }
 
-/* Rewrites the managed configuration without what drop marks (an HA device goes with its
- * LUN).  Objects already served stay served until the daemon restarts: iSCSI targets and
- * logical units cannot yet be withdrawn from a running daemon. */
-static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, const bool *drop_lun,
-                               const char *what, struct mgmt_error *err)
+/* What a delete takes away from the current configuration. */
+struct dropping {
+	const bool *target, *lun;
+	bool force;
+};
+
+/* Whether target i has sessions in the way of the delete: targets that go, and those of
+ * LUNs that go (an initiator logged in sees them). */
+static bool touched(const struct config *cfg, const struct dropping *d, size_t i)
 {
+	if (d->target[i])
+		return true;
+	for (size_t k = 0; k < cfg->n_luns; k++)
+		if (d->lun[k] && cfg->luns[k].target == i)
+			return true;
+	return false;
+}
+
+/* Stops serving what goes: refused while initiators are logged in to it, unless forced,
+ * which logs them out first. */
+static int apply_dropping(struct mgmt_apply *a, const struct config *next, const void *arg, struct mgmt_error *err)
+{
+	const struct dropping *d = arg;
+	const struct config *cfg = a->cfg;
+
+	for (size_t i = 0; !d->force && i < cfg->n_targets; i++) {
+		unsigned n = touched(cfg, d, i) ? a->ops->sessions(a->arg, cfg, i) : 0;
+
+		if (n)
+			return mgmt_fail(err, MGMT_E_BUSY, "%u session(s) are logged in to %s ('twinctl session list' shows "
+			                 "them); log them out on the initiators first, or add --force to end them; "
+			                 "nothing was changed", n, cfg->targets[i].iqn);
+	}
+	for (size_t i = 0; d->force && i < cfg->n_targets; i++)
+		if (touched(cfg, d, i))
+			a->ops->end_sessions(a->arg, cfg, i);
+	for (size_t k = 0; k < cfg->n_luns; k++)
+		if (d->lun[k])
+			a->ops->remove_lun(a->arg, cfg, k);
+	for (size_t i = 0; i < cfg->n_targets; i++)
+		if (d->target[i])
+			a->ops->remove_target(a->arg, cfg, i);
+	return 0;
+}
+
+/* Rewrites the managed configuration without what drop marks (an HA device goes with its
+ * LUN), and stops serving it. */
+static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, const bool *drop_lun,
+                               const char *what, bool force, struct mgmt_error *err)
+{
+	struct dropping d = { .target = drop_target, .lun = drop_lun, .force = force };
 	struct config *cfg = a->cfg;
 	bool *was = calloc(cfg->n_targets + cfg->n_luns + cfg->n_has + 1, sizeof(*was));
 	bool *was_lun = was + cfg->n_targets, *was_ha = was_lun + cfg->n_luns;
@@ -359,7 +404,7 @@ static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, co
 	if (text == NULL)
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 	else
-		rc = change(a, text, count_lines(text) + 1, false, NULL, 0, err);
+		rc = change(a, text, count_lines(text) + 1, false, apply_dropping, &d, err);
 	free(text);
 	if (rc < 0) {
 		for (size_t i = 0; i < cfg->n_targets; i++)
@@ -372,8 +417,8 @@ static json_t *change_dropping(struct mgmt_apply *a, const bool *drop_target, co
 	free(was);
 	if (rc < 0)
 		return NULL;
-	log_info("api: %s deleted from the managed configuration; served until the next restart", what);
-	return json_pack("{s:s, s:b}", "name", what, "restart_needed", 1);
+	log_info("api: %s deleted", what);
+	return json_pack("{s:s}", "name", what);
 }
 
 json_t *mgmt_apply_target_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
@@ -396,7 +441,8 @@ json_t *mgmt_apply_target_delete(struct mgmt_apply *a, const json_t *params, str
 		drop[index] = true;
 		for (size_t i = 0; i < cfg->n_luns; i++)
 			drop[cfg->n_targets + i] = cfg->luns[i].target == index;
-		res = change_dropping(a, drop, drop + cfg->n_targets, name, err);
+		res = change_dropping(a, drop, drop + cfg->n_targets, name, json_is_true(json_object_get(params, "force")),
+		                      err);
 	}
 	free(drop);
 	return res;
@@ -551,16 +597,16 @@ json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, str
 		return NULL;
 	}
 	drop[cfg->n_targets + found] = true;
-	res = change_dropping(a, drop, drop + cfg->n_targets, name, err);
+	res = change_dropping(a, drop, drop + cfg->n_targets, name, json_is_true(json_object_get(params, "force")), err);
 	free(drop);
 	return res;
 }
 
-static int grow_lun(struct mgmt_apply *a, const struct config *next, size_t lun, struct mgmt_error *err)
+static int grow_lun(struct mgmt_apply *a, const struct config *next, const void *arg, struct mgmt_error *err)
 {
 	char msg[256] = "";
 
-	if (a->ops->grow_lun(a->arg, next, lun, msg, sizeof(msg)) < 0)
+	if (a->ops->grow_lun(a->arg, next, *(const size_t *)arg, msg, sizeof(msg)) < 0)
 		return mgmt_fail(err, MGMT_E_FAILED, "%s; nothing was changed", msg);
 	return 0;
 }
@@ -596,7 +642,7 @@ json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, str
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 		return NULL;
 	}
-	rc = change(a, text, count_lines(text) + 1, false, grow_lun, found, err);
+	rc = change(a, text, count_lines(text) + 1, false, grow_lun, &found, err);
 	free(text);
 	if (rc < 0)
 		return NULL;

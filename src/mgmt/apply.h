@@ -4,7 +4,8 @@
  * builders, and is persisted crash-safely (write, fsync, rename, fsync of the directory),
  * so a restart comes back with the same targets, LUNs and HA devices.  An invalid change is refused
  * with the parser's message and changes nothing; a change the daemon cannot apply leaves
- * the file as it was. */
+ * the file as it was.  Deletes take effect at once; a target with sessions logged in (or
+ * one of its LUNs) is only deleted with "force", which ends those sessions first. */
 #ifndef TWINSAN_MGMT_APPLY_H
 #define TWINSAN_MGMT_APPLY_H
 
@@ -24,6 +25,15 @@ struct mgmt_apply_ops {
 	int (*add_lun)(void *arg, const struct config *cfg, size_t lun, char *err, size_t errlen);
 	/* Grows the served LUN cfg->luns[lun] to its size in cfg (bigger than now). */
 	int (*grow_lun)(void *arg, const struct config *cfg, size_t lun, char *err, size_t errlen);
+	/* How many sessions are logged in to the served target cfg->targets[target]; its LUNs
+	 * are in use while there are any. */
+	unsigned (*sessions)(void *arg, const struct config *cfg, size_t target);
+	/* Ends those sessions (their connections close). */
+	void (*end_sessions)(void *arg, const struct config *cfg, size_t target);
+	/* Stops serving the LUN (an HA device's links and device close too) or the target
+	 * (logins and discovery no longer find it); freed once nothing uses them. */
+	void (*remove_lun)(void *arg, const struct config *cfg, size_t lun);
+	void (*remove_target)(void *arg, const struct config *cfg, size_t target);
 };
 
 /* cfg is what the daemon was built from, loaded from config_path; the new object owns it. */

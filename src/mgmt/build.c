@@ -23,6 +23,7 @@
 #define SHUTDOWN_TICK_MS 10
 #define FLUSH_WAIT_MS 10000
 #define DRAIN_WAIT_MS 3000
+#define REAP_MS 20
 /* The two nodes of an HA pair present different SCSI target ports: the primary's in
  * target port group 1 numbered from 1, the secondary's in group 2 numbered from 0x8001. */
 #define SECONDARY_PORT_BASE 0x8000
@@ -43,6 +44,7 @@ struct ha_entry {
 	struct ha_arbiter arbiter;      /* the witness's vote, for failover = majority */
 	bool witness_stopped;
 	bool closing;              /* its status is no longer asked for */
+	bool retiring;             /* deleted while serving: closes once nothing uses it */
 	struct mgmt_api *const *api; /* the daemon's; NULL once closed */
 };
 
@@ -64,9 +66,16 @@ struct mgmt_build {
 	size_t nluns;
 	/* Where each LU is served: its target and LUN, for changes through the API. */
 	struct scsi_target *lu_targets[MAX_LUNS];
+	struct iscsi_target *lu_iscsi[MAX_LUNS];
 	uint64_t lu_numbers[MAX_LUNS];
-	struct ha_entry has[MAX_LUNS];
+	bool lu_retiring[MAX_LUNS];     /* deleted: freed once no connection uses its target */
+	struct ha_entry has[MAX_LUNS];  /* a free entry has no name */
 	size_t nhas;
+	/* Targets deleted while serving, freed once no connection uses them and their LUNs
+	 * are gone; the reaper polls for that. */
+	struct iscsi_target **retired;
+	size_t nretired;
+	struct reactor_timer reaper;
 	/* Shutdown: the loop turns until a condition holds (or a deadline passes); flushes
 	 * that outlive their wait complete into flush_reqs, never into a dead stack frame. */
 	struct flush_req flush_reqs[MAX_LUNS];
@@ -91,10 +100,22 @@ struct lun_spec {
 	const char *ha;            /* the HA device serving it, or NULL */
 };
 
-static int add_lun(struct mgmt_build *b, struct scsi_target *scsi, const struct lun_spec *ls)
+/* A free LU slot (one deleted while serving is reused), or MAX_LUNS. */
+static size_t free_lu_slot(const struct mgmt_build *b)
+{
+	size_t i = 0;
+
+	while (i < MAX_LUNS && (b->lus[i] || b->stores[i] || b->lu_retiring[i]))
+		i++;
+	return i;
+}
+
+/* Serves a LUN in target: its slot, or -1 logged. */
+static int add_lun(struct mgmt_build *b, struct iscsi_target *target, const struct lun_spec *ls)
 {
 	char err[256];
-	size_t i = b->nluns;
+	struct scsi_target *scsi = iscsi_target_scsi(target);
+	size_t i = free_lu_slot(b);
 	struct store_params sp = {
 		.path = ls->path, .create_size = ls->create_size, .direct = ls->direct,
 	};
@@ -135,14 +156,16 @@ static int add_lun(struct mgmt_build *b, struct scsi_target *scsi, const struct 
 		goto fail;
 	}
 	b->lu_targets[i] = scsi;
+	b->lu_iscsi[i] = target;
 	b->lu_numbers[i] = ls->lun;
-	b->nluns = i + 1;
+	if (i >= b->nluns)
+		b->nluns = i + 1;
 	if (mgmt_api_add_lun(b->api, ls->target, ls->lun, ls->path, b->stores[i], ls->ha) < 0 ||
 	    metrics_server_add_lun(b->metrics, ls->target, ls->lun, ls->ha, b->lus[i]) < 0) {
 		log_err("out of memory");
 		return -1;
 	}
-	return 0;
+	return (int)i;
 fail:
 	/* A LUN added while serving must leave its slot free; an HA device's store is closed
 	 * with its device at teardown. */
@@ -156,6 +179,14 @@ fail:
 }
 
 /* ---- HA devices ---- */
+
+/* An entry made free for the next HA device. */
+static void ha_entry_release(struct mgmt_build *b, struct ha_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	while (b->nhas > 0 && !b->has[b->nhas - 1].name[0])
+		b->nhas--;
+}
 
 /* Logs an event of an HA device; a state change with the state the tests and operators
  * look for ("HA1: state synchronized", "...; not serving (unavailable)" while this node
@@ -274,29 +305,35 @@ static int start_witness(struct mgmt_build *b, const struct config_ha *ha, struc
 
 /* Opens the replica, the HA device on it and its links; the device's store, or NULL
  * (logged).  Serving waits for the partner or the failover strategy, not for sync. */
-static struct store *open_ha(struct mgmt_build *b, const struct config_ha *ha, uint64_t node,
-                             const char *path)
+static struct ha_entry *open_ha(struct mgmt_build *b, const struct config_ha *ha, uint64_t node,
+                                const char *path)
 {
 	struct store_params sp = { .path = ha->path, .create_size = ha->size, .direct = ha->direct };
-	struct ha_entry *e = &b->has[b->nhas];
+	size_t slot = 0;
+	struct ha_entry *e;
 	struct ha_device_params hp = {
 		.name = ha->name, .meta_path = ha->meta_path, .role = ha->role, .node_id = node,
 		.initial_sync = ha->initial_sync, .failover = ha->failover, .extent_size = ha->extent_size,
 		.secret = ha->secret, .secret_len = ha->secret_len, .n_sync_links = ha->n_sync,
 		.n_heartbeat_links = ha->n_heartbeat, .ping_interval_ms = ha->ping_interval_ms,
-		.timeout_ms = ha->timeout_ms, .event = ha_event, .arg = e,
+		.timeout_ms = ha->timeout_ms, .event = ha_event,
 	};
 	bool had_replica = access(ha->path, F_OK) == 0, had_meta = access(ha->meta_path, F_OK) == 0;
 	char err[512];
 
-	if (b->nhas == MAX_LUNS) {
+	while (slot < MAX_LUNS && b->has[slot].name[0])
+		slot++;
+	if (slot == MAX_LUNS) {
 		log_err("%s:%u: [ha %s] at most %d HA devices", path, ha->line, ha->name, MAX_LUNS);
 		return NULL;
 	}
+	e = &b->has[slot];
+	hp.arg = e;
 	memcpy(hp.uuid, ha->uuid, sizeof(hp.uuid));
 	str_copy(e->name, sizeof(e->name), ha->name);
 	e->api = &b->api;
-	b->nhas++;
+	if (slot == b->nhas)
+		b->nhas++;
 	if (ha->n_witness > 0 && start_witness(b, ha, e, node, err, sizeof(err)) < 0) {
 		log_err("%s:%u: [ha %s] witness: %s", path, ha->line, ha->name, err);
 		goto fail;
@@ -332,7 +369,7 @@ static struct store *open_ha(struct mgmt_build *b, const struct config_ha *ha, u
 		log_err("out of memory");
 		return NULL;
 	}
-	return e->store;
+	return e;
 fail:
 	/* What this attempt made goes again: a device made through the API that failed must
 	 * leave nothing behind, and a retry gives it a new identity the old metadata would
@@ -341,10 +378,8 @@ fail:
 		unlink(ha->path);
 	if (!had_meta)
 		unlink(ha->meta_path);
-	if (!e->witness) {
-		memset(e, 0, sizeof(*e));
-		b->nhas--;
-	}
+	if (!e->witness)
+		ha_entry_release(b, e);
 	return NULL;
 }
 
@@ -445,17 +480,18 @@ static int add_ha_lun(struct mgmt_build *b, const struct config *cfg, const stru
 	struct iscsi_target *target = iscsi_registry_find(b->registry, cfg->targets[l->target].iqn);
 	struct ha_entry *e;
 	enum ha_role role = HA_ROLE_PRIMARY;
+	int slot;
 
 	ls->uuid = cfg->has[l->ha].uuid;
 	ls->path = cfg->has[l->ha].name;
 	ls->ha = cfg->has[l->ha].name;
-	ls->store = open_ha(b, &cfg->has[l->ha], node, path);
-	if (ls->store == NULL || add_lun(b, iscsi_target_scsi(target), ls) < 0)
+	e = open_ha(b, &cfg->has[l->ha], node, path);
+	ls->store = e ? e->store : NULL;
+	if (ls->store == NULL || (slot = add_lun(b, target, ls)) < 0)
 		return -1;
-	e = &b->has[b->nhas - 1];
 	target_ha_role(cfg, l->target, &role);
 	ha_lun_ports(e, cfg, &cfg->targets[l->target], role);
-	e->lu = b->lus[b->nluns - 1];
+	e->lu = b->lus[slot];
 	scsi_lu_set_port_groups(e->lu, ha_port_groups, e);
 	if (ha_scsi_peer_new(b->reactor, e->device, e->lu, &e->scsi_peer) < 0) {
 		log_err("out of memory");
@@ -506,7 +542,7 @@ static int build_lun(struct mgmt_build *b, const struct config *cfg, size_t i, c
 	snprintf(state_path, sizeof(state_path), "%s/%s:%llu.pr", cfg->state_dir, iqn,
 	         (unsigned long long)l->lun);
 	return l->uses_ha ? add_ha_lun(b, cfg, l, &ls, b->node, path)
-	                  : add_lun(b, iscsi_target_scsi(iscsi_registry_find(b->registry, iqn)), &ls);
+	                  : add_lun(b, iscsi_registry_find(b->registry, iqn), &ls) < 0 ? -1 : 0;
 }
 
 int mgmt_build_config(struct mgmt_build *b, const struct config *cfg, const char *path)
@@ -577,8 +613,179 @@ static int live_grow_lun(void *arg, const struct config *cfg, size_t i, char *er
 	return -1;
 }
 
+/* ---- deleting while serving ---- */
+
+static void witness_stopped(void *arg) { ((struct ha_entry *)arg)->witness_stopped = true; }
+
+static struct ha_entry *ha_entry_of(struct mgmt_build *b, const struct store *s)
+{
+	for (size_t j = 0; j < b->nhas; j++)
+		if (b->has[j].name[0] && b->has[j].store == s)
+			return &b->has[j];
+	return NULL;
+}
+
+static bool target_in_use(const struct mgmt_build *b, struct iscsi_target *t)
+{
+	return b->server && iscsi_server_target_in_use(b->server, t);
+}
+
+/* Frees a deleted LU once no connection uses its target (so no task of it is left) and,
+ * for an HA device, once its links' manager has nothing in flight; the device then closes
+ * (saying goodbye on its links) and its witness client stops.  True when done. */
+static bool reap_lun(struct mgmt_build *b, size_t k)
+{
+	struct ha_entry *e = ha_entry_of(b, b->stores[k]);
+
+	if (target_in_use(b, b->lu_iscsi[k]) || (e && e->peer && !ha_peer_idle(e->peer)))
+		return false;
+	if (e) {
+		ha_peer_free(e->peer);
+		e->peer = NULL;
+	}
+	scsi_lu_free(b->lus[k]);
+	store_close(b->stores[k]);
+	b->lus[k] = NULL;
+	b->stores[k] = NULL;
+	b->lu_retiring[k] = false;
+	if (e) {
+		e->device = NULL;
+		e->store = NULL;
+		e->lu = NULL;
+		if (e->witness)
+			witness_client_stop(e->witness, witness_stopped, e);
+	}
+	return true;
+}
+
+static bool reap_target(struct mgmt_build *b, struct iscsi_target *t)
+{
+	if (target_in_use(b, t))
+		return false;
+	for (size_t k = 0; k < b->nluns; k++)
+		if (b->lu_retiring[k] && b->lu_iscsi[k] == t)
+			return false;
+	iscsi_target_free(t);
+	return true;
+}
+
+static void reap(struct reactor_timer *timer)
+{
+	struct mgmt_build *b = container_of(timer, struct mgmt_build, reaper);
+	bool pending = false;
+
+	for (size_t k = 0; k < b->nluns; k++)
+		if (b->lu_retiring[k])
+			pending |= !reap_lun(b, k);
+	for (size_t j = 0; j < b->nhas; j++) {
+		struct ha_entry *e = &b->has[j];
+
+		if (!e->retiring || e->store)
+			continue;
+		if (e->witness && !e->witness_stopped) {
+			pending = true;
+			continue;
+		}
+		log_info("%s: closed", e->name);
+		witness_client_free(e->witness);
+		ha_entry_release(b, e);
+	}
+	for (size_t i = 0; i < b->nretired;) {
+		if (reap_target(b, b->retired[i]))
+			b->retired[i] = b->retired[--b->nretired];
+		else
+			pending = (i++, true);
+	}
+	if (pending)
+		reactor_timer_start(b->reactor, &b->reaper, REAP_MS, reap);
+}
+
+static void reap_soon(struct mgmt_build *b)
+{
+	if (!reactor_timer_armed(&b->reaper))
+		reactor_timer_start(b->reactor, &b->reaper, 0, reap);
+}
+
+static struct iscsi_target *served_target(const struct mgmt_build *b, const struct config *cfg, size_t target)
+{
+	return iscsi_registry_find(b->registry, cfg->targets[target].iqn);
+}
+
+static unsigned live_sessions(void *arg, const struct config *cfg, size_t target)
+{
+	struct mgmt_build *b = arg;
+	struct iscsi_target *t = served_target(b, cfg, target);
+
+	return t && b->server ? iscsi_server_target_sessions(b->server, t) : 0;
+}
+
+static void live_end_sessions(void *arg, const struct config *cfg, size_t target)
+{
+	struct mgmt_build *b = arg;
+	struct iscsi_target *t = served_target(b, cfg, target);
+	unsigned n = t && b->server ? iscsi_server_end_target_sessions(b->server, t, "logged out by the administrator") : 0;
+
+	if (n)
+		log_info("api: %u session(s) of %s ended", n, cfg->targets[target].iqn);
+}
+
+/* The LU leaves its target at once (REPORTED LUNS DATA CHANGED for the others); an HA
+ * device's links stop; the objects are freed by the reaper. */
+static void live_remove_lun(void *arg, const struct config *cfg, size_t lun)
+{
+	struct mgmt_build *b = arg;
+	const struct config_lun *l = &cfg->luns[lun];
+	struct iscsi_target *t = served_target(b, cfg, l->target);
+	struct ha_entry *e;
+
+	for (size_t k = 0; t && k < b->nluns; k++) {
+		if (!b->lus[k] || b->lu_retiring[k] || b->lu_iscsi[k] != t || b->lu_numbers[k] != l->lun)
+			continue;
+		scsi_target_remove_lu(iscsi_target_scsi(t), l->lun);
+		mgmt_api_remove_lun(b->api, b->stores[k]);
+		metrics_server_remove_lun(b->metrics, b->lus[k]);
+		e = ha_entry_of(b, b->stores[k]);
+		if (e) {
+			e->retiring = e->closing = true;
+			mgmt_api_remove_device(b->api, e->name);
+			metrics_server_remove_ha_device(b->metrics, e->device);
+			ha_peer_stop(e->peer);
+		}
+		b->lu_retiring[k] = true;
+		log_info("LUN %llu of %s is no longer served", (unsigned long long)l->lun, cfg->targets[l->target].iqn);
+		reap_soon(b);
+		return;
+	}
+}
+
+/* The target leaves the registry at once (no login or discovery finds it) and logins in
+ * progress to it end; it is freed by the reaper. */
+static void live_remove_target(void *arg, const struct config *cfg, size_t target)
+{
+	struct mgmt_build *b = arg;
+	struct iscsi_target *t = served_target(b, cfg, target);
+	struct iscsi_target **grown;
+
+	if (t == NULL)
+		return;
+	iscsi_registry_remove(b->registry, t);
+	if (b->server)
+		iscsi_server_end_target_sessions(b->server, t, "its target was deleted");
+	grown = realloc(b->retired, (b->nretired + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		log_err("out of memory: target %s is not freed", cfg->targets[target].iqn);
+		return;
+	}
+	b->retired = grown;
+	b->retired[b->nretired++] = t;
+	log_info("target %s is no longer served", cfg->targets[target].iqn);
+	reap_soon(b);
+}
+
 static const struct mgmt_apply_ops live_ops = {
 	.add_target = live_add_target, .add_lun = live_add_lun, .grow_lun = live_grow_lun,
+	.sessions = live_sessions, .end_sessions = live_end_sessions, .remove_lun = live_remove_lun,
+	.remove_target = live_remove_target,
 };
 
 const struct mgmt_apply_ops *mgmt_build_apply_ops(void)
@@ -621,12 +828,16 @@ int mgmt_build_add_file_lun(struct mgmt_build *b, const struct mgmt_build_file *
 		.block_size = f->block_size, .state_path = f->state_path, .target = f->target,
 	};
 
-	return add_lun(b, iscsi_target_scsi(iscsi_registry_find(b->registry, f->target)), &ls);
+	return add_lun(b, iscsi_registry_find(b->registry, f->target), &ls) < 0 ? -1 : 0;
 }
 
 size_t mgmt_build_lun_count(const struct mgmt_build *b)
 {
-	return b->nluns;
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->nluns; i++)
+		n += b->lus[i] != NULL && !b->lu_retiring[i];
+	return n;
 }
 
 static void flushed(struct store_io *io, int err)
@@ -648,8 +859,6 @@ static bool ha_closed(const struct mgmt_build *b)
 			return false;
 	return reactor_idle(b->reactor);
 }
-
-static void witness_stopped(void *arg) { ((struct ha_entry *)arg)->witness_stopped = true; }
 
 static void shutdown_tick(void *arg)
 {
@@ -678,7 +887,7 @@ void mgmt_build_flush(struct mgmt_build *b)
 {
 	for (size_t i = 0; i < b->nluns; i++) {
 		/* An HA replica this node may not serve took no writes through it. */
-		if (store_access(b->stores[i]) == STORE_ACCESS_UNAVAILABLE)
+		if (b->stores[i] == NULL || store_access(b->stores[i]) == STORE_ACCESS_UNAVAILABLE)
 			continue;
 		b->flush_reqs[i] = (struct flush_req){ .io.done = flushed, .b = b };
 		b->flushing++;
@@ -718,6 +927,10 @@ void mgmt_build_free(struct mgmt_build *b)
 {
 	if (b == NULL)
 		return;
+	reactor_timer_cancel(b->reactor, &b->reaper);
+	for (size_t i = 0; i < b->nretired; i++)
+		iscsi_target_free(b->retired[i]);
+	free(b->retired);
 	/* The links' managers before the devices they feed; store_close() closes a device. */
 	for (size_t i = 0; i < b->nhas; i++) {
 		ha_peer_free(b->has[i].peer);

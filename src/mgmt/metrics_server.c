@@ -89,6 +89,30 @@ int metrics_server_add_ha_device(struct metrics_server *m, const struct ha_devic
 	return 0;
 }
 
+void metrics_server_remove_lun(struct metrics_server *m, const struct scsi_lu *lu)
+{
+	for (size_t i = 0; i < m->n_luns; i++) {
+		if (m->luns[i].lu == lu) {
+			free(m->luns[i].target);
+			free(m->luns[i].device);
+			memmove(m->luns + i, m->luns + i + 1, (m->n_luns - i - 1) * sizeof(*m->luns));
+			m->n_luns--;
+			return;
+		}
+	}
+}
+
+void metrics_server_remove_ha_device(struct metrics_server *m, const struct ha_device *dev)
+{
+	for (size_t i = 0; i < m->n_devices; i++) {
+		if (m->devices[i] == dev) {
+			memmove(m->devices + i, m->devices + i + 1, (m->n_devices - i - 1) * sizeof(*m->devices));
+			m->n_devices--;
+			return;
+		}
+	}
+}
+
 char *metrics_server_render(const struct metrics_server *m, size_t *len)
 {
 	struct metrics_lun *luns = calloc(m->n_luns + 1, sizeof(*luns));

@@ -25,6 +25,9 @@ int metrics_server_new(struct reactor *r, const char *version, struct metrics_se
 int metrics_server_add_lun(struct metrics_server *m, const char *target, uint64_t lun, const char *device,
                            const struct scsi_lu *lu);
 int metrics_server_add_ha_device(struct metrics_server *m, const struct ha_device *dev);
+/* A LUN or HA device deleted while serving: no longer shown (before it is freed). */
+void metrics_server_remove_lun(struct metrics_server *m, const struct scsi_lu *lu);
+void metrics_server_remove_ha_device(struct metrics_server *m, const struct ha_device *dev);
 /* Starts serving on a numeric IPv4 or IPv6 address; -1 with err saying why. */
 int metrics_server_listen(struct metrics_server *m, const char *address, uint16_t port, char *err,
                           size_t errlen);

@@ -216,6 +216,10 @@ void scsi_lu_partner_nexus_lost(struct scsi_lu *lu, const struct scsi_itn *itn);
 int scsi_target_new(struct scsi_target **out);
 void scsi_target_free(struct scsi_target *t); /* does not free the logical units */
 int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, struct scsi_lu *lu);
+/* Takes LUN lun out of the target: commands to it get LOGICAL UNIT NOT SUPPORTED and the
+ * other logical units report REPORTED LUNS DATA CHANGED.  The logical unit stays the
+ * caller's, to free once no task of it is left; -1 if there is no such LUN. */
+int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun);
 
 /* Hooks the transport gives a target so the SCSI layer can act on other nexuses' tasks
  * (PREEMPT AND ABORT, CLEAR TASK SET, LUN RESET). */

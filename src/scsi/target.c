@@ -51,6 +51,21 @@ int scsi_target_add_lu(struct scsi_target *t, uint64_t lun, struct scsi_lu *lu)
 	return 0;
 }
 
+int scsi_target_remove_lu(struct scsi_target *t, uint64_t lun)
+{
+	size_t i;
+
+	for (i = 0; i < t->count && t->luns[i].lun != lun; i++)
+		;
+	if (i == t->count)
+		return -1;
+	t->count--;
+	memmove(t->luns + i, t->luns + i + 1, (t->count - i) * sizeof(t->luns[0]));
+	for (size_t j = 0; j < t->count; j++)
+		ua_raise_all(t->luns[j].lu->ua, NULL, ASC_REPORTED_LUNS_DATA_CHANGED);
+	return 0;
+}
+
 void scsi_target_set_transport(struct scsi_target *t, const struct scsi_transport_ops *ops)
 {
 	t->ops = *ops;

@@ -3,7 +3,8 @@
 # is listed and serves its new LUN over iSCSI with the asked size (and, grown, the new one;
 # shrinking is refused), and both are kept in the
 # managed configuration (mode 600), not in the administrator's file; deleting them removes
-# them from the managed configuration, and what the main file defines cannot be deleted.
+# them from the managed configuration, and what the main file defines cannot be deleted
+# (twinctl-delete-* test that a delete also stops serving at once).
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
 requires iscsi-readcapacity16 qemu-io
@@ -53,7 +54,7 @@ expect_exit 0 device delete web:0
 grep -q '^web:0: deleted' "$SCRATCH/out" || fail "device delete said: $(cat "$SCRATCH/out")"
 grep -q '^\[lun web:0\]$' "$MANAGED" && fail "the deleted LUN is still in $MANAGED"
 expect_exit 0 --json target delete web
-grep -q '"restart_needed": *true' "$SCRATCH/out" || fail "target delete --json: $(cat "$SCRATCH/out")"
+grep -q '"name": *"web"' "$SCRATCH/out" || fail "target delete --json: $(cat "$SCRATCH/out")"
 grep -q '^\[target web\]$' "$MANAGED" && fail "the deleted target is still in $MANAGED"
 
 daemon_check

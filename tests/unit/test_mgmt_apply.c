@@ -22,6 +22,8 @@ struct fixture {
 	unsigned targets_added, luns_added;
 	bool refuse_luns;              /* the stub daemon cannot serve a LUN */
 	uint64_t grown_to;             /* the last size a LUN was grown to */
+	unsigned sessions;             /* logged in to every target */
+	unsigned ended, luns_removed, targets_removed;
 };
 
 static int stub_add_target(void *arg, const struct config *cfg, size_t i, char *err, size_t errlen)
@@ -58,8 +60,33 @@ static int stub_grow_lun(void *arg, const struct config *cfg, size_t i, char *er
 	return 0;
 }
 
+static unsigned stub_sessions(void *arg, const struct config *cfg, size_t target)
+{
+	return ((struct fixture *)arg)->sessions;
+}
+
+static void stub_end_sessions(void *arg, const struct config *cfg, size_t target)
+{
+	struct fixture *f = arg;
+
+	f->ended += f->sessions;
+	f->sessions = 0;
+}
+
+static void stub_remove_lun(void *arg, const struct config *cfg, size_t lun)
+{
+	((struct fixture *)arg)->luns_removed++;
+}
+
+static void stub_remove_target(void *arg, const struct config *cfg, size_t target)
+{
+	((struct fixture *)arg)->targets_removed++;
+}
+
 static const struct mgmt_apply_ops stub_ops = {
 	.add_target = stub_add_target, .add_lun = stub_add_lun, .grow_lun = stub_grow_lun,
+	.sessions = stub_sessions, .end_sessions = stub_end_sessions, .remove_lun = stub_remove_lun,
+	.remove_target = stub_remove_target,
 };
 
 static int setup(void **state)
@@ -156,12 +183,49 @@ static void created_target_and_device_are_served_and_kept(void **state)
 
 	res = run(mgmt_apply_target_delete, f, "{\"name\":\"web\"}", &err);
 	assert_non_null(res);
-	assert_true(json_is_true(json_object_get(res, "restart_needed")));
 	json_decref(res);
+	/* Served no more: the LUN, then the target. */
+	assert_int_equal(f->luns_removed, 1);
+	assert_int_equal(f->targets_removed, 1);
 	text = managed_text(f);
 	assert_null(strstr(text, "[target web]"));
 	assert_null(strstr(text, "[lun web:0]"));
 	free(text);
+}
+
+/* Initiators logged in keep a delete out unless it is forced, which logs them out. */
+static void busy_delete_needs_force(void **state)
+{
+	struct fixture *f = *state;
+	struct mgmt_error err = { "", "" };
+	json_t *res;
+	char *before, *after;
+
+	json_decref(run(mgmt_apply_device_create, f, "{\"name\":\"d\",\"path\":\"/dev/shm/d.img\",\"size\":\"1M\"}",
+	                &err));
+	before = managed_text(f);
+	f->sessions = 2;
+	assert_null(run(mgmt_apply_device_delete, f, "{\"name\":\"d:0\"}", &err));
+	assert_string_equal(err.code, MGMT_E_BUSY);
+	assert_non_null(strstr(err.message, "2 session(s) are logged in"));
+	assert_non_null(strstr(err.message, "--force"));
+	assert_null(run(mgmt_apply_target_delete, f, "{\"name\":\"d\"}", &err));
+	after = managed_text(f);
+	assert_string_equal(before, after);
+	free(after);
+	assert_int_equal(f->luns_removed + f->targets_removed + f->ended, 0);
+
+	res = run(mgmt_apply_device_delete, f, "{\"name\":\"d:0\",\"force\":true}", &err);
+	assert_non_null(res);
+	json_decref(res);
+	assert_int_equal(f->ended, 2);
+	assert_int_equal(f->luns_removed, 1);
+	assert_int_equal(f->targets_removed, 0);
+	after = managed_text(f);
+	assert_null(strstr(after, "[lun d:0]"));
+	assert_non_null(strstr(after, "[target d]"));
+	free(after);
+	free(before);
 }
 
 static void refused_changes_leave_the_file(void **state)
@@ -269,6 +333,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(created_target_and_device_are_served_and_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_changes_leave_the_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(busy_delete_needs_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(unservable_lun_is_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_writes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(resize_grows_and_keeps_the_size, setup, teardown),
