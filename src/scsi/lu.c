@@ -3,6 +3,7 @@
  * handler). */
 #include "scsi/lu_state.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,19 @@ void lu_sense_field(struct scsi_task *task, enum sense_key key, enum sense_asc a
                     bool in_cdb, uint16_t byte, int bit)
 {
 	sense_set_field(task, lu_descriptor_sense(task->lu), key, asc, in_cdb, byte, bit);
+}
+
+void lu_sense_store_error(struct scsi_task *task, int err, bool writing)
+{
+	if (err == -ENOTCONN) {
+		log_info("scsi: store stopped serving at LBA %llu; the initiator may retry elsewhere",
+		         (unsigned long long)task->lba);
+		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
+		return;
+	}
+	log_err("scsi: store %s failed at LBA %llu: %d", writing ? "write" : "read",
+	        (unsigned long long)task->lba, err);
+	lu_sense(task, SENSE_MEDIUM_ERROR, writing ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR);
 }
 
 static bool alloc_data_in(struct scsi_task *task, uint32_t len, bool zeroed)

@@ -15,6 +15,11 @@ bool lu_descriptor_sense(const struct scsi_lu *lu);
 void lu_sense(struct scsi_task *task, enum sense_key key, enum sense_asc asc);
 void lu_sense_field(struct scsi_task *task, enum sense_key key, enum sense_asc asc,
                     bool in_cdb, uint16_t byte, int bit);
+/* The sense for a store operation that failed with err (-errno), as store.h says: a store
+ * that stopped serving mid-command (-ENOTCONN, an HA replica taken out of service) gives
+ * NOT READY, asymmetric access state transition, which an initiator retries on another
+ * path; anything else is a medium error of the write or the read. */
+void lu_sense_store_error(struct scsi_task *task, int err, bool writing);
 
 /* Gives the task a Data-In buffer of len bytes (zeroed); false when out of memory (the
  * task then already carries the error). */

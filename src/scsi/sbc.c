@@ -18,20 +18,6 @@
 
 static struct scsi_task *io_task(struct store_io *io) { return container_of(io, struct scsi_task, io); }
 
-static void fail_io(struct scsi_task *task, int err, bool writing)
-{
-	if (err == -ENOTCONN) {
-		/* An HA replica stopped serving mid-command: another path can complete it. */
-		log_info("scsi: store stopped serving at LBA %llu; the initiator may retry elsewhere",
-		         (unsigned long long)task->lba);
-		lu_sense(task, SENSE_NOT_READY, ASC_LUN_NOT_READY_ASYMMETRIC_TRANSITION);
-		return;
-	}
-	log_err("scsi: store %s failed at LBA %llu: %d", writing ? "write" : "read",
-	        (unsigned long long)task->lba, err);
-	lu_sense(task, SENSE_MEDIUM_ERROR, writing ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR);
-}
-
 /* Where a CDB keeps its LBA and transfer length, by CDB group. */
 static void decode(const uint8_t *cdb, uint64_t *lba, uint32_t *n, uint16_t *len_byte)
 {
@@ -124,7 +110,7 @@ static void io_done(struct store_io *io, int err)
 	struct scsi_task *task = io_task(io);
 
 	if (err)
-		fail_io(task, err, task->desc && (((const struct cdb_desc *)task->desc)->flags & CDB_DATA_OUT));
+		lu_sense_store_error(task, err, task->desc && (((const struct cdb_desc *)task->desc)->flags & CDB_DATA_OUT));
 	lu_complete(task);
 }
 
@@ -236,7 +222,7 @@ static void verify_compare(struct store_io *io, int err)
 	bool one_block = ((task->cdb[1] >> 1) & 3) == 3;
 
 	if (err) {
-		fail_io(task, err, false);
+		lu_sense_store_error(task, err, false);
 	} else if (!task->aborted) {
 		for (uint32_t b = 0; b < task->nblocks; b++) {
 			const uint8_t *want = task->data_out + (one_block ? 0 : (uint64_t)b * bs);
@@ -275,7 +261,7 @@ static void orwrite_merge(struct store_io *io, int err)
 
 	if (err || task->aborted) {
 		if (err)
-			fail_io(task, err, false);
+			lu_sense_store_error(task, err, false);
 		lu_complete(task);
 		return;
 	}
@@ -311,7 +297,7 @@ static void caw_done(struct store_io *io, int err)
 	if (err == -EILSEQ)
 		miscompare(task, io->miscompare);
 	else if (err)
-		fail_io(task, err, true);
+		lu_sense_store_error(task, err, true);
 	lu_complete(task);
 }
 
@@ -322,7 +308,7 @@ static void caw_compare(struct store_io *io, int err)
 
 	if (err || task->aborted) {
 		if (err)
-			fail_io(task, err, false);
+			lu_sense_store_error(task, err, false);
 		lu_complete(task);
 		return;
 	}
@@ -409,7 +395,7 @@ static void write_same_next(struct store_io *io, int err)
 
 	if (err || task->aborted || task->step == task->nblocks) {
 		if (err)
-			fail_io(task, err, true);
+			lu_sense_store_error(task, err, true);
 		lu_complete(task);
 		return;
 	}
@@ -492,7 +478,7 @@ static void unmap_next(struct store_io *io, int err)
 		return;
 	}
 	if (err)
-		fail_io(task, err, true);
+		lu_sense_store_error(task, err, true);
 	lu_complete(task);
 }
 

@@ -147,7 +147,7 @@ static void copy_write(struct store_io *io, int err)
 
 	if (err || task->aborted) {
 		if (err)
-			lu_sense(task, SENSE_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+			lu_sense_store_error(task, err, false);
 		finish(task, job, false);
 		return;
 	}
@@ -164,7 +164,7 @@ static void copy_step(struct store_io *io, int err)
 
 	if (err || task->aborted) {
 		if (err)
-			lu_sense(task, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
+			lu_sense_store_error(task, err, true);
 		finish(task, job, false);
 		return;
 	}

@@ -325,29 +325,15 @@ static void rsoc_one_command_reports_usage_mask(void **state)
 static void extended_copy_copies_blocks_and_reports_status(void **state)
 {
 	struct fixture *f = *state;
-	const uint8_t vpd[6] = { 0x12, 0x01, 0x83, 0, 255, 0 };
-	uint8_t data[4 * BS], back[4 * BS], list[16 + 32 + 28] = { 0 }, cdb[16] = { 0x83 };
+	uint8_t data[4 * BS], back[4 * BS], list[XCOPY_LIST_LEN], cdb[16] = { 0x83 };
 	uint8_t rcr[16] = { 0x84, 0x00, 0x05 };
 	struct scsi_task t;
 
 	clear_ua(f);
-	assert_int_equal(run(f, &t, vpd, sizeof(vpd), NULL, 0), SCSI_STATUS_GOOD);
-	assert_int_equal(t.data_in[4 + 1] & 0x0f, 3); /* NAA first */
-	memcpy(list + 16 + 4, t.data_in + 4, 20);
-	scsi_task_release(&t);
 	for (unsigned i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i ^ 0x5c);
 	write10(f, 1000, 4, data);
-	list[0] = 5;                 /* list identifier */
-	put_be16(list + 2, 32);
-	put_be32(list + 8, 28);
-	list[16] = 0xe4;
-	put_be24(list + 16 + 29, BS);
-	list[48] = 0x02;             /* block to block */
-	put_be16(list + 48 + 2, 24);
-	put_be16(list + 48 + 10, 4);
-	put_be64(list + 48 + 12, 1000);
-	put_be64(list + 48 + 20, 1800);
+	xcopy_list(f, list, 1000, 1800, 4);
 	put_be32(cdb + 10, sizeof(list));
 	assert_int_equal(run(f, &t, cdb, sizeof(cdb), list, sizeof(list)), SCSI_STATUS_GOOD);
 	read10(f, 1800, 4, back);

@@ -157,4 +157,30 @@ static inline void read10(struct fixture *f, uint32_t lba, uint16_t n, uint8_t *
 	scsi_task_release(&t);
 }
 
+/* An EXTENDED COPY (LID1) parameter list copying n blocks from src to dst within the
+ * logical unit, which it names by its NAA designator (VPD page 0x83). */
+#define XCOPY_LIST_LEN (16 + 32 + 28)
+static inline void xcopy_list(struct fixture *f, uint8_t list[XCOPY_LIST_LEN], uint64_t src, uint64_t dst,
+                              uint16_t n)
+{
+	const uint8_t vpd[6] = { 0x12, 0x01, 0x83, 0, 255, 0 };
+	struct scsi_task t;
+
+	assert_int_equal(run(f, &t, vpd, sizeof(vpd), NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(t.data_in[4 + 1] & 0x0f, 3); /* NAA first */
+	memset(list, 0, XCOPY_LIST_LEN);
+	memcpy(list + 16 + 4, t.data_in + 4, 20);
+	scsi_task_release(&t);
+	list[0] = 5;                 /* list identifier */
+	put_be16(list + 2, 32);
+	put_be32(list + 8, 28);
+	list[16] = 0xe4;
+	put_be24(list + 16 + 29, BS);
+	list[48] = 0x02;             /* block to block */
+	put_be16(list + 48 + 2, 24);
+	put_be16(list + 48 + 10, n);
+	put_be64(list + 48 + 12, src);
+	put_be64(list + 48 + 20, dst);
+}
+
 #endif
