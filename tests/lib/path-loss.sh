@@ -9,7 +9,8 @@
 # The stall (the longest time writes waited without one being acknowledged) is printed,
 # not checked: timing is not a test result on a shared machine.
 #
-#   path_loss_scenario A|B    the whole scenario, killing that node
+#   path_loss_scenario A|B    the whole scenario, killing that node (HA_WITNESS=yes: under
+#                             the majority strategy, with the witness)
 
 TWINLOAD=${TWINLOAD:-$(dirname "$TWINSAND")/tests/twinload}
 PL_LOAD_PID=""
@@ -70,6 +71,7 @@ path_loss_scenario()
 	_survivor=$([ "$1" = A ] && echo B || echo A)
 	[ -x "$TWINLOAD" ] || fail "$TWINLOAD is not built (make BUILD=san units)"
 	ha_setup "${PL_SIZE:-32M}"
+	[ "${HA_WITNESS:-}" = yes ] && ha_witness_start
 	ha_pair_up
 	# Path 0 is A, path 1 is B; 500 writes a second (PL_RATE), 16 in flight.
 	"$TWINLOAD" write --url "$(ha_url A)" --url "$(ha_url B)" --log "$PL_LOG" --seed $$ --rate "${PL_RATE:-500}" \
