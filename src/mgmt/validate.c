@@ -219,7 +219,9 @@ int validate_run(const struct validate_options *o)
 	} else {
 		json_decref(tests);
 		printf("\n%u passed, %u failed, %u skipped: %s\n", count[V_PASS], count[V_FAIL], count[V_SKIP],
-		       rc ? "NOT a valid shared disk for a failover cluster" : "a valid shared disk for a failover cluster");
+		       rc               ? "NOT a valid shared disk for a failover cluster"
+		       : count[V_SKIP] ? "no check failed; the skipped ones say why they did not run"
+		                       : "a valid shared disk for a failover cluster");
 	}
 	close_paths(&c);
 	return rc;

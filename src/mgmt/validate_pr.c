@@ -180,20 +180,26 @@ static bool told(struct pr *p, int who, int asc, const char *what)
 	return false;
 }
 
-/* Removes every registration and the reservation (node 1 registers, whatever it had,
- * and clears); true if none is left. */
+/* Removes every registration and the reservation: each node registers, whatever it had,
+ * and clears (through both, for a target whose nodes do not share the state); true if
+ * neither path shows a key afterwards. */
 static bool clean(struct pr *p)
 {
-	for (int who = 0; who < 2; who++) {
-		uint64_t keys[16];
-		bool was_bad = p->bad;
+	bool was_bad = p->bad, ok = true;
+	uint64_t keys[16];
+	struct vreply r;
 
-		if (out(p, who, SA_REGISTER_IGNORE, 0, 0, who ? KEY_2 : KEY_1, GOOD, "cleaning up: REGISTER AND IGNORE") &&
-		    out(p, who, SA_CLEAR, 0, who ? KEY_2 : KEY_1, 0, GOOD, "cleaning up: CLEAR") &&
-		    read_keys(p, who, keys, 16) == 0) {
-			p->bad = was_bad;
-			return true;
-		}
+	for (int who = 0; who < 2; who++) {
+		send_out(p, who, SA_REGISTER_IGNORE, 0, 0, who ? KEY_2 : KEY_1, &r);
+		ok &= r.status == GOOD;
+		send_out(p, who, SA_CLEAR, 0, who ? KEY_2 : KEY_1, 0, &r);
+		ok &= r.status == GOOD;
+	}
+	for (int who = 0; who < 2; who++)
+		ok &= read_keys(p, who, keys, 16) == 0;
+	if (ok) {
+		p->bad = was_bad;
+		return true;
 	}
 	vnote_add(p->n, "cleanup failed: registrations may remain on the disk (keys 0x%llx, 0x%llx); clear them with "
 	                "sg_persist --clear", (unsigned long long)KEY_1, (unsigned long long)KEY_2);
@@ -221,16 +227,19 @@ enum vverdict validate_pr_run(struct vctx *c, struct vnote *n, vpr_fn *steps)
 			goto out;
 		}
 	}
-	count = read_keys(&p, 0, keys, 16);
-	for (int i = 0; i < count; i++)
-		if (keys[i] != KEY_1 && keys[i] != KEY_2) {
-			v = verdict(n, V_SKIP, "the disk holds %d registration%s of other initiators: a cluster may be using "
-			                       "it, and this check would break its reservation; when it is idle, clear them "
-			                       "(sg_persist --clear) and run again", count, count == 1 ? "" : "s");
+	for (int who = 0; who < 2; who++) {
+		count = read_keys(&p, who, keys, 16);
+		for (int i = 0; i < count; i++)
+			if (keys[i] != KEY_1 && keys[i] != KEY_2) {
+				v = verdict(n, V_SKIP, "the disk holds %d registration%s of other initiators: a cluster may be "
+				                       "using it, and this check would break its reservation; when it is idle, "
+				                       "clear them (sg_persist --clear) and run again", count, count == 1 ? "" : "s");
+				goto out;
+			}
+		/* Ours, left by an interrupted run. */
+		if (count < 0 || (count > 0 && !clean(&p)))
 			goto out;
-		}
-	if (count < 0 || (count > 0 && !clean(&p)))
-		goto out;
+	}
 	done = steps(&p);
 	if (clean(&p) && !p.bad)
 		v = verdict(n, V_PASS, "%s%s", done, c->n < 2 ? " (both initiators on the one path given)" : "");
