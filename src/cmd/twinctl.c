@@ -988,12 +988,13 @@ static int cmd_device_delete(struct ctx *x, const struct args *a)
 
 /* ---- validating a shared disk from an initiator ---- */
 
-enum { V_INITIATOR, V_CHAP_USER, V_CHAP_FILE, V_MUTUAL_USER, V_MUTUAL_FILE, V_WRITE, V_DATALOSS, V_SAMPLES };
+enum { V_INITIATOR, V_CHAP_USER, V_CHAP_FILE, V_MUTUAL_USER, V_MUTUAL_FILE, V_WRITE, V_DATALOSS, V_SAMPLES, V_TARGET,
+       V_LUN };
 
 static int cmd_validate(struct ctx *x, const struct args *a)
 {
 	static const char words[] = "validate";
-	struct validate_options o = { .n_urls = a->n_pos, .json = x->json };
+	struct validate_options o = { .n_urls = a->n_pos, .json = x->json, .target = a->opt[V_TARGET] };
 	char secret[256], mutual[256], names[LIST_MAX], *end;
 	int rc = EXIT_OK;
 
@@ -1031,6 +1032,13 @@ static int cmd_validate(struct ctx *x, const struct args *a)
 		if (v < 10 || v > 100000)
 			return usage_error(words, "--samples '%s': a number from 10 to 100000", a->opt[V_SAMPLES]);
 		o.samples = (unsigned)v;
+	}
+	if (a->opt[V_LUN]) {
+		unsigned long v = all_digits(a->opt[V_LUN]) ? strtoul(a->opt[V_LUN], &end, 10) : ULONG_MAX;
+
+		if (v > 16383)
+			return usage_error(words, "--lun '%s': a LUN number, 0 to 16383", a->opt[V_LUN]);
+		o.lun = (int)v;
 	}
 	rc = validate_run(&o);
 	explicit_bzero(secret, sizeof(secret));
@@ -1103,10 +1111,13 @@ static const struct command commands[] = {
 	  1, { "wait" }, cmd_verify },
 	{ "events", "", "Streams events (state changes, sync started/finished, partner lost, split brain) as JSON\n"
 	  "lines until interrupted.", 0, { NULL }, cmd_events },
-	{ "validate", "URL... [--initiator IQN1 --initiator IQN2] [--chap-user U --chap-secret-file F\n"
-	  "                  [--mutual-chap-user U --mutual-chap-secret-file F]] [--write] [--samples N]",
+	{ "validate", "URL|iscsi://PORTAL... [--target IQN] [--lun N] [--initiator IQN1 --initiator IQN2]\n"
+	  "                  [--chap-user U --chap-secret-file F [--mutual-chap-user U --mutual-chap-secret-file F]]\n"
+	  "                  [--write] [--samples N]",
 	  "Checks from this initiator host that the paths given (iscsi://HOST[:PORT]/TARGET/LUN, one per path,\n"
-	  "e.g. one through each node) make one shared disk a failover cluster can use, with any iSCSI target:\n"
+	  "e.g. one through each node; or iscsi://HOST[:PORT], a portal whose discovery gives the paths to\n"
+	  "--target, or to the one target it offers, and LUN --lun, default 0) make one shared disk a failover\n"
+	  "cluster can use, with any iSCSI target:\n"
 	  "one identity on every path, ALUA, SCSI-3 persistent reservations between two initiators over two\n"
 	  "paths, the cluster's arbitration and failover, and access latency.  Each check says PASS, FAIL or\n"
 	  "SKIP and why; exit 0 if none failed, 1 if some did, 3 if a path cannot be reached.  It needs no\n"
@@ -1114,7 +1125,7 @@ static const struct command commands[] = {
 	  "others'.  Nothing is written unless --write (or --dataloss) is given: then writes go to the disk's\n"
 	  "last 128 KiB, which are read first and restored, and the fencing checks write back what they read.",
 	  1 | POS_MORE, { "initiator=+", "chap-user=", "chap-secret-file=", "mutual-chap-user=", "mutual-chap-secret-file=", "write",
-	       "dataloss", "samples=" }, cmd_validate },
+	       "dataloss", "samples=", "target=", "lun=" }, cmd_validate },
 	{ "server add", "NAME ADDRESS [--secret-file FILE]",
 	  "Saves a server (ADDRESS is unix:PATH or HOST:PORT) for --server NAME, with the admin secret file\n"
 	  "to log in with.  A TCP server's certificate is pinned when it is first used; saving the server\n"

@@ -80,29 +80,59 @@ const char *vpath_label(const struct vpath *p)
 	return p->name.portal;
 }
 
+/* Whether arg names a portal only, iscsi://HOST[:PORT][/]; its HOST[:PORT] in portal. */
+static bool portal_only(const char *arg, char *portal, size_t len)
+{
+	const char *rest = arg + 8;
+	size_t n = strcspn(rest, "/");
+
+	if (strncmp(arg, "iscsi://", 8) || !n || n >= len || (rest[n] == '/' && rest[n + 1]))
+		return false;
+	snprintf(portal, len, "%.*s", (int)n, rest);
+	return true;
+}
+
+/* Adds a path; a message and -1 if the URL is bad, or given twice (a discovered path
+ * already known is left out: 0). */
+static int add_path(struct vctx *c, const char *url, bool given)
+{
+	struct vpath *p = &c->paths[c->n];
+	char err[512];
+
+	for (size_t j = 0; j < c->n; j++)
+		if (!strcmp(c->urls[j], url)) {
+			if (given)
+				fprintf(stderr, "twinctl validate: path %s is given twice\n", vpath_label(&c->paths[j]));
+			return given ? -1 : 0;
+		}
+	if (c->n == VALIDATE_MAX_PATHS || strlen(url) >= sizeof(c->urls[0])) {
+		fprintf(stderr, "twinctl validate: %s: at most %d paths, of URLs up to %zu characters\n", url,
+		        VALIDATE_MAX_PATHS, sizeof(c->urls[0]) - 1);
+		return -1;
+	}
+	if (vsession_parse_url(url, &p->name, err, sizeof(err)) < 0) {
+		fprintf(stderr, "twinctl validate: %s\n", err);
+		return -1;
+	}
+	snprintf(c->urls[c->n], sizeof(c->urls[0]), "%s", url);
+	p->url = c->urls[c->n++];
+	return 0;
+}
+
 /* Checks what can be checked before connecting; a message and false otherwise. */
 static bool options_valid(struct vctx *c)
 {
 	const struct validate_options *o = c->o;
-	char err[512];
+	char portal[256];
 
 	if (!o->n_urls) {
-		fprintf(stderr, "twinctl validate: give the iscsi:// URL of every path to the disk\n");
+		fprintf(stderr, "twinctl validate: give the iscsi:// URL of every path to the disk, or portals to discover "
+		                "them from\n");
 		return false;
 	}
-	for (size_t i = 0; i < o->n_urls; i++) {
-		if (vsession_parse_url(o->urls[i], &c->paths[i].name, err, sizeof(err)) < 0) {
-			fprintf(stderr, "twinctl validate: %s\n", err);
+	for (size_t i = 0; i < o->n_urls; i++)
+		if (!portal_only(o->urls[i], portal, sizeof(portal)) && add_path(c, o->urls[i], true) < 0)
 			return false;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(o->urls[i], o->urls[j])) {
-				fprintf(stderr, "twinctl validate: path %s is given twice\n", vpath_label(&c->paths[i]));
-				return false;
-			}
-		c->paths[i].url = o->urls[i];
-	}
-	c->n = o->n_urls;
 	for (int i = 0; i < 2; i++) {
 		const char *name = c->initiators[i];
 
@@ -122,6 +152,60 @@ static bool options_valid(struct vctx *c)
 	return true;
 }
 
+struct discovery {
+	struct vctx *c;
+	char first[256];   /* the first target offered, when the choice is the user's */
+	char others[1024]; /* ", NAME" of every other one */
+	int rc;
+};
+
+static void found(void *ctx, const char *target, const char *address)
+{
+	struct discovery *d = ctx;
+	const char *want = d->c->o->target ? d->c->o->target : d->first;
+	char url[1024];
+
+	if (!want[0])
+		snprintf(d->first, sizeof(d->first), "%s", target);
+	if (strcmp(target, want[0] ? want : d->first)) {
+		if (!d->c->o->target && !strstr(d->others, target))
+			snprintf(d->others + strlen(d->others), sizeof(d->others) - strlen(d->others), ", %s", target);
+		return;
+	}
+	snprintf(url, sizeof(url), "iscsi://%s/%s/%d", address, target, d->c->o->lun);
+	if (d->rc == 0 && add_path(d->c, url, false) < 0)
+		d->rc = VALIDATE_USAGE;
+}
+
+/* Adds the paths the portals given offer; an exit code, with the message printed. */
+static int discover_paths(struct vctx *c)
+{
+	struct discovery d = { .c = c };
+	char portal[256], err[1024];
+	size_t given = c->n;
+
+	for (size_t i = 0; i < c->o->n_urls && d.rc == 0; i++) {
+		if (!portal_only(c->o->urls[i], portal, sizeof(portal)))
+			continue;
+		if (vsession_discover(portal, c->initiators[0], &c->auth, found, &d, err, sizeof(err)) < 0) {
+			fprintf(stderr, "twinctl validate: %s\n", err);
+			return VALIDATE_UNREACHABLE;
+		}
+		if (c->n == given) {
+			fprintf(stderr, "twinctl validate: %s offers no target%s%s\n", portal, c->o->target ? " named " : "",
+			        c->o->target ? c->o->target : "");
+			return VALIDATE_UNREACHABLE;
+		}
+		given = c->n;
+	}
+	if (d.rc == 0 && d.others[0]) {
+		fprintf(stderr, "twinctl validate: the portals offer several targets (%s%s): choose one with --target\n",
+		        d.first, d.others);
+		return VALIDATE_USAGE;
+	}
+	return d.rc;
+}
+
 static json_t *paths_json(const struct vctx *c)
 {
 	json_t *a = json_array();
@@ -132,10 +216,10 @@ static json_t *paths_json(const struct vctx *c)
 		                      p->name.lun);
 
 		if (p->identified)
-			json_object_update_new(o, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "disk", p->disk, "vendor",
-			                                    p->vendor, "product", p->product, "revision", p->revision, "serial",
-			                                    p->serial, "capacity_bytes", (json_int_t)(p->blocks * p->block_size),
-			                                    "block_size", (json_int_t)p->block_size));
+			json_object_update_new(o, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "disk", p->id.disk, "vendor",
+			                                    p->id.vendor, "product", p->id.product, "revision", p->id.revision, "serial",
+			                                    p->id.serial, "capacity_bytes", (json_int_t)(p->id.blocks * p->id.block_size),
+			                                    "block_size", (json_int_t)p->id.block_size));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -168,9 +252,10 @@ int validate_run(const struct validate_options *o)
 	char err[1024];
 	int rc;
 
-	if (!options_valid(&c)) {
+	rc = options_valid(&c) ? discover_paths(&c) : VALIDATE_USAGE;
+	if (rc != VALIDATE_PASSED) {
 		json_decref(tests);
-		return VALIDATE_USAGE;
+		return rc;
 	}
 	for (size_t i = 0; i < c.n; i++) {
 		if (vsession_open(c.paths[i].url, c.initiators[0], &c.auth, &c.paths[i].probe, err, sizeof(err)) < 0) {

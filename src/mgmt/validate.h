@@ -12,8 +12,12 @@
 #define VALIDATE_MAX_PATHS 8
 
 struct validate_options {
-	const char *urls[VALIDATE_MAX_PATHS]; /* iscsi://HOST[:PORT]/TARGET/LUN, one per path */
+	/* iscsi://HOST[:PORT]/TARGET/LUN, one per path, or iscsi://HOST[:PORT]: a portal
+	 * whose discovery gives the paths (to target, or the one target it offers; LUN lun) */
+	const char *urls[VALIDATE_MAX_PATHS];
 	size_t n_urls;
+	const char *target;
+	int lun;
 	const char *initiators[2]; /* the two cluster nodes' names; NULL: the tool's defaults */
 	const char *chap_user, *chap_secret, *mutual_user, *mutual_secret;
 	bool write;       /* checks may write, restoring what they overwrite */

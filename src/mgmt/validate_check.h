@@ -10,24 +10,16 @@
 #include <jansson.h>
 
 #include "mgmt/validate.h"
+#include "mgmt/validate_parse.h"
 #include "mgmt/validate_session.h"
 
 /* One path and what its logical unit says about itself. */
 struct vpath {
-	const char *url;
+	const char *url; /* in vctx's urls */
 	struct vpath_name name;
 	struct vsession *probe; /* the first initiator's session, for the read-only checks */
-	bool identified;        /* the fields below were read */
-	char vendor[9], product[17], revision[5];
-	char serial[256];
-	uint8_t lu_designators[1024]; /* VPD 0x83 designators of the logical unit, as sent */
-	size_t lu_designators_len;
-	char disk[288]; /* the best of them, printable: naa.…, eui.…, t10.…; else serial:… */
-	uint64_t blocks;
-	uint32_t block_size;
-	int tpgs;       /* INQUIRY's TPGS field: 0 no ALUA, 1 implicit, 2 explicit, 3 both */
-	int port_group; /* VPD 0x83 target port group, -1 if none */
-	int rel_port;   /* VPD 0x83 relative target port, -1 if none */
+	bool identified;        /* id was read */
+	struct videntity id;
 };
 
 struct vctx {
@@ -35,6 +27,7 @@ struct vctx {
 	struct vauth auth;
 	const char *initiators[2];
 	struct vpath paths[VALIDATE_MAX_PATHS];
+	char urls[VALIDATE_MAX_PATHS][600]; /* the paths' URLs: given, or made from discovery */
 	size_t n;
 	bool one_disk; /* every path reaches the same disk (the paths check found) */
 };

@@ -47,7 +47,7 @@ static int cmp_u64(const void *a, const void *b)
 static bool io(struct vpath *p, bool write, uint64_t unit, const uint8_t *data, struct vreply *r, struct series *s,
                struct vnote *n)
 {
-	uint32_t per_unit = IO_BYTES / p->block_size;
+	uint32_t per_unit = IO_BYTES / p->id.block_size;
 	uint8_t cdb[16] = { write ? 0x8a : 0x88 };
 	uint64_t t0 = now_us();
 	char why[200];
@@ -83,8 +83,8 @@ static bool usable(const struct vctx *c, struct vnote *n)
 	for (size_t i = 0; i < c->n; i++) {
 		const struct vpath *p = &c->paths[i];
 
-		if (!p->identified || !p->block_size || p->block_size > IO_BYTES || IO_BYTES % p->block_size ||
-		    p->blocks * p->block_size < (uint64_t)REGION_SLOTS * IO_BYTES) {
+		if (!p->identified || !p->id.block_size || p->id.block_size > IO_BYTES || IO_BYTES % p->id.block_size ||
+		    p->id.blocks * p->id.block_size < (uint64_t)REGION_SLOTS * IO_BYTES) {
 			vnote_add(n, "%s: %s", vpath_label(p), !p->identified ? "not identified (see paths)"
 			                                                        : "needs blocks of at most 4 KiB and a disk of at "
 			                                                          "least 128 KiB");
@@ -105,7 +105,7 @@ enum vverdict vcheck_latency_read(struct vctx *c, struct vnote *n)
 
 	for (size_t i = 0; ok && i < c->n; i++) {
 		struct vpath *p = &c->paths[i];
-		uint64_t units = p->blocks * p->block_size / IO_BYTES, state = 0x9e3779b97f4a7c15ULL;
+		uint64_t units = p->id.blocks * p->id.block_size / IO_BYTES, state = 0x9e3779b97f4a7c15ULL;
 
 		s.n = 0;
 		for (unsigned k = 0; ok && k < samples; k++)
@@ -131,7 +131,7 @@ static void fill(uint8_t *data, unsigned k)
  * last data written, writes keep back and checks that. */
 static bool write_series(struct vpath *p, uint8_t *keep, unsigned samples, struct series *s, struct vnote *n)
 {
-	uint64_t first = p->blocks * p->block_size / IO_BYTES - REGION_SLOTS;
+	uint64_t first = p->id.blocks * p->id.block_size / IO_BYTES - REGION_SLOTS;
 	uint8_t data[IO_BYTES];
 	struct vreply r;
 	bool ok = true, restored = true;
@@ -178,7 +178,7 @@ enum vverdict vcheck_latency_write(struct vctx *c, struct vnote *n)
 	ok = s.us && keep;
 	for (size_t i = 0; ok && i < c->n; i++) {
 		struct vpath *p = &c->paths[i];
-		uint64_t first = p->blocks * p->block_size / IO_BYTES - REGION_SLOTS;
+		uint64_t first = p->id.blocks * p->id.block_size / IO_BYTES - REGION_SLOTS;
 		struct vreply r;
 
 		for (unsigned slot = 0; ok && slot < REGION_SLOTS; slot++) {

@@ -69,16 +69,27 @@ static bool out(struct pr *p, int who, int sa, int type, uint64_t key, uint64_t 
 	return expect(p, &r, want, what);
 }
 
+/* PERSISTENT RESERVE IN by node who; false (noted) unless it ends GOOD. */
 static bool pr_in(struct pr *p, int who, int sa, struct vreply *r)
 {
 	uint8_t cdb[10] = { 0x5e, (uint8_t)sa, 0, 0, 0, 0, 0, 0x10, 0, 0 };
 	char why[200];
 
 	vsession_cmd_past_ua(p->node[who], cdb, sizeof(cdb), VDIR_IN, NULL, 0x1000, r);
-	if (r->status == GOOD && r->len >= 8)
+	if (r->status == GOOD)
 		return true;
-	vnote_add(p->n, "node %d PERSISTENT RESERVE IN (%s): %s", who + 1, sa == IN_READ_KEYS ? "READ KEYS" : "READ RESERVATION",
-	          r->status == GOOD ? "short data" : vreply_text(r, why, sizeof(why)));
+	vnote_add(p->n, "node %d PERSISTENT RESERVE IN (%s): %s", who + 1,
+	          sa == IN_READ_KEYS ? "READ KEYS" : "READ RESERVATION", vreply_text(r, why, sizeof(why)));
+	p->bad = true;
+	return false;
+}
+
+/* Whether the data read (parsed: what vparse_keys() or vparse_reservation() said). */
+static bool readable(struct pr *p, int who, int parsed, const char *what)
+{
+	if (parsed >= 0)
+		return true;
+	vnote_add(p->n, "node %d PERSISTENT RESERVE IN (%s): short data", who + 1, what);
 	p->bad = true;
 	return false;
 }
@@ -87,13 +98,12 @@ static bool pr_in(struct pr *p, int who, int sa, struct vreply *r)
 static int read_keys(struct pr *p, int who, uint64_t *keys, int max)
 {
 	struct vreply r;
-	int count = 0;
+	int count;
 
 	if (!pr_in(p, who, IN_READ_KEYS, &r))
 		return -1;
-	for (size_t i = 8; i + 8 <= r.len && i < 8 + (size_t)get_be32(r.data + 4) && count < max; i += 8)
-		keys[count++] = get_be64(r.data + i);
-	return count;
+	count = vparse_keys(r.data, r.len, keys, max);
+	return readable(p, who, count, "READ KEYS") ? count : -1;
 }
 
 /* Whether node who sees exactly the keys given (0: absent). */
@@ -121,19 +131,19 @@ static bool keys_are(struct pr *p, int who, uint64_t k1, uint64_t k2, const char
 static bool reservation_is(struct pr *p, int who, uint64_t key, int type, const char *when)
 {
 	struct vreply r;
-	bool held;
+	uint64_t holder = 0;
+	int held = 0, held_type = 0;
 
-	if (!pr_in(p, who, IN_READ_RESERVATION, &r))
+	if (!pr_in(p, who, IN_READ_RESERVATION, &r) ||
+	    !readable(p, who, held = vparse_reservation(r.data, r.len, &holder, &held_type), "READ RESERVATION"))
 		return false;
-	held = get_be32(r.data + 4) >= 16 && r.len >= 24;
 	if (!key && !held)
 		return true;
-	if (key && held && get_be64(r.data + 8) == key && (r.data[21] & 0xf) == type)
+	if (key && held && holder == key && held_type == type)
 		return true;
 	if (held)
-		vnote_add(p->n, "%s, node %d's path shows a reservation of type %d by %s, want %s", when, who + 1,
-		          r.data[21] & 0xf,
-		          get_be64(r.data + 8) == KEY_1 ? "node 1" : get_be64(r.data + 8) == KEY_2 ? "node 2" : "another key",
+		vnote_add(p->n, "%s, node %d's path shows a reservation of type %d by %s, want %s", when, who + 1, held_type,
+		          holder == KEY_1 ? "node 1" : holder == KEY_2 ? "node 2" : "another key",
 		          key == KEY_1 ? "node 1's" : key == KEY_2 ? "node 2's" : "none");
 	else
 		vnote_add(p->n, "%s, node %d's path shows no reservation", when, who + 1);
@@ -145,7 +155,7 @@ static bool reservation_is(struct pr *p, int who, uint64_t key, int type, const 
 static void io_block(struct pr *p, int who, bool write, uint64_t lba, const void *data, struct vreply *r)
 {
 	uint8_t cdb[16] = { write ? 0x8a : 0x88 };
-	uint32_t bs = p->c->paths[0].block_size;
+	uint32_t bs = p->c->paths[0].id.block_size;
 
 	put_be64(cdb + 2, lba);
 	put_be32(cdb + 10, 1);
@@ -319,8 +329,8 @@ const char *vpr_preempt_abort(struct pr *p)
 	struct vend end[IN_FLIGHT];
 	int ended = 0, aborted, after = 0;
 	bool was_told = false;
-	uint64_t disk = p->c->paths[0].blocks;
-	uint32_t blocks = 65536 / (p->c->paths[0].block_size ? p->c->paths[0].block_size : 512);
+	uint64_t disk = p->c->paths[0].id.blocks;
+	uint32_t blocks = 65536 / (p->c->paths[0].id.block_size ? p->c->paths[0].id.block_size : 512);
 
 	if (!held_by_node_1(p, TYPE_EA_RO))
 		return "";
@@ -409,7 +419,7 @@ static bool write_expect(struct pr *p, int who, const struct vreply *block, int 
 
 	if (!p->c->o->write)
 		return true;
-	io_block(p, who, true, p->c->paths[0].blocks - 1, block->data, &r);
+	io_block(p, who, true, p->c->paths[0].id.blocks - 1, block->data, &r);
 	return expect(p, &r, want, what);
 }
 
@@ -419,7 +429,7 @@ const char *vpr_arbitration(struct pr *p)
 
 	/* The writes write back what was read: the data never changes.  (pr-preempt checks
 	 * that a preempted node is told; here what counts is that it is fenced off.) */
-	io_block(p, 0, false, p->c->paths[0].blocks - 1, NULL, &block);
+	io_block(p, 0, false, p->c->paths[0].id.blocks - 1, NULL, &block);
 	if (!expect(p, &block, GOOD, "node 1 READ of the last block"))
 		return "";
 	(void)(held_by_node_1(p, TYPE_WE_RO) && reservation_is(p, 1, KEY_1, TYPE_WE_RO, "node 1 holds the disk") &&

@@ -4,10 +4,14 @@
  * writes into freed memory. */
 #include "mgmt/validate_session.h"
 
+#include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -58,6 +62,97 @@ int vsession_parse_url(const char *url, struct vpath_name *out, char *err, size_
 	return rc;
 }
 
+/* Whether anything listens on portal (HOST[:PORT], [IPv6][:PORT]): libiscsi's own word
+ * for a refused or silent portal says little, this says what the system said. */
+static int reachable(const char *portal, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char host[256], port[16] = "3260";
+	const char *colon = strrchr(portal, ':'), *end = portal[0] == '[' ? strchr(portal, ']') : NULL;
+	size_t hostlen = end ? (size_t)(end - portal - 1) : colon ? (size_t)(colon - portal) : strlen(portal);
+	int fd = -1, rc, soerr = 0;
+
+	if (end ? end[1] == ':' : colon != NULL)
+		snprintf(port, sizeof(port), "%s", (end ? end + 1 : colon) + 1);
+	snprintf(host, sizeof(host), "%.*s", (int)hostlen, portal + (end ? 1 : 0));
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", portal, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		soerr = errno;
+	} else if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		socklen_t len = sizeof(soerr);
+
+		soerr = errno;
+		if (soerr == EINPROGRESS && poll(&p, 1, LOGIN_TIMEOUT_S * 1000) <= 0)
+			soerr = ETIMEDOUT;
+		else if (soerr == EINPROGRESS)
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		close(fd);
+	if (!soerr)
+		return 0;
+	snprintf(err, errlen, "cannot connect to %s: %s", portal, strerror(soerr));
+	return -1;
+}
+
+/* CHAP for a login about to happen; -1 with err. */
+static int set_auth(struct iscsi_context *iscsi, const struct vauth *auth, char *err, size_t errlen)
+{
+	if (auth && auth->user && iscsi_set_initiator_username_pwd(iscsi, auth->user, auth->secret) < 0) {
+		snprintf(err, errlen, "CHAP: %s", iscsi_get_error(iscsi));
+		return -1;
+	}
+	if (auth && auth->mutual_user && iscsi_set_target_username_pwd(iscsi, auth->mutual_user, auth->mutual_secret) < 0) {
+		snprintf(err, errlen, "mutual CHAP: %s", iscsi_get_error(iscsi));
+		return -1;
+	}
+	return 0;
+}
+
+int vsession_discover(const char *portal, const char *initiator, const struct vauth *auth, vsession_found_fn *fn,
+                      void *ctx, char *err, size_t errlen)
+{
+	struct iscsi_context *iscsi = iscsi_create_context(initiator);
+	struct iscsi_discovery_address *found = NULL;
+	int rc = -1;
+
+	if (!iscsi) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	iscsi_set_noautoreconnect(iscsi, 1);
+	iscsi_set_timeout(iscsi, LOGIN_TIMEOUT_S);
+	iscsi_set_session_type(iscsi, ISCSI_SESSION_DISCOVERY);
+	if (set_auth(iscsi, auth, err, errlen) < 0)
+		goto out;
+	if (reachable(portal, err, errlen) < 0)
+		goto out;
+	if (iscsi_connect_sync(iscsi, portal) < 0 || iscsi_login_sync(iscsi) < 0 || !(found = iscsi_discovery_sync(iscsi))) {
+		snprintf(err, errlen, "cannot discover the targets of %s as %s: %s", portal, initiator, iscsi_get_error(iscsi));
+		goto out;
+	}
+	for (const struct iscsi_discovery_address *t = found; t; t = t->next)
+		for (const struct iscsi_target_portal *p = t->portals; p; p = p->next) {
+			char address[256];
+
+			/* "HOST:PORT,TPGT" */
+			snprintf(address, sizeof(address), "%.*s", (int)strcspn(p->portal, ","), p->portal);
+			fn(ctx, t->target_name, address);
+		}
+	iscsi_free_discovery_data(iscsi, found);
+	iscsi_logout_sync(iscsi);
+	rc = 0;
+out:
+	iscsi_destroy_context(iscsi);
+	return rc;
+}
+
 int vsession_open(const char *url, const char *initiator, const struct vauth *auth, struct vsession **out, char *err,
                   size_t errlen)
 {
@@ -79,14 +174,10 @@ int vsession_open(const char *url, const char *initiator, const struct vauth *au
 	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
 	iscsi_set_targetname(s->iscsi, s->url->target);
-	if (auth && auth->user && iscsi_set_initiator_username_pwd(s->iscsi, auth->user, auth->secret) < 0) {
-		snprintf(err, errlen, "CHAP: %s", iscsi_get_error(s->iscsi));
+	if (set_auth(s->iscsi, auth, err, errlen) < 0)
 		goto fail;
-	}
-	if (auth && auth->mutual_user && iscsi_set_target_username_pwd(s->iscsi, auth->mutual_user, auth->mutual_secret) < 0) {
-		snprintf(err, errlen, "mutual CHAP: %s", iscsi_get_error(s->iscsi));
+	if (reachable(s->url->portal, err, errlen) < 0)
 		goto fail;
-	}
 	if (iscsi_full_connect_sync(s->iscsi, s->url->portal, s->url->lun) < 0) {
 		snprintf(err, errlen, "cannot log in to %s at %s as %s: %s", s->url->target, s->url->portal, initiator,
 		         iscsi_get_error(s->iscsi));

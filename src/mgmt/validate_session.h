@@ -27,6 +27,13 @@ struct vpath_name {
 /* Parses iscsi://HOST[:PORT]/TARGET/LUN; -1 with err when it is not one. */
 int vsession_parse_url(const char *url, struct vpath_name *out, char *err, size_t errlen);
 
+/* Asks the portal HOST[:PORT] which targets it offers and where (a discovery session's
+ * SendTargets=All), calling fn for every target and portal address ("HOST:PORT"); -1
+ * with err if the portal cannot be reached or refuses. */
+typedef void vsession_found_fn(void *ctx, const char *target, const char *address);
+int vsession_discover(const char *portal, const char *initiator, const struct vauth *auth, vsession_found_fn *fn,
+                      void *ctx, char *err, size_t errlen);
+
 /* Logs initiator in to the path url names (and checks the LUN is there); -1 with err. */
 int vsession_open(const char *url, const char *initiator, const struct vauth *auth, struct vsession **out, char *err,
                   size_t errlen);

@@ -2,7 +2,8 @@
 # twinctl validate refuses bad arguments with exit status 2 and a message naming the
 # problem, before connecting anywhere: no URL, a URL that is no iscsi:// URL, a path given
 # twice, one --initiator, the same initiator twice, a name that is no iSCSI name, CHAP
-# without its secret file, an unreadable secret file, a bad --samples, an unknown option.
+# without its secret file, an unreadable secret file, a bad --samples or --lun, an unknown
+# option.
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
 [ -x "$TWINCTL" ] || fail "$TWINCTL is not built (make BUILD=san)"
@@ -21,7 +22,7 @@ bad()
 
 bad "missing URL" 
 bad "'http://127.0.0.1/x' is no iscsi://" http://127.0.0.1/x
-bad "is no iscsi://HOST[:PORT]/TARGET-IQN/LUN URL" iscsi://127.0.0.1:3260
+bad "is no iscsi://HOST[:PORT]/TARGET-IQN/LUN URL" iscsi://127.0.0.1:3260/iqn.2026-11.org.twinsan.test:none
 bad "path 127.0.0.1:3260 is given twice" "$U" "$U"
 bad "--initiator: give it twice" "$U" --initiator iqn.2026-11.org.test:a
 bad "the two initiators need two names" "$U" --initiator iqn.2026-11.org.test:a --initiator iqn.2026-11.org.test:a
@@ -31,5 +32,6 @@ bad "--chap-secret-file $SCRATCH/none: No such file or directory" "$U" --chap-us
 bad "mutual CHAP needs CHAP" "$U" --mutual-chap-user t --mutual-chap-secret-file /dev/null
 bad "--samples 'many': a number from 10 to 100000" "$U" --samples many
 bad "--samples '5': a number from 10 to 100000" "$U" --samples 5
+bad "--lun '-1': a LUN number, 0 to 16383" "$U" --lun -1
 bad "unknown option '--force'" "$U" --force
 exit 0
