@@ -2,9 +2,10 @@
 # `make demo`: the seed's HA storage on one machine.  Two storage nodes (node 1 primary,
 # node 2 secondary) and a witness, each a separate host in its own network namespace
 # (or on loopback addresses without namespaces; see scripts/demo-net.sh), serve the seed's
-# two HA devices, initial sync `clear`: Quorum (1 GiB, failover `heartbeat`), made with
-# `twinctl device create --ha`, and VMStore (larger, failover `majority`: the witness
-# votes), from the configuration files, since twinctl cannot give a device a witness yet.
+# two HA devices, initial sync `clear`, each made with one `twinctl device create --ha` on
+# node 1 that configures both nodes: Quorum (1 GiB, failover `heartbeat`) and VMStore
+# (larger, failover `majority`: the witness votes).  The configuration files hold only
+# each node's portal.
 # The demo waits until both are synchronized, writes through one node and
 # reads back through the other, kills node 2 and shows that only what changed meanwhile
 # is copied back when it returns.  The pair is left running for you to try (docs/demo.md).
@@ -111,7 +112,7 @@ on_exit()
 make_secrets()
 {
 	mkdir -m 700 "$DIR/secrets"
-	for s in chap vmstore-link witness; do
+	for s in chap witness; do
 		(umask 077 && od -An -N18 -tx1 /dev/urandom | tr -d ' \n' >"$DIR/secrets/$s.secret")
 	done
 }
@@ -130,48 +131,8 @@ choose_sizes()
 		"($((avail / gib)) GiB free there)"
 }
 
-# ha_section NAME UUID SIZE N SYNC_PORT HB_PORT: node N's side of an HA device
-ha_section()
-{
-	local me_sync me_hb peer_sync peer_hb prio=primary
-	if [ "$4" = 1 ]; then
-		me_sync=$SYNC_1 me_hb=$HB_1 peer_sync=$SYNC_2 peer_hb=$HB_2
-	else
-		me_sync=$SYNC_2 me_hb=$HB_2 peer_sync=$SYNC_1 peer_hb=$HB_1 prio=secondary
-	fi
-	local lower=${1,,}
-	cat <<CONF
-
-[ha $1]
-uuid = $2
-path = $DIR/node$4/$lower.img
-size = $3
-priority = $prio
-initial-sync = clear
-failover = majority
-witness = $WITNESS:$WITNESS_PORT
-witness-secret-file = $DIR/secrets/witness.secret
-secret-file = $DIR/secrets/$lower-link.secret
-sync = $me_sync:$5 $peer_sync:$5
-heartbeat = $me_hb:$6 $peer_hb:$6
-CONF
-}
-
-# target_section N DEVICE
-target_section()
-{
-	cat <<CONF
-
-[target ${2,,}]
-alias = $2
-chap-user = $CHAP_USER
-chap-secret-file = $DIR/secrets/chap.secret
-
-[lun ${2,,}:0]
-ha = $2
-CONF
-}
-
+# Node N's configuration file: its state directory and portal; the targets and HA devices
+# are made with twinctl and kept in the node's managed configuration.
 write_config() # N
 {
 	mkdir -p "$DIR/node$1/state"
@@ -179,10 +140,23 @@ write_config() # N
 		echo "# twinsand on demo node $1 (written by scripts/demo.sh)"
 		printf '[daemon]\nstate-dir = %s\n\n[portal iscsi]\naddress = %s\nport = %s\n' \
 			"$DIR/node$1/state" "$(node_addr "$1")" "$PORTAL"
-		ha_section VMStore "$VMSTORE_UUID" "${VMSTORE_SIZE}G" "$1" $VMSTORE_SYNC $VMSTORE_HB
-		target_section "$1" VMStore
 	} >"$DIR/node$1/twinsand.conf"
 	chmod 600 "$DIR/node$1/twinsand.conf"
+}
+
+# create_ha DEVICE SIZE SYNC_PORT HB_PORT FAILOVER [OPTIONS...]: one twinctl command on node
+# 1 makes DEVICE (LUN 0 of target device-in-lower-case, made on both nodes first) on both.
+create_ha()
+{
+	local lower=${1,,} n
+	for n in 1 2; do
+		ctl $n target create "$lower" --chap-user $CHAP_USER --chap-secret-file "$DIR/secrets/chap.secret"
+	done
+	ctl 1 device create "$1" --ha --partner "$ISCSI_2:$API_PORT" \
+		--partner-secret-file "$DIR/node2/state/admin.secret" --target "$lower" \
+		--path "$DIR/node1/$lower.img" --partner-path "$DIR/node2/$lower.img" --size "$2" \
+		--priority primary --initial-sync clear --failover "$5" \
+		--sync "$SYNC_1:$3" "$SYNC_2:$3" --heartbeat "$HB_1:$4" "$HB_2:$4" "${@:6}"
 }
 
 # start HOST READY-PATTERN PROGRAM ARGS...: a daemon in its own session (it outlives the
@@ -301,15 +275,10 @@ demo_start()
 	make_secrets
 	export LIBISCSI_CHAP_PASSWORD
 	LIBISCSI_CHAP_PASSWORD=$(cat "$DIR/secrets/chap.secret")
-	VMSTORE_UUID=$(cat /proc/sys/kernel/random/uuid)
 	write_config 1
 	write_config 2
-	echo "Secrets (random, new every run): $DIR/secrets/ (CHAP, VMStore's links, witness)"
-	echo "VMStore (failover majority: the witness votes) is in the nodes' configuration files,"
-	echo "$DIR/node1/twinsand.conf and $DIR/node2/twinsand.conf, because twinctl cannot give"
-	echo "a device a witness yet. Node 1's VMStore:"
-	sed -n '/^\[ha VMStore\]/,/^$/{/^$/d;s/^/    /;p}' "$DIR/node1/twinsand.conf"
-	echo
+	echo "Secrets (random, new every run): $DIR/secrets/ (CHAP, witness); the HA link secrets"
+	echo "are made by twinctl and kept only in the nodes' managed configurations"
 
 	start witness ready twinwitness --listen "$WITNESS:$WITNESS_PORT" \
 		--secret-file "$DIR/secrets/witness.secret" --state-dir "$DIR/witness/state"
@@ -319,15 +288,13 @@ demo_start()
 	start_node 2
 	echo "node 2   iSCSI on $ISCSI_2:$PORTAL, secondary  (log $DIR/node2/log)"
 
-	say "Quorum made with twinctl: one command on node 1 configures both nodes"
-	for n in 1 2; do
-		ctl $n target create quorum --chap-user $CHAP_USER --chap-secret-file "$DIR/secrets/chap.secret"
-	done
-	ctl 1 device create Quorum --ha --partner "$ISCSI_2:$API_PORT" \
-		--partner-secret-file "$DIR/node2/state/admin.secret" --target quorum \
-		--path "$DIR/node1/quorum.img" --partner-path "$DIR/node2/quorum.img" --size 1G \
-		--priority primary --initial-sync clear --failover heartbeat \
-		--sync "$SYNC_1:$QUORUM_SYNC" "$SYNC_2:$QUORUM_SYNC" --heartbeat "$HB_1:$QUORUM_HB" "$HB_2:$QUORUM_HB"
+	say "Quorum and VMStore made with twinctl: one command on node 1 configures both nodes"
+	create_ha Quorum 1G $QUORUM_SYNC $QUORUM_HB heartbeat
+	create_ha VMStore "${VMSTORE_SIZE}G" $VMSTORE_SYNC $VMSTORE_HB majority \
+		--witness "$WITNESS:$WITNESS_PORT" --witness-secret-file "$DIR/secrets/witness.secret"
+	echo "VMStore in node 1's managed configuration ($DIR/node1/state/managed.conf), secrets left out:"
+	awk '/^\[/ { show = ($0 == "[ha VMStore]") } show && NF && !/secret/ { print "    " $0 }' \
+		"$DIR/node1/state/managed.conf"
 
 	say "Initial synchronization (clear: both replicas zeroed, then in sync)"
 	watch 1 Quorum

@@ -483,10 +483,12 @@ int main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	if ((spec.config ? build_config(&d, spec.config, spec.log_level_set) : build_quick(&d, &spec)) == 0 &&
 	    start_api(&d, &spec) == 0 && start_metrics(&d, spec.metrics_listen) == 0) {
+		/* A daemon may start with portals only: twinctl makes its targets. */
 		printf("twinsand: ready, serving");
 		for (size_t i = 0; i < iscsi_registry_count(d.registry); i++)
 			printf("%s %s", i ? "," : "", iscsi_target_name(iscsi_registry_at(d.registry, i)));
-		printf(" with %zu LUN(s)\n", mgmt_build_lun_count(d.build));
+		printf(iscsi_registry_count(d.registry) ? " with %zu LUN(s)\n" : " no targets yet (%zu LUNs)\n",
+		       mgmt_build_lun_count(d.build));
 		fflush(stdout);
 		sd_notify(0, "READY=1");
 		ret = iscsi_server_run(d.server) < 0;

@@ -1486,10 +1486,6 @@ static int check_whole(struct parser *p)
 		fail(p, last, "no [portal NAME] section; add one with an address to listen on");
 		return -1;
 	}
-	if (cfg->n_targets == 0) {
-		fail(p, last, "no [target NAME] section; add one with at least one [lun NAME:0]");
-		return -1;
-	}
 	for (size_t t = 0; t < cfg->n_targets; t++) {
 		size_t i;
 

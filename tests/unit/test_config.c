@@ -214,7 +214,6 @@ static const struct bad_case {
 	{ OK_TAIL "[lun t:1]\npath = /y\nuuid = 01234567-89ab-cdef-0123-456789abcdeg\n", "t.conf:8: uuid" },
 	{ OK_TAIL "[lun t:1]\npath = /y\nvolume = 3\n", "t.conf:8: unknown key 'volume' in [lun]; valid keys: path," },
 	{ "", "t.conf:1: no [portal NAME] section" },
-	{ "[portal p]\naddress = ::1\n", "t.conf:2: no [target NAME] section" },
 #undef OK_TAIL
 };
 
