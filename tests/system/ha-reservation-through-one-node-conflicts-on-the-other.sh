@@ -8,8 +8,7 @@
 . "$TOP/tests/lib/ha.sh"
 . "$TOP/tests/lib/scsi_steps.sh"
 
-ha_setup 16M
-ha_pair_up
+steps_pair_up
 
 steps "a1 clearua good" "b2 clearua good" "b1 clearua good" \
 	"a1 register 0 17 good" "a1 reserve 17 1 good" \
@@ -19,6 +18,4 @@ steps "a1 clearua good" "b2 clearua good" "b1 clearua good" \
 	"a1 readkeys keys=17,34" \
 	"b1 write conflict" "a1 release 17 1 good" \
 	"b2 write good" "a2 clearua good" "a2 readresv resv=none"
-ha_check A B
-ha_stop B
-ha_stop A
+steps_pair_down
