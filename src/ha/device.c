@@ -107,6 +107,7 @@ struct xfer {
 	uint8_t *compare;     /* CAW: the expected bytes, then the new ones (x->buf is read into) */
 	bool comparing;       /* CAW: the next local I/O reads the bytes to compare */
 	bool fua, discard;
+	bool borrowed;        /* buf is the initiator's, alive until its request completes */
 	bool local_busy;      /* a local I/O is in flight */
 	bool forwarded;       /* secondary: sent to the primary, waiting for its ACK */
 	bool wait_remote;     /* waiting for the partner's answer */
@@ -415,7 +416,8 @@ static void xfer_free(struct xfer *x)
 		d->xfers = x->next;
 	if (x->next)
 		x->next->prev = x->prev;
-	free(x->buf);
+	if (!x->borrowed)
+		free(x->buf);
 	free(x->compare);
 	free(x->digests);
 	free(x);
@@ -857,6 +859,17 @@ static bool can_serve(const struct ha_device *d)
 	return d->serving && !d->closing;
 }
 
+/* Bytes [skip, skip + len) of the vector if one element holds them all, else NULL. */
+static uint8_t *iov_span(const struct iovec *iov, int iovcnt, uint64_t skip, size_t len)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip < iov[i].iov_len)
+			return len <= iov[i].iov_len - skip ? (uint8_t *)iov[i].iov_base + skip : NULL;
+		skip -= iov[i].iov_len;
+	}
+	return NULL;
+}
+
 static void copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, uint8_t *dst, size_t len)
 {
 	for (int i = 0; i < iovcnt && len > 0; i++) {
@@ -906,7 +919,11 @@ static void submit_mutation(struct ha_device *d, struct store_io *io, const stru
 		uint32_t n = (uint32_t)MIN(piece, length - done);
 		struct xfer *x = xfer_new(d, X_MUTATE, offset + done, n);
 
-		if (x == NULL || (!discard && (x->buf = iobuf_alloc(n)) == NULL)) {
+		/* The usual single buffer is written from where it is: the request completes
+		 * only after its every xfer ended, and the link copies what it sends. */
+		if (x != NULL && !discard)
+			x->borrowed = (x->buf = iov_span(iov, iovcnt, done, n)) != NULL;
+		if (x == NULL || (!discard && !x->borrowed && (x->buf = iobuf_alloc(n)) == NULL)) {
 			if (x)
 				xfer_free(x);
 			o->err = -ENOMEM;
@@ -915,7 +932,7 @@ static void submit_mutation(struct ha_device *d, struct store_io *io, const stru
 		x->parent = o;
 		x->fua = fua;
 		x->discard = discard;
-		if (!discard)
+		if (!discard && !x->borrowed)
 			copy_from_iov(iov, iovcnt, done, x->buf, n);
 		o->remaining++;
 		enqueue(d, x);
