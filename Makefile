@@ -149,6 +149,14 @@ $(SCSI_STEPS): $(O)/tests/tools/scsi-steps.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) -o $@ $^ -liscsi
 -include $(O)/tests/tools/scsi-steps.d
+# tests/tools/caw-counter.c counts with COMPARE AND WRITE through one path, for the system
+# tests of its atomicity across the nodes of an HA pair (ha-*compare-and-write*.sh).
+CAW_COUNTER := $(O)/tests/caw-counter
+units: $(CAW_COUNTER)
+$(CAW_COUNTER): $(O)/tests/tools/caw-counter.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) -o $@ $^ -liscsi
+-include $(O)/tests/tools/caw-counter.d
 # twinwitness runs on a third host; `make install` installs it with the rest.
 .PHONY: install-twinwitness
 install: install-twinwitness
