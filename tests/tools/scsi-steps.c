@@ -16,6 +16,7 @@
  *   lunreset                             the LUN RESET task management function
  *   clearua                              TEST UNIT READY until it is GOOD (at most 10)
  *   logout                               ends the session (the next step logs in again)
+ * Sessions have one fixed ISID, so initiator ports are the same from run to run.
  * Expectations: good, conflict, check, ua=ASCQ (UNIT ATTENTION with ASC/ASCQ, hex, e.g.
  * 2a03), notready; for readkeys keys=K1,K2 (or keys=), readresv resv=KEY/TYPE (or
  * resv=none), getdsense dsense=0|1.  "eventually=EXPECT" repeats the command (every 0.1 s,
@@ -69,6 +70,8 @@ static bool login(struct conn *c)
 		fprintf(stderr, "%s: bad URL %s: %s\n", c->name, c->url, iscsi_get_error(c->iscsi));
 		return false;
 	}
+	/* One ISID for every session: a step run by a later scsi-steps is the same I_T nexus. */
+	iscsi_set_isid_random(c->iscsi, 0x5a5a5a, 0);
 	iscsi_set_targetname(c->iscsi, u->target);
 	iscsi_set_session_type(c->iscsi, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(c->iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
