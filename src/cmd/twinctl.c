@@ -515,28 +515,6 @@ static int cmd_resolve(struct ctx *x, const struct args *a)
 	return EXIT_OK;
 }
 
-static int cmd_device_set(struct ctx *x, const struct args *a)
-{
-	const char *setting = a->pos[1], *eq = strchr(setting, '=');
-	json_t *res;
-	int rc;
-
-	if (!eq || (size_t)(eq - setting) != strlen("failover") || strncmp(setting, "failover", 8))
-		return usage_error("device set", "unknown setting '%s'; what can be set: failover=heartbeat|majority",
-		                   setting);
-	if (strcmp(eq + 1, "heartbeat") && strcmp(eq + 1, "majority"))
-		return usage_error("device set", "failover '%s': say heartbeat or majority", eq + 1);
-	rc = call(x, "device.set_failover", json_pack("{s:s, s:s}", "name", a->pos[0], "failover", eq + 1), &res);
-	if (rc)
-		return rc;
-	if (x->json)
-		print_json(res);
-	else
-		printf("%s: failover strategy is now %s (set it on the partner too)\n", a->pos[0], eq + 1);
-	json_decref(res);
-	return EXIT_OK;
-}
-
 static int cmd_verify(struct ctx *x, const struct args *a)
 {
 	json_t *res, *verify;
@@ -751,6 +729,57 @@ static int print_change(struct ctx *x, const char *method, json_t *params, const
 		printf("%s: %s as %s\n", str_of(res, "name"), done, str_of(res, "iqn"));
 	else
 		printf("%s: %s\n", str_of(res, "name"), done);
+	json_decref(res);
+	return EXIT_OK;
+}
+
+enum { S_WITNESS, S_WITNESS_SECRET, S_PARTNER, S_PARTNER_SECRET };
+
+/* The failover strategy (with majority, the witness) on this node, and with --partner on
+ * the partner too; each node keeps it in its managed configuration. */
+static int cmd_device_set(struct ctx *x, const struct args *a)
+{
+	static const char words[] = "device set";
+	struct ctx partner = { .server = a->opt[S_PARTNER], .secret_file = a->opt[S_PARTNER_SECRET], .json = x->json };
+	const char *setting = a->pos[1], *eq = strchr(setting, '=');
+	char secret[300];
+	json_t *params, *res;
+	int rc;
+
+	if (!eq || (size_t)(eq - setting) != strlen("failover") || strncmp(setting, "failover", 8))
+		return usage_error(words, "unknown setting '%s'; what can be set: failover=heartbeat|majority", setting);
+	if (strcmp(eq + 1, "heartbeat") && strcmp(eq + 1, "majority"))
+		return usage_error(words, "failover '%s': say heartbeat or majority", eq + 1);
+	if (!a->opt[S_WITNESS] != !a->opt[S_WITNESS_SECRET])
+		return usage_error(words, "--witness and --witness-secret-file go together");
+	if (a->opt[S_PARTNER_SECRET] && !a->opt[S_PARTNER])
+		return usage_error(words, "--partner-secret-file is for --partner");
+	if (a->opt[S_WITNESS_SECRET] &&
+	    (rc = read_secret(words, "witness-secret-file", a->opt[S_WITNESS_SECRET], secret, sizeof(secret))))
+		return rc;
+	params = json_pack("{s:s, s:s}", "name", a->pos[0], "failover", eq + 1);
+	set_opt(params, "witness", a->opt[S_WITNESS]);
+	set_opt(params, "witness_secret", a->opt[S_WITNESS_SECRET] ? secret : NULL);
+	explicit_bzero(secret, sizeof(secret));
+	rc = call(x, "device.set_failover", json_incref(params), &res);
+	if (rc == EXIT_OK && a->opt[S_PARTNER]) {
+		json_decref(res);
+		rc = call(&partner, "device.set_failover", json_incref(params), &res);
+		if (rc != EXIT_OK)
+			fprintf(stderr, "twinctl: %s: set on this node, but not on the partner %s; run the same command "
+			        "against it\n", a->pos[0], partner.server);
+	}
+	json_object_del(params, "witness_secret");
+	json_decref(params);
+	api_client_close(partner.c);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else if (a->opt[S_PARTNER])
+		printf("%s: failover strategy is now %s on this node and on %s\n", a->pos[0], eq + 1, partner.server);
+	else
+		printf("%s: failover strategy is now %s (set it on the partner too)\n", a->pos[0], eq + 1);
 	json_decref(res);
 	return EXIT_OK;
 }
@@ -1076,9 +1105,12 @@ static const struct command commands[] = {
 	  "Ends a split brain: the replica named by --keep survives and the other is overwritten by a\n"
 	  "resync.  The partner must be connected.  The data only the loser had is lost.",
 	  1, { "keep=" }, cmd_resolve },
-	{ "device set", "NAME failover=heartbeat|majority",
-	  "Changes the failover strategy on the live device.  Set the same on the partner node.", 2, { NULL },
-	  cmd_device_set },
+	{ "device set", "NAME failover=heartbeat|majority [--witness ADDRESS:PORT... --witness-secret-file F]\n"
+	  "                  [--partner SERVER [--partner-secret-file F]]",
+	  "Changes the failover strategy on the live device; majority needs a witness: --witness (with its\n"
+	  "secret read from --witness-secret-file) gives the device one.  A device made with 'device create'\n"
+	  "keeps both in the managed configuration.  --partner does the same on the partner node.", 2,
+	  { "witness=+", "witness-secret-file=", "partner=", "partner-secret-file=" }, cmd_device_set },
 	{ "device create", "NAME --path FILE [--size SIZE] [--target T] [--lun N] [--block-size 512|4096] [--direct]\n"
 	  "                  [--ha --partner SERVER [--partner-secret-file F] [--partner-path FILE]\n"
 	  "                   --priority primary|secondary --initial-sync clear|copy|none [--failover heartbeat|majority]\n"

@@ -214,6 +214,13 @@ static json_t *m_set_failover(struct mgmt_api *api, struct api_conn *c, const js
 
 	if (!d)
 		return NULL;
+	/* A device made through the API keeps its strategy and witness over a restart. */
+	if (api->apply && mgmt_apply_has_ha(api->apply, d->name))
+		return mgmt_apply_device_set_failover(api->apply, params, err);
+	if (json_object_get(params, "witness")) {
+		mgmt_fail(err, MGMT_E_FAILED, "%s is defined in the configuration file: give it its witness there", d->name);
+		return NULL;
+	}
 	res = command_result(d, d->ops->set_failover(d->dev, strategy, msg, sizeof(msg)), msg, err);
 	if (res)
 		json_object_set_new(res, "failover", json_string(strategy));
@@ -333,6 +340,8 @@ static const struct mgmt_param p_login[] = {
 static const struct mgmt_param p_failover[] = {
 	{ "name", MGMT_PARAM_STRING, true, NULL },
 	{ "failover", MGMT_PARAM_STRING, true, failover_choices },
+	{ "witness", MGMT_PARAM_STRING, false, NULL },
+	{ "witness_secret", MGMT_PARAM_STRING, false, NULL },
 	{ NULL, 0, false, NULL },
 };
 

@@ -15,6 +15,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "iscsi/portal.h"
 
 /* What a value may be to survive the trip through a configuration line unchanged:
  * printable, no comment characters, not too long for the line limit. */
@@ -648,4 +649,98 @@ json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, str
 		return NULL;
 	log_info("api: device %s grown to %llu bytes", name, (unsigned long long)bytes);
 	return json_pack("{s:s, s:I}", "name", name, "size", (json_int_t)bytes);
+}
+
+/* ---- failover strategy and witness ---- */
+
+bool mgmt_apply_has_ha(const struct mgmt_apply *a, const char *name)
+{
+	for (size_t h = 0; h < a->cfg->n_has; h++)
+		if (a->cfg->has[h].managed && !strcmp(a->cfg->has[h].name, name))
+			return true;
+	return false;
+}
+
+/* The witness addresses of a request ("ADDR:PORT" separated by commas or blanks) into ha. */
+static int witness_of(struct config_ha *ha, const char *list, struct mgmt_error *err)
+{
+	char copy[VALUE_MAX + 1], *save = NULL;
+
+	if (check_value("witness", list, err) < 0)
+		return -1;
+	str_copy(copy, sizeof(copy), list);
+	ha->n_witness = 0;
+	for (char *w = strtok_r(copy, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
+		struct config_endpoint *e = &ha->witness[ha->n_witness];
+
+		if (ha->n_witness == CONFIG_WITNESS_MAX)
+			return mgmt_fail(err, MGMT_E_PARAMS, "at most %d witness addresses", CONFIG_WITNESS_MAX);
+		if (portal_parse(w, e->address, sizeof(e->address), &e->port) < 0)
+			return mgmt_fail(err, MGMT_E_PARAMS, "witness '%s': want ADDRESS:PORT ([IPv6]:PORT)", w);
+		ha->n_witness++;
+	}
+	return 0;
+}
+
+static int set_failover(struct mgmt_apply *a, const struct config *next, const void *arg, struct mgmt_error *err)
+{
+	char msg[256] = "";
+
+	if (a->ops->set_failover(a->arg, next, *(const size_t *)arg, msg, sizeof(msg)) < 0)
+		return mgmt_fail(err, MGMT_E_FAILED, "%s; nothing was changed", msg);
+	return 0;
+}
+
+json_t *mgmt_apply_device_set_failover(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err)
+{
+	const char *name = param_str(params, "name"), *failover = param_str(params, "failover");
+	const char *witness = param_str(params, "witness"), *secret = param_str(params, "witness_secret");
+	size_t h = 0;
+	struct config_ha *ha, *saved = NULL;
+	char *text = NULL;
+	int rc = -1;
+
+	while (h < a->cfg->n_has && strcmp(a->cfg->has[h].name, name))
+		h++;
+	if (h == a->cfg->n_has || !a->cfg->has[h].managed) {
+		mgmt_fail(err, MGMT_E_NOT_FOUND, "no HA device \"%s\" made through the API", name);
+		return NULL;
+	}
+	if (!witness != !secret) {
+		mgmt_fail(err, MGMT_E_PARAMS, "witness and witness_secret go together");
+		return NULL;
+	}
+	if (secret && check_value("witness_secret", secret, err) < 0)
+		return NULL;
+	ha = &a->cfg->has[h];
+	saved = malloc(sizeof(*saved));
+	if (saved == NULL) {
+		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
+		return NULL;
+	}
+	/* The new text from the current objects with the change; they are restored after. */
+	*saved = *ha;
+	ha->failover = strcmp(failover, "majority") ? HA_FAILOVER_HEARTBEAT : HA_FAILOVER_MAJORITY;
+	if (!witness || witness_of(ha, witness, err) == 0) {
+		if (secret) {
+			ha->witness_secret_file[0] = '\0';
+			ha->witness_secret_len = strlen(secret);
+			memcpy(ha->witness_secret, secret, ha->witness_secret_len);
+		}
+		text = config_format(a->cfg);
+		if (text == NULL)
+			mgmt_fail(err, MGMT_E_FAILED, "out of memory");
+	}
+	*ha = *saved;
+	explicit_bzero(saved, sizeof(*saved));
+	free(saved);
+	if (text) {
+		rc = change(a, text, count_lines(text) + 1, false, set_failover, &h, err);
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
+	if (rc < 0)
+		return NULL;
+	log_info("api: %s: failover strategy %s kept in the managed configuration", name, failover);
+	return json_pack("{s:s, s:s}", "name", name, "failover", failover);
 }

@@ -9,6 +9,7 @@
 #ifndef TWINSAN_MGMT_APPLY_H
 #define TWINSAN_MGMT_APPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -34,6 +35,8 @@ struct mgmt_apply_ops {
 	 * (logins and discovery no longer find it); freed once nothing uses them. */
 	void (*remove_lun)(void *arg, const struct config *cfg, size_t lun);
 	void (*remove_target)(void *arg, const struct config *cfg, size_t target);
+	/* Gives the served HA device cfg->has[ha] its failover strategy and witness in cfg. */
+	int (*set_failover)(void *arg, const struct config *cfg, size_t ha, char *err, size_t errlen);
 };
 
 /* cfg is what the daemon was built from, loaded from config_path; the new object owns it. */
@@ -48,5 +51,8 @@ json_t *mgmt_apply_target_delete(struct mgmt_apply *a, const json_t *params, str
 json_t *mgmt_apply_device_create(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 json_t *mgmt_apply_device_delete(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
+/* device.set_failover of an HA device made through the API: kept, and applied live. */
+bool mgmt_apply_has_ha(const struct mgmt_apply *a, const char *name);
+json_t *mgmt_apply_device_set_failover(struct mgmt_apply *a, const json_t *params, struct mgmt_error *err);
 
 #endif

@@ -41,6 +41,8 @@ struct ha_entry {
 	uint16_t ports[SCSI_GROUP_PORTS_MAX], partner_ports[SCSI_GROUP_PORTS_MAX];
 	unsigned n_ports;
 	struct witness_client *witness; /* with a configured witness */
+	struct config_endpoint witness_at[CONFIG_WITNESS_MAX]; /* its addresses */
+	unsigned n_witness_at;
 	struct ha_arbiter arbiter;      /* the witness's vote, for failover = majority */
 	bool witness_stopped;
 	bool closing;              /* its status is no longer asked for */
@@ -300,6 +302,8 @@ static int start_witness(struct mgmt_build *b, const struct config_ha *ha, struc
 	if (witness_client_new(b->reactor, &wp, &e->witness, err, errlen) < 0)
 		return -1;
 	e->arbiter = witness_arbiter(e->witness);
+	memcpy(e->witness_at, ha->witness, sizeof(e->witness_at));
+	e->n_witness_at = ha->n_witness;
 	return 0;
 }
 
@@ -613,6 +617,40 @@ static int live_grow_lun(void *arg, const struct config *cfg, size_t i, char *er
 	return -1;
 }
 
+/* A failover strategy set through the API: a witness given for the first time is
+ * connected now; another witness than the one in use takes a restart. */
+static int live_set_failover(void *arg, const struct config *cfg, size_t h, char *err, size_t errlen)
+{
+	struct mgmt_build *b = arg;
+	const struct config_ha *ha = &cfg->has[h];
+	struct ha_entry *e = NULL;
+
+	for (size_t j = 0; j < b->nhas && !e; j++)
+		if (!strcmp(b->has[j].name, ha->name) && b->has[j].device && !b->has[j].retiring)
+			e = &b->has[j];
+	if (e == NULL) {
+		snprintf(err, errlen, "%s is not served (its start failed: the daemon's log says why)", ha->name);
+		return -1;
+	}
+	if (e->witness && ha->n_witness &&
+	    (e->n_witness_at != ha->n_witness || memcmp(e->witness_at, ha->witness, sizeof(ha->witness[0]) * ha->n_witness))) {
+		snprintf(err, errlen, "%s already has a witness; another one takes effect only at a restart, so it is "
+		         "refused (delete and create the device again, or restart after editing)", ha->name);
+		return -1;
+	}
+	if (ha->n_witness && !e->witness) {
+		if (start_witness(b, ha, e, b->node, err, errlen) < 0)
+			return -1;
+		/* The API shows the witness and lets the majority strategy use it. */
+		mgmt_api_remove_device(b->api, e->name);
+		if (mgmt_api_add_ha_device(b->api, e->device, &e->arbiter) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return ha_device_set_failover(e->device, ha->failover, e->witness ? &e->arbiter : NULL, err, errlen);
+}
+
 /* ---- deleting while serving ---- */
 
 static void witness_stopped(void *arg) { ((struct ha_entry *)arg)->witness_stopped = true; }
@@ -785,7 +823,7 @@ static void live_remove_target(void *arg, const struct config *cfg, size_t targe
 static const struct mgmt_apply_ops live_ops = {
 	.add_target = live_add_target, .add_lun = live_add_lun, .grow_lun = live_grow_lun,
 	.sessions = live_sessions, .end_sessions = live_end_sessions, .remove_lun = live_remove_lun,
-	.remove_target = live_remove_target,
+	.remove_target = live_remove_target, .set_failover = live_set_failover,
 };
 
 const struct mgmt_apply_ops *mgmt_build_apply_ops(void)
