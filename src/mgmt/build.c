@@ -680,6 +680,8 @@ static bool reap_lun(struct mgmt_build *b, size_t k)
 	if (e) {
 		ha_peer_free(e->peer);
 		e->peer = NULL;
+		ha_scsi_peer_free(e->scsi_peer);
+		e->scsi_peer = NULL;
 	}
 	scsi_lu_free(b->lus[k]);
 	store_close(b->stores[k]);
