@@ -195,8 +195,11 @@ void vsession_close(struct vsession *s)
 {
 	if (!s)
 		return;
-	if (iscsi_is_logged_in(s->iscsi) && !s->broken && !s->slots)
+	if (iscsi_is_logged_in(s->iscsi) && !s->broken && !s->slots) {
+		/* A target that does not answer the logout does not hold the tool up. */
+		iscsi_set_timeout(s->iscsi, LOGIN_TIMEOUT_S);
 		iscsi_logout_sync(s->iscsi);
+	}
 	if (s->url)
 		iscsi_destroy_url(s->url);
 	iscsi_destroy_context(s->iscsi);
