@@ -239,10 +239,11 @@ static void drain(struct script *s)
 {
 	uint64_t off, len;
 	uint32_t rounds = 0;
+	bool suspect;
 
 	if (s->nwrites || s->ncopies || s->lost)
 		return;
-	while (activemap_sync_next(s->am, &off, &len)) {
+	while (activemap_sync_next(s->am, &off, &len, &suspect)) {
 		check(++rounds <= s->extents);
 		activemap_sync_complete(s->am, off, len);
 	}
@@ -261,8 +262,9 @@ static void activemap_script(const uint8_t *data, size_t size)
 	s.disk = calloc(1, activemap_ondisk_size(s.am));
 	check(s.disk != NULL);
 	for (size_t i = 2; i + 1 < size; i += 2) {
-		uint8_t op = data[i] % 12, arg = data[i + 1];
+		uint8_t op = data[i] % 15, arg = data[i + 1];
 		uint64_t off = (uint64_t)(arg % s.extents) * 4096, len = MIN((uint64_t)(arg / 64 + 1) * 2048, s.size - off);
+		bool suspect;
 		switch (op) {
 		case 0:
 			if (s.nwrites < MAX_OPEN) {
@@ -289,7 +291,7 @@ static void activemap_script(const uint8_t *data, size_t size)
 			s.lost = false;
 			break;
 		case 5:
-			if (s.ncopies < MAX_OPEN && activemap_sync_next(s.am, &off, &len))
+			if (s.ncopies < MAX_OPEN && activemap_sync_next(s.am, &off, &len, &suspect))
 				s.copies[s.ncopies++] = (struct range){ off, len, true };
 			break;
 		case 6:
@@ -323,7 +325,19 @@ static void activemap_script(const uint8_t *data, size_t size)
 		case 11:
 			drain(&s);
 			break;
+		case 12: {
+			uint8_t chunk = (uint8_t)(1u << (arg % 8));
+			check(activemap_merge_known(s.am, arg / 8 % 8, &chunk, 1) == 0);
+			break;
 		}
+		case 13:
+			activemap_mark_differs(s.am, off, len);
+			break;
+		case 14:
+			activemap_clear_suspect(s.am);
+			break;
+		}
+		check(activemap_suspect_bytes(s.am) <= activemap_dirty_bytes(s.am));
 		invariants(&s);
 	}
 	activemap_free(s.am);

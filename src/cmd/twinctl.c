@@ -378,7 +378,7 @@ static void print_device_status(const json_t *st)
 {
 	const json_t *sync = json_object_get(st, "sync"), *tally = json_object_get(st, "resync_tally");
 	const json_t *gen = json_object_get(st, "generation"), *verify = json_object_get(st, "verify"), *l;
-	char b1[32], b2[32], line[128];
+	char b1[32], b2[32], b3[32], line[128];
 	size_t i;
 
 	printf("name:          %s\n", str_of(st, "name"));
@@ -398,8 +398,10 @@ static void print_device_status(const json_t *st)
 	}
 	printf("dirty:         %s\n", human_bytes(u64_of(st, "dirty_bytes"), b1, sizeof(b1)));
 	if (tally)
-		printf("resync tally:  sent %s, received %s\n", human_bytes(u64_of(tally, "sent_bytes"), b1, sizeof(b1)),
-		       human_bytes(u64_of(tally, "received_bytes"), b2, sizeof(b2)));
+		printf("resync tally:  sent %s, received %s, compared by digest %s\n",
+		       human_bytes(u64_of(tally, "sent_bytes"), b1, sizeof(b1)),
+		       human_bytes(u64_of(tally, "received_bytes"), b2, sizeof(b2)),
+		       human_bytes(u64_of(tally, "compared_bytes"), b3, sizeof(b3)));
 	if (gen)
 		printf("generation:    current %s, bitmap %s%s\n", str_of(gen, "current"), str_of(gen, "bitmap"),
 		       json_is_true(json_object_get(gen, "inconsistent")) ? ", inconsistent" : "");

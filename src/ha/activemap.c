@@ -1,5 +1,6 @@
 /* The activemap: per-extent write counts and resync flags in memory, the on-disk bitmap
- * image with a version per page, and a small LRU of clean-but-kept-dirty extents. */
+ * image with a version per page, and an LRU of clean-but-kept-dirty extents (a list
+ * threaded through per-extent links, so a touch costs the same for any keepdirty). */
 #include "ha/activemap.h"
 
 #include <stdlib.h>
@@ -9,11 +10,14 @@
 
 #define BITS_PER_PAGE (ACTIVEMAP_PAGE_SIZE * 8u)
 #define MAX_EXTENTS (1u << 31)
+#define NONE UINT32_MAX /* end of the LRU list */
 
 enum extent_flag {
 	EXT_SYNC = 1,    /* the partner's copy may be stale: resync must copy it */
 	EXT_COPYING = 2, /* handed out by sync_next, copy not yet complete */
 	EXT_REDO = 4,    /* written while being copied: the copy may be stale, copy again */
+	EXT_SUSPECT = 8, /* with EXT_SYNC: only suspected to differ, compare before copying */
+	EXT_KEPT = 16,   /* in the kept-dirty LRU */
 };
 
 struct page_state {
@@ -29,9 +33,10 @@ struct activemap {
 	uint8_t *flags;          /* enum extent_flag, per extent */
 	uint32_t *pending;       /* writes in flight, per extent */
 	struct page_state *pages;
-	uint32_t *lru;           /* kept-dirty extents, most recent first */
-	uint32_t lru_len;
+	uint32_t *prev, *next;   /* LRU links per extent, most recent at head */
+	uint32_t head, tail, lru_len;
 	uint32_t dirty;          /* extents with EXT_SYNC */
+	uint32_t suspect;        /* of those, with EXT_SUSPECT */
 	uint32_t copying;        /* extents with EXT_COPYING */
 	uint32_t cursor;         /* where sync_next resumes */
 	bool partner_lost;
@@ -66,8 +71,10 @@ int activemap_new(uint64_t size, uint32_t extent_size, uint32_t keepdirty, struc
 	am->flags = calloc(am->nextents, sizeof(*am->flags));
 	am->pending = calloc(am->nextents, sizeof(*am->pending));
 	am->pages = calloc(am->npages, sizeof(*am->pages));
-	am->lru = calloc(keepdirty + 1, sizeof(*am->lru));
-	if (!am->disk || !am->flags || !am->pending || !am->pages || !am->lru) {
+	am->prev = malloc((size_t)am->nextents * sizeof(*am->prev));
+	am->next = malloc((size_t)am->nextents * sizeof(*am->next));
+	am->head = am->tail = NONE;
+	if (!am->disk || !am->flags || !am->pending || !am->pages || !am->prev || !am->next) {
 		activemap_free(am);
 		return -1;
 	}
@@ -83,7 +90,8 @@ void activemap_free(struct activemap *am)
 	free(am->flags);
 	free(am->pending);
 	free(am->pages);
-	free(am->lru);
+	free(am->prev);
+	free(am->next);
 	free(am);
 }
 
@@ -129,13 +137,29 @@ static bool disk_clear(struct activemap *am, uint32_t e)
 	return true;
 }
 
-static bool mark_sync(struct activemap *am, uint32_t e)
+/* Known beats suspect: an extent once known to differ stays so until copied. */
+static bool mark_sync(struct activemap *am, uint32_t e, bool known)
 {
-	if (!(am->flags[e] & EXT_SYNC)) {
-		am->flags[e] |= EXT_SYNC;
+	uint8_t *f = &am->flags[e];
+
+	if (!(*f & EXT_SYNC)) {
+		*f |= EXT_SYNC | (known ? 0 : EXT_SUSPECT);
 		am->dirty++;
+		am->suspect += !known;
+	} else if (known && (*f & EXT_SUSPECT)) {
+		*f &= (uint8_t)~EXT_SUSPECT;
+		am->suspect--;
 	}
 	return disk_set(am, e);
+}
+
+/* The extent no longer needs resync. */
+static void unmark_sync(struct activemap *am, uint32_t e)
+{
+	if (am->flags[e] & EXT_SUSPECT)
+		am->suspect--;
+	am->flags[e] &= (uint8_t)~(EXT_SYNC | EXT_SUSPECT);
+	am->dirty--;
 }
 
 /* An extent with no writes in flight and nothing to resync may be clear on disk. */
@@ -146,21 +170,47 @@ static bool clear_if_idle(struct activemap *am, uint32_t e)
 	return disk_clear(am, e);
 }
 
+static void lru_unlink(struct activemap *am, uint32_t e)
+{
+	if (am->prev[e] != NONE)
+		am->next[am->prev[e]] = am->next[e];
+	else
+		am->head = am->next[e];
+	if (am->next[e] != NONE)
+		am->prev[am->next[e]] = am->prev[e];
+	else
+		am->tail = am->prev[e];
+	am->flags[e] &= (uint8_t)~EXT_KEPT;
+	am->lru_len--;
+}
+
 /* Makes e the most recent kept-dirty extent; the one pushed out of the LRU is cleared. */
 static bool lru_touch(struct activemap *am, uint32_t e)
 {
-	uint32_t i = 0;
-
-	while (i < am->lru_len && am->lru[i] != e)
-		i++;
-	if (i == am->lru_len)
-		am->lru_len++;
-	memmove(am->lru + 1, am->lru, i * sizeof(*am->lru));
-	am->lru[0] = e;
-	if (am->lru_len <= am->keepdirty)
+	if (am->flags[e] & EXT_KEPT)
+		lru_unlink(am, e);
+	am->prev[e] = NONE;
+	am->next[e] = am->head;
+	if (am->head != NONE)
+		am->prev[am->head] = e;
+	am->head = e;
+	if (am->tail == NONE)
+		am->tail = e;
+	am->flags[e] |= EXT_KEPT;
+	if (++am->lru_len <= am->keepdirty)
 		return false;
-	am->lru_len--;
-	return clear_if_idle(am, am->lru[am->lru_len]);
+	uint32_t old = am->tail;
+	lru_unlink(am, old);
+	return clear_if_idle(am, old);
+}
+
+/* Forgets the LRU (its members were cleared or now need resync). */
+static void lru_reset(struct activemap *am)
+{
+	for (uint32_t e = am->head; e != NONE; e = am->next[e])
+		am->flags[e] &= (uint8_t)~EXT_KEPT;
+	am->head = am->tail = NONE;
+	am->lru_len = 0;
 }
 
 static void set_loaded_image(struct activemap *am)
@@ -176,13 +226,13 @@ int activemap_load(struct activemap *am, const uint8_t *bitmap, size_t len)
 	activemap_clear_all(am);
 	for (uint32_t e = 0; e < am->nextents; e++) {
 		if (bitmap[e / 8] & (1u << (e % 8)))
-			mark_sync(am, e);
+			mark_sync(am, e, false);
 	}
 	set_loaded_image(am);
 	return 0;
 }
 
-int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len)
+static int merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len, bool known)
 {
 	if (byte_offset > activemap_ondisk_size(am) || len > activemap_ondisk_size(am) - byte_offset)
 		return -1;
@@ -190,10 +240,31 @@ int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *b
 		for (uint32_t b = 0; b < 8 && bytes[i]; b++) {
 			uint64_t e = (byte_offset + i) * 8 + b;
 			if ((bytes[i] & (1u << b)) && e < am->nextents)
-				mark_sync(am, (uint32_t)e);
+				mark_sync(am, (uint32_t)e, known);
 		}
 	}
 	return 0;
+}
+
+int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len)
+{
+	return merge(am, byte_offset, bytes, len, false);
+}
+
+int activemap_merge_known(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len)
+{
+	return merge(am, byte_offset, bytes, len, true);
+}
+
+void activemap_known_image(const struct activemap *am, uint32_t page, uint8_t *out)
+{
+	uint32_t first = page * BITS_PER_PAGE;
+
+	memset(out, 0, ACTIVEMAP_PAGE_SIZE);
+	for (uint32_t i = 0; i < BITS_PER_PAGE && first + i < am->nextents; i++) {
+		if ((am->flags[first + i] & (EXT_SYNC | EXT_SUSPECT)) == EXT_SYNC)
+			out[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
 }
 
 bool activemap_write_start(struct activemap *am, uint64_t offset, uint64_t length)
@@ -205,7 +276,7 @@ bool activemap_write_start(struct activemap *am, uint64_t offset, uint64_t lengt
 	for (uint32_t e = first; e <= last; e++) {
 		am->pending[e]++;
 		if (am->partner_lost)
-			mark_sync(am, e);
+			mark_sync(am, e, true);
 		else
 			disk_set(am, e);
 		if (am->flags[e] & EXT_COPYING)
@@ -246,13 +317,32 @@ bool activemap_write_complete(struct activemap *am, uint64_t offset, uint64_t le
 void activemap_partner_lost(struct activemap *am)
 {
 	am->partner_lost = true;
+	lru_reset(am); /* every member now needs resync */
 	for (uint32_t e = 0; e < am->nextents; e++) {
 		am->flags[e] &= (uint8_t)~(EXT_COPYING | EXT_REDO);
-		if (disk_bit(am, e))
-			mark_sync(am, e);
+		/* A write in flight may have reached one replica only; a kept extent's writes
+		 * reached both, and differ only if one node loses what it had not flushed. */
+		if (am->pending[e] > 0)
+			mark_sync(am, e, true);
+		else if (disk_bit(am, e))
+			mark_sync(am, e, false);
 	}
 	am->copying = 0;
-	am->lru_len = 0; /* every member now needs resync */
+}
+
+void activemap_mark_differs(struct activemap *am, uint64_t offset, uint64_t length)
+{
+	uint32_t first, last;
+
+	if (!extent_range(am, offset, length, &first, &last))
+		return;
+	for (uint32_t e = first; e <= last; e++) {
+		if (am->flags[e] & EXT_KEPT)
+			lru_unlink(am, e);
+		mark_sync(am, e, true);
+		if (am->flags[e] & EXT_COPYING)
+			am->flags[e] |= EXT_REDO;
+	}
 }
 
 void activemap_partner_back(struct activemap *am)
@@ -261,7 +351,7 @@ void activemap_partner_back(struct activemap *am)
 	am->cursor = 0;
 }
 
-bool activemap_sync_next(struct activemap *am, uint64_t *offset, uint64_t *length)
+bool activemap_sync_next(struct activemap *am, uint64_t *offset, uint64_t *length, bool *suspect)
 {
 	if (am->partner_lost || am->copying == am->dirty)
 		return false;
@@ -277,6 +367,7 @@ bool activemap_sync_next(struct activemap *am, uint64_t *offset, uint64_t *lengt
 		am->cursor = e + 1 == am->nextents ? 0 : e + 1;
 		*offset = (uint64_t)e << am->shift;
 		*length = MIN((uint64_t)am->extent_size, am->size - *offset);
+		*suspect = am->flags[e] & EXT_SUSPECT;
 		return true;
 	}
 	return false;
@@ -298,8 +389,8 @@ bool activemap_sync_complete(struct activemap *am, uint64_t offset, uint64_t len
 			*f &= (uint8_t)~(EXT_COPYING | EXT_REDO);
 			continue;
 		}
-		*f &= (uint8_t)~(EXT_COPYING | EXT_SYNC);
-		am->dirty--;
+		*f &= (uint8_t)~EXT_COPYING;
+		unmark_sync(am, e);
 		stale |= clear_if_idle(am, e);
 	}
 	return stale;
@@ -337,32 +428,58 @@ bool activemap_next_dirty(const struct activemap *am, uint64_t from, uint64_t *o
 
 uint32_t activemap_dirty_count(const struct activemap *am) { return am->dirty; }
 
-uint64_t activemap_dirty_bytes(const struct activemap *am)
+/* The bytes of `count` extents, the last one counting its real length if `last_in`. */
+static uint64_t extent_bytes(const struct activemap *am, uint32_t count, bool last_in)
 {
-	uint64_t bytes = (uint64_t)am->dirty << am->shift;
-	uint32_t last = am->nextents - 1;
+	uint64_t bytes = (uint64_t)count << am->shift;
 
-	if (am->flags[last] & EXT_SYNC)
+	if (last_in)
 		bytes -= ((uint64_t)am->nextents << am->shift) - am->size;
 	return bytes;
 }
 
+uint64_t activemap_dirty_bytes(const struct activemap *am)
+{
+	return extent_bytes(am, am->dirty, am->flags[am->nextents - 1] & EXT_SYNC);
+}
+
+uint64_t activemap_suspect_bytes(const struct activemap *am)
+{
+	return extent_bytes(am, am->suspect, am->flags[am->nextents - 1] & EXT_SUSPECT);
+}
+
 void activemap_mark_all(struct activemap *am)
 {
+	lru_reset(am);
 	for (uint32_t e = 0; e < am->nextents; e++)
-		mark_sync(am, e);
-	am->lru_len = 0;
+		mark_sync(am, e, true);
 }
 
 void activemap_clear_all(struct activemap *am)
 {
+	lru_reset(am);
 	for (uint32_t e = 0; e < am->nextents; e++) {
 		am->flags[e] = 0;
 		clear_if_idle(am, e);
 	}
 	am->dirty = 0;
+	am->suspect = 0;
 	am->copying = 0;
-	am->lru_len = 0;
+	am->cursor = 0;
+}
+
+void activemap_clear_suspect(struct activemap *am)
+{
+	lru_reset(am);
+	for (uint32_t e = 0; e < am->nextents; e++) {
+		am->flags[e] &= (uint8_t)~(EXT_COPYING | EXT_REDO);
+		if ((am->flags[e] & (EXT_SYNC | EXT_SUSPECT)) == EXT_SYNC)
+			continue;
+		if (am->flags[e] & EXT_SYNC)
+			unmark_sync(am, e);
+		clear_if_idle(am, e);
+	}
+	am->copying = 0;
 	am->cursor = 0;
 }
 

@@ -13,6 +13,15 @@
  *  - Fast resync after an outage.  While the partner is lost, every extent written stays
  *    set until resync copied it; on reconnect only those move.
  *
+ * In memory an extent needing resync is either KNOWN to differ (written while the
+ * partner was lost, a write in flight when it was lost, a write that failed on one
+ * replica only, a full copy) or only SUSPECT (set on disk by lazy clearing, or loaded
+ * from disk after a restart: its writes completed on both replicas, which differ only if
+ * a node lost data it had not flushed).  Resync copies known extents and compares
+ * suspect ones by digest first, copying only what differs.  The disk holds one bit per
+ * extent: after a restart every set extent is suspect, which is safe (a comparison finds
+ * every difference), only slower.
+ *
  * This module is pure logic: no I/O, no clock.  The caller persists pages:
  *  1. activemap_write_start() says whether the data write must wait for metadata;
  *  2. the caller writes every stale page (activemap_stale_page()/activemap_page()), at most
@@ -32,10 +41,13 @@
 
 #define ACTIVEMAP_PAGE_SIZE 4096u
 #define ACTIVEMAP_DEFAULT_EXTENT (1u << 20)
-#define ACTIVEMAP_DEFAULT_KEEPDIRTY 64u
-/* Bounds that keep every count in 32 bits and the LRU scan short. */
+/* Kept-dirty extents cost nothing while in sync and only a digest comparison after a
+ * crash (no data moves for them), so many are kept: random writes over 1 GiB with 1 MiB
+ * extents then never wait for a metadata write once warm. */
+#define ACTIVEMAP_DEFAULT_KEEPDIRTY 1024u
+/* Bounds that keep every count in 32 bits and the digest work after a crash bounded. */
 #define ACTIVEMAP_MIN_EXTENT 4096u
-#define ACTIVEMAP_MAX_KEEPDIRTY 1024u
+#define ACTIVEMAP_MAX_KEEPDIRTY 65536u
 
 struct activemap;
 
@@ -55,14 +67,20 @@ size_t activemap_ondisk_size(const struct activemap *am);
 uint32_t activemap_pages_for(uint64_t size, uint32_t extent_size);
 
 /* Installs the bitmap read from disk (len must be activemap_ondisk_size()).  Every set
- * extent needs resync: after a crash nobody knows whether the partner has its last writes.
- * Bits past the last extent are ignored.  -1 on a wrong length. */
+ * extent needs resync, as a suspect: after a crash nobody knows whether the partner has
+ * its last writes.  Bits past the last extent are ignored.  -1 on a wrong length. */
 int activemap_load(struct activemap *am, const uint8_t *bitmap, size_t len);
 /* Adds a chunk of the partner's bitmap (same geometry): `len` bytes that sit at byte
  * `byte_offset` of it, so chunks can be merged as they arrive.  Their extents need
- * resync: on reconnect both replicas' dirty extents must move.  Pages it sets go stale.
- * -1 (nothing merged) if the chunk does not lie inside activemap_ondisk_size(). */
+ * resync, as suspects: on reconnect both replicas' dirty extents must be looked at.
+ * Pages it sets go stale.  -1 (nothing merged) if the chunk does not lie inside
+ * activemap_ondisk_size(). */
 int activemap_merge(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len);
+/* The same for the partner's extents known to differ (activemap_known_image()). */
+int activemap_merge_known(struct activemap *am, uint64_t byte_offset, const uint8_t *bytes, size_t len);
+/* The bitmap of extents known to differ, page `page` of it (ACTIVEMAP_PAGE_SIZE bytes into
+ * out): what the partner needs besides the on-disk image to tell known from suspect. */
+void activemap_known_image(const struct activemap *am, uint32_t page, uint8_t *out);
 
 /* A write of [offset, offset + length) is about to start.  True if the on-disk bitmap
  * does not yet cover it: persist the stale pages and wait for activemap_write_ready(). */
@@ -76,18 +94,24 @@ bool activemap_write_ready(const struct activemap *am, uint64_t offset, uint64_t
 bool activemap_write_complete(struct activemap *am, uint64_t offset, uint64_t length);
 
 /* The partner is gone: every extent set now, and every extent written until it is back,
- * needs resync.  Copies in flight are void (their sync_complete is ignored). */
+ * needs resync (known to differ if written or in flight, suspect if merely kept).
+ * Copies in flight are void (their sync_complete is ignored). */
 void activemap_partner_lost(struct activemap *am);
+/* A write to the range reached one replica and failed on the other: its extents are
+ * known to differ until a resync copies them (also while in sync). */
+void activemap_mark_differs(struct activemap *am, uint64_t offset, uint64_t length);
 /* The partner is back; resync may run. */
 void activemap_partner_back(struct activemap *am);
 
 /* Resync iterator: the next extent needing resync that is not being copied already, in
- * ascending order from where the last call stopped, wrapping once.  False when none is
- * left to start (all done, or all in flight) or the partner is lost.  An extent written
- * while its copy is in flight is handed out again after that copy completes. */
-bool activemap_sync_next(struct activemap *am, uint64_t *offset, uint64_t *length);
-/* The copy of an extent returned by activemap_sync_next() reached the partner.  True if
- * a page went stale. */
+ * ascending order from where the last call stopped, wrapping once; *suspect says whether
+ * it must be compared before copying.  False when none is left to start (all done, or all
+ * in flight) or the partner is lost.  An extent written while its copy is in flight is
+ * handed out again after that copy completes. */
+bool activemap_sync_next(struct activemap *am, uint64_t *offset, uint64_t *length, bool *suspect);
+/* The copy (or the comparison that found nothing to copy) of an extent returned by
+ * activemap_sync_next() is done: the partner has what this node has.  True if a page
+ * went stale. */
 bool activemap_sync_complete(struct activemap *am, uint64_t offset, uint64_t length);
 /* True if some extent of the range still needs resync (the partner's copy is stale). */
 bool activemap_needs_sync(const struct activemap *am, uint64_t offset, uint64_t length);
@@ -97,15 +121,21 @@ bool activemap_needs_sync(const struct activemap *am, uint64_t offset, uint64_t 
  * divergent blocks are the loser's runs before activemap_merge()) and status pages. */
 bool activemap_next_dirty(const struct activemap *am, uint64_t from, uint64_t *offset, uint64_t *length);
 
-/* Extents needing resync, and their bytes (the last extent counts its real length). */
+/* Extents needing resync, and their bytes (the last extent counts its real length); the
+ * bytes of those only suspect. */
 uint32_t activemap_dirty_count(const struct activemap *am);
 uint64_t activemap_dirty_bytes(const struct activemap *am);
+uint64_t activemap_suspect_bytes(const struct activemap *am);
 
 /* Every extent needs resync (initial sync "copy" to a new replica). */
 void activemap_mark_all(struct activemap *am);
 /* No extent needs resync (initial sync "none", or "clear" after zeroing both replicas);
  * extents with writes in flight stay set on disk. */
 void activemap_clear_all(struct activemap *am);
+/* Both replicas have every write that completed (an orderly goodbye, or a close, in
+ * sync): only the extents known to differ stay; extents with writes in flight stay set
+ * on disk. */
+void activemap_clear_suspect(struct activemap *am);
 
 /* The lowest page at or after `from` whose image is newer than what was last written. */
 bool activemap_stale_page(const struct activemap *am, uint32_t from, uint32_t *page);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@
 #define HA_FLOW_MAX_QUEUED (16u << 20)
 #define HA_FLOW_RETRY_MS 1
 #define HA_RESYNC_DEPTH 8
+/* A suspect extent is compared in chunks of this size at most: a difference costs the
+ * copy of one chunk, a chunk costs a 32-byte digest on the link. */
+#define HA_DIGEST_CHUNK (64u << 10)
 #define HA_VERIFY_BLOCK 4096u
 #define HA_VERIFY_CHUNK (1u << 20)
 #define HA_LAZY_PAGES_MS 500
@@ -101,8 +105,12 @@ struct xfer {
 	enum proto_type reply; /* X_PEER_*: what the answer is */
 	uint64_t offset;
 	uint32_t length;
-	uint32_t block_size;  /* verify */
-	uint8_t *digests;     /* verify: the partner's, big-endian CRC32C per block */
+	uint32_t block_size;  /* verify; resync: the digest chunk of a suspect extent */
+	uint8_t *digests;     /* verify: the partner's, big-endian CRC32C per block; resync:
+	                         its SHA-256 per chunk */
+	unsigned parts;       /* resync: copies of this extent's pieces still unanswered */
+	bool suspect;         /* resync: compare by digest before copying */
+	bool resync_write;    /* resync: the local I/O writes (a target's), else reads */
 	uint8_t *buf;
 	uint8_t *compare;     /* CAW: the expected bytes, then the new ones (x->buf is read into) */
 	bool comparing;       /* CAW: the next local I/O reads the bytes to compare */
@@ -140,15 +148,15 @@ struct ha_device {
 	struct dlink *next_sess; /* where the partner moved the session, while switching */
 	bool got_gens;
 	struct proto_generations remote;
-	uint8_t *rbitmap;
-	size_t rbitmap_got;
+	uint8_t *rbitmap, *rknown; /* the partner's bitmap, and its extents known to differ */
+	size_t rbitmap_got, rknown_got;
 
 	/* resync (driven by the primary) */
 	bool resyncing, sync_source, finishing;
 	unsigned resync_inflight;
 	uint64_t sync_total, sync_done, sync_start_ms;
 	uint64_t rate_mark_ms, rate_mark_bytes, rate_bps;
-	uint64_t sent_bytes, received_bytes;
+	uint64_t sent_bytes, received_bytes, compared_bytes;
 
 	/* verify (driven by the primary) */
 	bool verify_running, verify_done;
@@ -525,10 +533,10 @@ static void local_io(struct xfer *x, void (*after)(struct xfer *x))
 		store_discard(d->backing, d->r, &x->io, 0, d->sb.size);
 		break;
 	case X_RESYNC:
-		if (d->sync_source)
-			store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
-		else
+		if (x->resync_write)
 			store_write(d->backing, d->r, &x->io, x->buf, x->length, x->offset, false);
+		else
+			store_read(d->backing, d->r, &x->io, x->buf, x->length, x->offset);
 		break;
 	default:
 		if (x->discard)
@@ -613,6 +621,12 @@ static void mutate_try_finish(struct xfer *x)
 {
 	if (!x->local_done || !x->remote_done)
 		return;
+	/* Marked before unmark() lets the extent join the kept ones: one replica has it. */
+	if (x->marked && (x->local_err != 0) != (x->remote_err != 0)) {
+		log_warn("ha %s: write at %llu+%u failed on %s replica only: marked for resync", x->d->name,
+		         (unsigned long long)x->offset, x->length, x->local_err ? "this node's" : "the partner's");
+		activemap_mark_differs(x->d->am, x->offset, x->length);
+	}
 	unmark(x);
 	unlock(x);
 	finish_initiator(x, x->local_err ? x->local_err : x->remote_err);
@@ -1185,6 +1199,13 @@ static void on_peer_caw(struct ha_device *d, const struct proto_msg *m)
 	lock(x, caw_granted);
 }
 
+/* SHA-256 of each `chunk` bytes of buf, one after the other into out. */
+static void strong_digests(const uint8_t *buf, uint32_t len, uint32_t chunk, uint8_t *out)
+{
+	for (uint32_t off = 0; off < len; off += chunk, out += SHA256_DIGEST_LENGTH)
+		SHA256(buf + off, chunk, out);
+}
+
 static void peer_read_done(struct xfer *x)
 {
 	struct ha_device *d = x->d;
@@ -1206,12 +1227,19 @@ static void peer_read_done(struct xfer *x)
 			d->sync_done += x->length;
 		}
 	} else {
+		bool strong = x->reply == PROTO_DIGEST_DATA;
 		uint32_t count = x->length / x->block_size;
-		uint8_t *dig = malloc((size_t)count * 4);
+		uint8_t *dig = malloc((size_t)count * (strong ? SHA256_DIGEST_LENGTH : 4));
 
 		if (dig != NULL) {
-			for (uint32_t i = 0; i < count; i++)
-				put_be32(dig + 4 * i, crc32c(x->buf + (size_t)i * x->block_size, x->block_size));
+			if (strong) {
+				strong_digests(x->buf, x->length, x->block_size, dig);
+				d->compared_bytes += x->length;
+				d->sync_done += x->length;
+			} else {
+				for (uint32_t i = 0; i < count; i++)
+					put_be32(dig + 4 * i, crc32c(x->buf + (size_t)i * x->block_size, x->block_size));
+			}
 			m.u.digest = (struct proto_verify_digest){x->id, x->offset, x->block_size, count, dig};
 			send_for(x, &m);
 			free(dig);
@@ -1226,7 +1254,7 @@ static void peer_read_granted(struct order_req *req)
 	local_io(container_of(req, struct xfer, ord), peer_read_done);
 }
 
-/* RESYNC_READ (to a secondary resync source) or VERIFY: read in arrival order. */
+/* RESYNC_READ (to a secondary resync source), VERIFY or DIGEST_READ: read in arrival order. */
 static void on_peer_read(struct ha_device *d, const struct proto_msg *m)
 {
 	const struct proto_range *rg = &m->u.range;
@@ -1243,7 +1271,9 @@ static void on_peer_read(struct ha_device *d, const struct proto_msg *m)
 		return;
 	}
 	x->id = rg->request_id;
-	x->reply = m->type == PROTO_RESYNC_READ ? PROTO_RESYNC_DATA : PROTO_VERIFY_DIGEST;
+	x->reply = m->type == PROTO_RESYNC_READ ? PROTO_RESYNC_DATA
+	           : m->type == PROTO_VERIFY  ? PROTO_VERIFY_DIGEST
+	                                      : PROTO_DIGEST_DATA;
 	x->block_size = rg->block_size;
 	lock(x, peer_read_granted);
 }
@@ -1266,6 +1296,8 @@ static void on_peer_flush(struct ha_device *d, const struct proto_msg *m)
 	local_io(x, peer_flush_done);
 }
 
+static void resync_finish(struct xfer *x, int err, const char *what);
+
 static void on_ack(struct ha_device *d, const struct proto_msg *m)
 {
 	struct xfer *x = find_waiting(d, m->u.ack.request_id);
@@ -1276,18 +1308,17 @@ static void on_ack(struct ha_device *d, const struct proto_msg *m)
 		         (unsigned long long)m->u.ack.request_id);
 		return;
 	}
-	x->wait_remote = false;
 	if (x->kind == X_RESYNC) {
-		/* the target wrote our RESYNC_DATA */
-		if (err == 0) {
-			d->sync_done += x->length;
-			lazy_pages(d, activemap_sync_complete(d->am, x->offset, x->length));
+		/* the target wrote one piece of our RESYNC_DATA */
+		if (err != 0 && x->remote_err == 0)
+			x->remote_err = err;
+		if (--x->parts == 0) {
+			x->wait_remote = false;
+			resync_finish(x, x->remote_err, "the partner's resync write");
 		}
-		xfer_free(x);
-		d->resync_inflight--;
-		resync_pump(d);
 		return;
 	}
+	x->wait_remote = false;
 	if (x->forwarded) {
 		/* The primary ordered and wrote it: apply here in the order acks arrive. */
 		if (err != 0) {
@@ -1318,47 +1349,117 @@ static bool stale_xfer(struct xfer *x)
 	return true;
 }
 
-static void resync_written(struct xfer *x)
+/* The extent is done: copied, or compared and found equal (err 0), or failed. */
+static void resync_finish(struct xfer *x, int err, const char *what)
 {
 	struct ha_device *d = x->d;
 
-	if (stale_xfer(x))
-		return;
-	if (x->local_err == 0) {
+	if (err == 0) {
 		d->sync_done += x->length;
 		lazy_pages(d, activemap_sync_complete(d->am, x->offset, x->length));
 	} else {
-		log_err("ha %s: resync write at %llu failed: %s", d->name, (unsigned long long)x->offset,
-		        strerror(-x->local_err));
+		log_err("ha %s: resync of %llu+%u failed: %s: %s", d->name, (unsigned long long)x->offset, x->length, what,
+		        strerror(-err));
 	}
 	xfer_free(x);
 	d->resync_inflight--;
 	resync_pump(d);
 }
 
-static void resync_read_done(struct xfer *x)
+static void resync_written(struct xfer *x)
+{
+	if (!stale_xfer(x))
+		resync_finish(x, x->local_err, "local write");
+}
+
+/* Copies [offset, offset + length) of the xfer's extent: the source sends it from the
+ * buffer read under the lock, the target asks for it.  The lock stays held until every
+ * piece is answered: a write to the extent meanwhile would make the activemap copy it
+ * again (it cannot tell that the stream orders it after the copy), and under steady
+ * writes a resync would never end. */
+static void resync_part(struct xfer *x, uint64_t offset, uint32_t length)
 {
 	struct ha_device *d = x->d;
-	struct proto_msg m = {.type = PROTO_RESYNC_DATA};
+	struct proto_msg m = {.type = d->sync_source ? PROTO_RESYNC_DATA : PROTO_RESYNC_READ};
 
-	if (stale_xfer(x))
-		return;
-	if (x->local_err != 0) {
-		if (x->local_err)
-			log_err("ha %s: resync read at %llu failed: %s", d->name, (unsigned long long)x->offset,
-			        strerror(-x->local_err));
-		xfer_free(x);
-		d->resync_inflight--;
-		resync_pump(d);
-		return;
+	if (d->sync_source) {
+		m.u.write = (struct proto_write){x->id, offset, length, 0, x->buf + (offset - x->offset)};
+		d->sent_bytes += length;
+	} else {
+		m.u.range = (struct proto_range){x->id, offset, length, 0};
 	}
-	m.u.write = (struct proto_write){x->id, x->offset, x->length, 0, x->buf};
-	d->sent_bytes += x->length;
+	x->parts++;
 	x->wait_remote = true;
 	send_msg(d, &m);
-	/* Held until the target acknowledges: a write to the extent meanwhile would make the
-	 * activemap copy it again (it cannot tell that the stream orders it after the copy),
-	 * and under steady writes a resync would never end. */
+}
+
+static void resync_read_done(struct xfer *x)
+{
+	if (stale_xfer(x))
+		return;
+	if (x->local_err != 0)
+		resync_finish(x, x->local_err, "local read");
+	else
+		resync_part(x, x->offset, x->length);
+}
+
+/* A suspect extent, once both this node's data and the partner's digests are in: the
+ * chunks whose SHA-256 differ are copied (runs of them as one piece), the rest is left. */
+static void resync_compare(struct xfer *x)
+{
+	struct ha_device *d = x->d;
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	uint32_t run = 0, count = x->length / x->block_size;
+
+	if (stale_xfer(x) || !x->local_done || x->digests == NULL)
+		return;
+	if (x->local_err != 0) {
+		resync_finish(x, x->local_err, "local read");
+		return;
+	}
+	d->compared_bytes += x->length;
+	for (uint32_t i = 0; i <= count; i++) {
+		bool differs = false;
+
+		if (i < count) {
+			SHA256(x->buf + (size_t)i * x->block_size, x->block_size, md);
+			differs = memcmp(md, x->digests + (size_t)i * SHA256_DIGEST_LENGTH, sizeof(md)) != 0;
+		}
+		if (differs) {
+			run++;
+		} else if (run > 0) {
+			resync_part(x, x->offset + (uint64_t)(i - run) * x->block_size, run * x->block_size);
+			run = 0;
+		}
+	}
+	if (x->parts == 0)
+		resync_finish(x, 0, "");
+}
+
+static void on_digest_data(struct ha_device *d, const struct proto_msg *m)
+{
+	const struct proto_verify_digest *g = &m->u.digest;
+	struct xfer *x = find_waiting(d, g->request_id);
+	size_t len = (size_t)g->count * SHA256_DIGEST_LENGTH;
+
+	if (x == NULL || x->kind != X_RESYNC || !x->suspect || g->offset != x->offset ||
+	    g->block_size != x->block_size || (uint64_t)g->count * g->block_size != x->length ||
+	    (x->digests = malloc(len)) == NULL) {
+		drop_link(d->sess, "DIGEST_DATA answers no request");
+		return;
+	}
+	x->wait_remote = false;
+	memcpy(x->digests, g->digests, len);
+	resync_compare(x);
+}
+
+/* The largest power of two up to HA_DIGEST_CHUNK that divides the extent's length; 0 if
+ * that is below a sector (a device tail that can only be copied). */
+static uint32_t digest_chunk(uint32_t length)
+{
+	uint32_t chunk = MIN(length & -length, HA_DIGEST_CHUNK);
+
+	return chunk >= 512 ? chunk : 0;
 }
 
 static void resync_granted(struct order_req *req)
@@ -1368,15 +1469,19 @@ static void resync_granted(struct order_req *req)
 
 	if (stale_xfer(x))
 		return;
-	if (d->sync_source) {
-		local_io(x, resync_read_done);
-	} else {
-		struct proto_msg m = {.type = PROTO_RESYNC_READ};
+	if (x->suspect) {
+		/* Both sides read at this point of the order: the partner's read queues behind
+		 * every write ordered before ours, and none after it can start while we hold it. */
+		struct proto_msg m = {.type = PROTO_DIGEST_READ};
 
-		/* Held until the data is written here: no write to the extent overtakes it. */
-		m.u.range = (struct proto_range){x->id, x->offset, x->length, 0};
+		m.u.range = (struct proto_range){x->id, x->offset, x->length, x->block_size};
 		x->wait_remote = true;
 		send_msg(d, &m);
+		local_io(x, resync_compare);
+	} else if (d->sync_source) {
+		local_io(x, resync_read_done);
+	} else {
+		resync_part(x, x->offset, x->length);
 	}
 }
 
@@ -1385,13 +1490,19 @@ static void on_resync_data_reply(struct ha_device *d, const struct proto_msg *m)
 	const struct proto_write *w = &m->u.write;
 	struct xfer *x = find_waiting(d, w->request_id);
 
-	if (x == NULL || x->kind != X_RESYNC || w->offset != x->offset || w->length != x->length) {
+	if (x == NULL || x->kind != X_RESYNC || x->parts == 0 || w->offset < x->offset ||
+	    w->offset - x->offset >= x->length || w->length > x->length - (w->offset - x->offset)) {
 		drop_link(d->sess, "RESYNC_DATA answers no request");
 		return;
 	}
-	x->wait_remote = false;
-	memcpy(x->buf, w->data, w->length);
+	memcpy(x->buf + (w->offset - x->offset), w->data, w->length);
 	d->received_bytes += w->length;
+	if (--x->parts > 0)
+		return;
+	/* Chunks that were equal hold our own data, read under the lock: the whole extent can
+	 * be written back at once. */
+	x->wait_remote = false;
+	x->resync_write = true;
 	local_io(x, resync_written);
 }
 
@@ -1406,10 +1517,11 @@ static void send_node_state(struct ha_device *d, bool serving, enum proto_state_
 static void resync_pump(struct ha_device *d)
 {
 	uint64_t off, len;
+	bool suspect;
 
 	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
 		return;
-	while (d->resync_inflight < HA_RESYNC_DEPTH && activemap_sync_next(d->am, &off, &len)) {
+	while (d->resync_inflight < HA_RESYNC_DEPTH && activemap_sync_next(d->am, &off, &len, &suspect)) {
 		struct xfer *x = xfer_new(d, X_RESYNC, off, (uint32_t)len);
 
 		if (x == NULL || (x->buf = iobuf_alloc(len)) == NULL) {
@@ -1417,6 +1529,8 @@ static void resync_pump(struct ha_device *d)
 				xfer_free(x);
 			break; /* retried when a copy in flight completes */
 		}
+		x->block_size = digest_chunk((uint32_t)len);
+		x->suspect = suspect && x->block_size != 0;
 		d->resync_inflight++;
 		lock(x, resync_granted);
 	}
@@ -1443,8 +1557,10 @@ static void in_sync_reached(struct ha_device *d)
 	uint64_t secs = (now_ms() - d->sync_start_ms) / 1000;
 
 	if (d->resyncing) {
-		log_info("ha %s: resync finished as %s: %llu bytes in %llu s", d->name,
-		         d->sync_source ? "source" : "target", (unsigned long long)d->sync_done, (unsigned long long)secs);
+		log_info("ha %s: resync finished as %s: %llu bytes in %llu s (tally: %llu sent, %llu received, %llu "
+		         "compared by digest)", d->name, d->sync_source ? "source" : "target",
+		         (unsigned long long)d->sync_done, (unsigned long long)secs, (unsigned long long)d->sent_bytes,
+		         (unsigned long long)d->received_bytes, (unsigned long long)d->compared_bytes);
 		emit(d, HA_EVENT_SYNC_FINISHED, "%llu bytes in %llu s", (unsigned long long)d->sync_done,
 		     (unsigned long long)secs);
 	}
@@ -1507,8 +1623,9 @@ static void start_resync(struct ha_device *d, bool source)
 	set_state(d, HA_SYNC_SYNCHRONIZING, HA_REASON_NONE);
 	save_sb(d);
 	set_serving(d, source);
-	log_info("ha %s: resync started as %s, %llu bytes", d->name, source ? "source" : "target",
-	         (unsigned long long)d->sync_total);
+	log_info("ha %s: resync started as %s, %llu bytes (%llu of them only suspect: compared by digest first)",
+	         d->name, source ? "source" : "target", (unsigned long long)d->sync_total,
+	         (unsigned long long)activemap_suspect_bytes(d->am));
 	emit(d, HA_EVENT_SYNC_STARTED, "%s, %llu bytes", source ? "source" : "target",
 	     (unsigned long long)d->sync_total);
 	resync_pump(d);
@@ -1661,6 +1778,14 @@ static void send_meeting(struct ha_device *d)
 		                                   activemap_page(d->am, p, &version)};
 		send_msg(d, &b);
 	}
+	for (uint32_t p = 0; p < activemap_page_count(d->am); p++) {
+		uint8_t page[ACTIVEMAP_PAGE_SIZE];
+		struct proto_msg b = {.type = PROTO_BITMAP_KNOWN};
+
+		activemap_known_image(d->am, p, page);
+		b.u.bitmap = (struct proto_bitmap){(uint64_t)p * ACTIVEMAP_PAGE_SIZE, ACTIVEMAP_PAGE_SIZE, page};
+		send_msg(d, &b); /* copied by the link */
+	}
 }
 
 static void start_session(struct ha_device *d, struct dlink *s)
@@ -1668,7 +1793,7 @@ static void start_session(struct ha_device *d, struct dlink *s)
 	resolve_orphans(d, ORPHAN_FAIL);
 	d->sess = s;
 	d->got_gens = false;
-	d->rbitmap_got = 0;
+	d->rbitmap_got = d->rknown_got = 0;
 	reactor_timer_cancel(d->r, &d->claim_timer);
 	set_mode(d, MODE_MEETING);
 	log_info("ha %s: meeting the partner on sync link %u", d->name, s->index);
@@ -1680,7 +1805,7 @@ static void start_session(struct ha_device *d, struct dlink *s)
 static void restart_meeting(struct ha_device *d)
 {
 	d->got_gens = false;
-	d->rbitmap_got = 0;
+	d->rbitmap_got = d->rknown_got = 0;
 	set_mode(d, MODE_MEETING);
 	send_meeting(d);
 }
@@ -1848,6 +1973,7 @@ static void decide(struct ha_device *d)
 		break;
 	}
 	activemap_merge(d->am, 0, d->rbitmap, activemap_ondisk_size(d->am));
+	activemap_merge_known(d->am, 0, d->rknown, activemap_ondisk_size(d->am));
 	if (v == GENERATION_FULL_FROM_LOCAL || v == GENERATION_FULL_FROM_REMOTE)
 		activemap_mark_all(d->am);
 	enter_replicating(d);
@@ -1883,7 +2009,7 @@ static void on_generations(struct ha_device *d, struct dlink *s, const struct pr
 	}
 	d->remote = m->u.generations;
 	d->got_gens = true;
-	d->rbitmap_got = 0;
+	d->rbitmap_got = d->rknown_got = 0;
 }
 
 static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
@@ -1891,13 +2017,16 @@ static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
 	const struct proto_bitmap *b = &m->u.bitmap;
 	size_t size = activemap_ondisk_size(d->am);
 
-	if (d->mode != MODE_MEETING || !d->got_gens || b->offset > size || b->length > size - b->offset) {
+	bool known = m->type == PROTO_BITMAP_KNOWN;
+
+	if (d->mode != MODE_MEETING || !d->got_gens || b->offset > size || b->length > size - b->offset ||
+	    (known && d->rbitmap_got < size)) {
 		drop_link(d->sess, "BITMAP out of place");
 		return;
 	}
-	memcpy(d->rbitmap + b->offset, b->bytes, b->length);
-	d->rbitmap_got += b->length;
-	if (d->rbitmap_got >= size)
+	memcpy((known ? d->rknown : d->rbitmap) + b->offset, b->bytes, b->length);
+	*(known ? &d->rknown_got : &d->rbitmap_got) += b->length;
+	if (d->rknown_got >= size)
 		decide(d);
 }
 
@@ -2109,10 +2238,11 @@ static void session_end(struct ha_device *d, const char *why, bool orderly)
 	d->sess = NULL;
 	d->epoch++;
 	channel_down(d);
-	/* In sync, what completed reached both; only writes still in flight stay marked.
-	 * After a crash nobody knows what the partner applied: every set bit stays. */
+	/* In sync, what completed reached both; only writes still in flight (and writes that
+	 * failed on one side) stay marked.  After a crash nobody knows what the partner
+	 * applied: every set bit stays. */
 	if (orderly && d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
-		activemap_clear_all(d->am);
+		activemap_clear_suspect(d->am);
 	activemap_partner_lost(d->am);
 	if (d->verify_running)
 		verify_end(d, "aborted (partner lost)");
@@ -2129,9 +2259,10 @@ static void session_end(struct ha_device *d, const char *why, bool orderly)
 		if (x == NULL)
 			break;
 		x->wait_remote = false;
-		if (x->kind == X_RESYNC || x->kind == X_VERIFY)
+		/* One with its local I/O in flight is freed when that ends (a stale xfer). */
+		if ((x->kind == X_RESYNC || x->kind == X_VERIFY) && !x->local_busy)
 			xfer_free(x);
-		else
+		else if (x->kind != X_RESYNC && x->kind != X_VERIFY)
 			x->orphan = true;
 	}
 	d->resync_inflight = 0;
@@ -2251,6 +2382,7 @@ static void on_state(struct ha_device *d, const struct proto_msg *m)
 /* What the session link carries once the partner is met (GENERATIONS opens it). */
 static void (*const session_handlers[PROTO_TYPE_END])(struct ha_device *d, const struct proto_msg *m) = {
 	[PROTO_BITMAP] = on_bitmap,
+	[PROTO_BITMAP_KNOWN] = on_bitmap,
 	[PROTO_WRITE] = on_peer_write,
 	[PROTO_RESYNC_DATA] = on_resync_data,
 	[PROTO_WRITE_ACK] = on_ack,
@@ -2261,6 +2393,8 @@ static void (*const session_handlers[PROTO_TYPE_END])(struct ha_device *d, const
 	[PROTO_RESYNC_READ] = on_peer_read,
 	[PROTO_VERIFY] = on_peer_read,
 	[PROTO_VERIFY_DIGEST] = on_verify_digest,
+	[PROTO_DIGEST_READ] = on_peer_read,
+	[PROTO_DIGEST_DATA] = on_digest_data,
 	[PROTO_STATE] = on_state,
 };
 
@@ -2356,9 +2490,10 @@ static void ha_close(void *impl)
 		s->l = s->candidate = NULL;
 	}
 	/* In sync, the partner marks whatever it writes from now on: extents idle here need
-	 * no resync after a restart (extents with writes in flight stay set). */
+	 * no resync after a restart (extents with writes in flight, or known to differ, stay
+	 * set). */
 	if (d->mode == MODE_REPLICATING && d->sb.state == HA_SYNC_SYNCHRONIZED)
-		activemap_clear_all(d->am);
+		activemap_clear_suspect(d->am);
 	mapsync_free(d->ms);
 	save_pages(d);
 	save_sb(d);
@@ -2401,6 +2536,7 @@ static void device_free(struct ha_device *d)
 		free(d->secret);
 	}
 	free(d->rbitmap);
+	free(d->rknown);
 	free(d);
 }
 
@@ -2500,7 +2636,8 @@ static int load_bitmap(struct ha_device *d, char *err, size_t errlen)
 		return -1;
 	}
 	len = activemap_ondisk_size(d->am);
-	if ((buf = malloc(len)) == NULL || (d->rbitmap = calloc(1, len)) == NULL) {
+	if ((buf = malloc(len)) == NULL || (d->rbitmap = calloc(1, len)) == NULL ||
+	    (d->rknown = calloc(1, len)) == NULL) {
 		free(buf);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -2594,6 +2731,7 @@ fail:
 	order_free(d->order);
 	free(d->secret);
 	free(d->rbitmap);
+	free(d->rknown);
 	store_close(d->backing);
 	free(d);
 	return -1;
@@ -2641,7 +2779,8 @@ void ha_device_status(const struct ha_device *d, struct ha_device_status *st)
 	st->sync_source = d->resyncing && d->sync_source;
 	st->size = d->sb.size;
 	st->sync_total_bytes = d->sync_total;
-	st->sync_done_bytes = d->sync_done;
+	/* a target counts compared and copied bytes of one extent both */
+	st->sync_done_bytes = MIN(d->sync_done, d->sync_total);
 	/* over the last window; in the first one, since the start */
 	if (d->resyncing && d->rate_bps != 0)
 		st->sync_rate_bps = d->rate_bps;
@@ -2650,6 +2789,7 @@ void ha_device_status(const struct ha_device *d, struct ha_device_status *st)
 	st->dirty_bytes = activemap_dirty_bytes(d->am);
 	st->resync_sent_bytes = d->sent_bytes;
 	st->resync_received_bytes = d->received_bytes;
+	st->resync_compared_bytes = d->compared_bytes;
 	st->gen = d->sb.gen;
 	for (unsigned k = 0; k < 2; k++) {
 		const struct dlink *links = k == 0 ? d->sync : d->hb;

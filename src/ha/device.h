@@ -157,12 +157,13 @@ struct ha_device_status {
 	bool partner_alive;          /* some link of either kind is up */
 	bool sync_source;            /* this node feeds the running resync */
 	uint64_t size;
-	uint64_t sync_total_bytes;   /* the running (or last) resync: bytes to move */
+	uint64_t sync_total_bytes;   /* the running (or last) resync: bytes to move or compare */
 	uint64_t sync_done_bytes;
 	uint64_t sync_rate_bps;      /* bytes/s over the last seconds; 0 when idle */
 	uint64_t dirty_bytes;        /* bytes that may differ from the partner's replica */
 	uint64_t resync_sent_bytes;  /* totals since the daemon started: the resync tally */
 	uint64_t resync_received_bytes;
+	uint64_t resync_compared_bytes; /* compared by digest (suspect extents), not moved */
 	struct generation gen;
 	unsigned n_links;
 	struct ha_link_status links[2 * HA_MAX_LINKS];

@@ -379,9 +379,15 @@ static const char *dec_range(struct proto_msg *m, const uint8_t *p, const uint8_
 	return NULL;
 }
 
+static uint32_t digest_len(enum proto_type t)
+{
+	return t == PROTO_DIGEST_DATA ? PROTO_STRONG_DIGEST_LEN : 4;
+}
+
 static uint32_t enc_digest(const struct proto_msg *m, uint8_t *p, const uint8_t **var)
 {
 	const struct proto_verify_digest *d = &m->u.digest;
+	uint32_t each = digest_len(m->type);
 
 	put_be64(p, d->request_id);
 	put_be64(p + 8, d->offset);
@@ -389,7 +395,7 @@ static uint32_t enc_digest(const struct proto_msg *m, uint8_t *p, const uint8_t 
 	put_be32(p + 20, d->count);
 	*var = d->digests;
 	/* A count too large to encode is refused by the decoder through the length check. */
-	return d->count <= PROTO_MAX_DATA / 4 ? d->count * 4 : 0;
+	return d->count <= PROTO_MAX_DATA / each ? d->count * each : 0;
 }
 
 static const char *dec_digest(struct proto_msg *m, const uint8_t *p, const uint8_t *var, uint32_t var_len)
@@ -403,7 +409,7 @@ static const char *dec_digest(struct proto_msg *m, const uint8_t *p, const uint8
 	d->digests = var;
 	if (!is_pow2_between(d->block_size, 512, PROTO_MAX_DATA))
 		return "block size";
-	if (d->count == 0 || d->count > PROTO_MAX_DATA / 4 || var_len != d->count * 4)
+	if (d->count == 0 || d->count > PROTO_MAX_DATA / digest_len(m->type) || var_len != d->count * digest_len(m->type))
 		return "digest count";
 	if (d->offset > UINT64_MAX - (uint64_t)d->count * d->block_size)
 		return "range";
@@ -505,6 +511,9 @@ static const struct msg_desc msg_table[PROTO_TYPE_END] = {
 	[PROTO_GOODBYE] = {"GOODBYE", 8, false, enc_goodbye, dec_goodbye},
 	[PROTO_COMPARE_AND_WRITE] = {"COMPARE_AND_WRITE", 24, true, enc_caw, dec_caw},
 	[PROTO_COMPARE_AND_WRITE_ACK] = {"COMPARE_AND_WRITE_ACK", 16, false, enc_ack, dec_ack},
+	[PROTO_BITMAP_KNOWN] = {"BITMAP_KNOWN", 16, true, enc_bitmap, dec_bitmap},
+	[PROTO_DIGEST_READ] = {"DIGEST_READ", 24, false, enc_range, dec_range},
+	[PROTO_DIGEST_DATA] = {"DIGEST_DATA", 24, true, enc_digest, dec_digest},
 };
 
 static const struct msg_desc *msg_desc(unsigned type)

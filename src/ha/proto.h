@@ -83,6 +83,9 @@ enum proto_type {
 	PROTO_GOODBYE,
 	PROTO_COMPARE_AND_WRITE,
 	PROTO_COMPARE_AND_WRITE_ACK,
+	PROTO_BITMAP_KNOWN,
+	PROTO_DIGEST_READ,
+	PROTO_DIGEST_DATA,
 	PROTO_TYPE_END
 };
 
@@ -122,7 +125,10 @@ struct proto_generations {
 	uint32_t extent_size; /* bytes, a power of two, 4 KiB..1 GiB */
 };
 
-/* A chunk of the dirty-extent bitmap: `length` bytes starting at byte `offset` of it. */
+/* BITMAP: a chunk of the dirty-extent bitmap (as on the sender's disk): `length` bytes
+ * starting at byte `offset` of it.  BITMAP_KNOWN, after the BITMAP chunks: the same for
+ * the extents the sender KNOWS differ; its other set extents are only suspect (their
+ * writes completed on both replicas) and resync compares them by digest before copying. */
 struct proto_bitmap {
 	uint64_t offset;
 	uint32_t length; /* 1..PROTO_MAX_DATA */
@@ -172,16 +178,23 @@ struct proto_flush {
 	uint64_t request_id;
 };
 
-/* RESYNC_READ and VERIFY: a range to send back as RESYNC_DATA or VERIFY_DIGEST. */
+/* RESYNC_READ, VERIFY and DIGEST_READ: a range to send back as RESYNC_DATA,
+ * VERIFY_DIGEST or DIGEST_DATA. */
 struct proto_range {
 	uint64_t request_id;
 	uint64_t offset;
-	uint32_t length;     /* 1..PROTO_MAX_DATA; a multiple of block_size in VERIFY */
-	uint32_t block_size; /* VERIFY: a power of two, 512..PROTO_MAX_DATA; 0 in RESYNC_READ */
+	uint32_t length;     /* 1..PROTO_MAX_DATA; a multiple of block_size in VERIFY, DIGEST_READ */
+	uint32_t block_size; /* VERIFY, DIGEST_READ: a power of two, 512..PROTO_MAX_DATA;
+	                        0 in RESYNC_READ */
 };
 
+/* SHA-256, in DIGEST_DATA: strong enough that equal digests mean equal data (resync then
+ * skips the block, so a false match would be silent divergence). */
+#define PROTO_STRONG_DIGEST_LEN 32
 /* VERIFY_DIGEST: one CRC32C per block of block_size bytes from offset; `digests` holds
- * `count` big-endian u32 (read with proto_digest_at()). */
+ * `count` big-endian u32 (read with proto_digest_at()).  DIGEST_DATA: the same with one
+ * SHA-256 (PROTO_STRONG_DIGEST_LEN bytes) per block, `count` at most
+ * PROTO_MAX_DATA / PROTO_STRONG_DIGEST_LEN. */
 struct proto_verify_digest {
 	uint64_t request_id;
 	uint64_t offset;
@@ -228,12 +241,12 @@ struct proto_msg {
 		struct proto_hello hello;
 		struct proto_auth auth;
 		struct proto_generations generations;
-		struct proto_bitmap bitmap;
+		struct proto_bitmap bitmap;       /* BITMAP, BITMAP_KNOWN */
 		struct proto_write write;         /* WRITE, RESYNC_DATA */
 		struct proto_ack ack;             /* WRITE_ACK, FLUSH_ACK, COMPARE_AND_WRITE_ACK */
 		struct proto_flush flush;
-		struct proto_range range;         /* RESYNC_READ, VERIFY */
-		struct proto_verify_digest digest;
+		struct proto_range range;         /* RESYNC_READ, VERIFY, DIGEST_READ */
+		struct proto_verify_digest digest; /* VERIFY_DIGEST, DIGEST_DATA */
 		struct proto_ping ping;           /* PING, PONG */
 		struct proto_state state;
 		struct proto_goodbye goodbye;

@@ -63,14 +63,15 @@ static json_t *generation_json(const struct generation *g)
 
 json_t *mgmt_ha_status_json(const struct ha_device_status *st)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:I, s:{s:I, s:I}, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:I, s:{s:I, s:I, s:I}, s:o, s:o, s:o}",
 	                 "name", st->name, "role", st->role == HA_ROLE_PRIMARY ? "primary" : "secondary",
 	                 "failover", ha_failover_name(st->failover), "state", ha_sync_state_name(st->state),
 	                 "reason", ha_sync_reason_name(st->reason), "access", mgmt_access_name(st->access),
 	                 "partner_connected", st->partner_connected, "partner_alive", st->partner_alive, "size",
 	                 (json_int_t)st->size, "sync", sync_json(st), "dirty_bytes", (json_int_t)st->dirty_bytes,
 	                 "resync_tally", "sent_bytes", (json_int_t)st->resync_sent_bytes, "received_bytes",
-	                 (json_int_t)st->resync_received_bytes, "generation", generation_json(&st->gen), "links",
+	                 (json_int_t)st->resync_received_bytes, "compared_bytes", (json_int_t)st->resync_compared_bytes,
+	                 "generation", generation_json(&st->gen), "links",
 	                 links_json(st), "verify", verify_json(st));
 }
 

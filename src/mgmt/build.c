@@ -207,9 +207,9 @@ static void ha_event_log(const struct ha_entry *e, struct ha_device *dev, enum h
 			         : st.access == STORE_ACCESS_TRANSITIONING ? "; not serving (transitioning)"
 			                                                   : "; not serving (unavailable)");
 		else
-			log_info("%s: %s: %s; resync tally sent %llu received %llu bytes", e->name,
-			         ha_event_name(ev), detail ? detail : "", (unsigned long long)st.resync_sent_bytes,
-			         (unsigned long long)st.resync_received_bytes);
+			log_info("%s: %s: %s; resync tally sent %llu received %llu bytes, compared by digest %llu bytes",
+			         e->name, ha_event_name(ev), detail ? detail : "", (unsigned long long)st.resync_sent_bytes,
+			         (unsigned long long)st.resync_received_bytes, (unsigned long long)st.resync_compared_bytes);
 		return;
 	}
 	log_info("%s: %s%s%s", e->name, ha_event_name(ev), detail && *detail ? ": " : "", detail ? detail : "");

@@ -122,6 +122,7 @@ static uint64_t ha_rate(const struct ha_device_status *d) { return d->sync_rate_
 static uint64_t ha_dirty(const struct ha_device_status *d) { return d->dirty_bytes; }
 static uint64_t ha_sent(const struct ha_device_status *d) { return d->resync_sent_bytes; }
 static uint64_t ha_received(const struct ha_device_status *d) { return d->resync_received_bytes; }
+static uint64_t ha_compared(const struct ha_device_status *d) { return d->resync_compared_bytes; }
 
 struct ha_metric {
 	const char *name, *type, *help;
@@ -138,6 +139,8 @@ static const struct ha_metric ha_metrics[] = {
 	{ "twinsan_ha_resync_sent_bytes_total", "counter", "Resync bytes sent since the daemon started.", ha_sent },
 	{ "twinsan_ha_resync_received_bytes_total", "counter", "Resync bytes received since the daemon started.",
 	  ha_received },
+	{ "twinsan_ha_resync_compared_bytes_total", "counter",
+	  "Resync bytes compared by digest (not moved) since the daemon started.", ha_compared },
 };
 
 static void link_labels(FILE *f, const struct ha_device_status *d, const struct ha_link_status *l)

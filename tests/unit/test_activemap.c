@@ -65,6 +65,13 @@ static void write_extent(struct sim *s, uint64_t extent)
 	activemap_write_complete(s->am, extent * EXT, 4096);
 }
 
+/* The next extent to resync, known or suspect alike. */
+static bool next_copy(struct activemap *am, uint64_t *off, uint64_t *len)
+{
+	bool suspect;
+	return activemap_sync_next(am, off, len, &suspect);
+}
+
 /* The map a restarted node builds from its disk. */
 static struct activemap *crash_and_reload(const struct sim *s)
 {
@@ -256,16 +263,16 @@ static void partner_lost_keeps_written_extents_until_resync(void **state)
 	flush(&s);
 	assert_int_equal(activemap_dirty_count(s.am), 3);
 	assert_int_equal(activemap_dirty_bytes(s.am), 3 * EXT);
-	assert_false(activemap_sync_next(s.am, &off, &len)); /* nobody to copy to */
+	assert_false(next_copy(s.am, &off, &len)); /* nobody to copy to */
 
 	activemap_partner_back(s.am);
 	uint64_t expect[] = { 1, 10, 20 };
 	for (size_t i = 0; i < 3; i++) {
-		assert_true(activemap_sync_next(s.am, &off, &len));
+		assert_true(next_copy(s.am, &off, &len));
 		assert_int_equal(off, expect[i] * EXT);
 		assert_int_equal(len, EXT);
 	}
-	assert_false(activemap_sync_next(s.am, &off, &len)); /* all in flight */
+	assert_false(next_copy(s.am, &off, &len)); /* all in flight */
 	for (size_t i = 0; i < 3; i++)
 		activemap_sync_complete(s.am, expect[i] * EXT, EXT);
 	flush(&s);
@@ -283,11 +290,11 @@ static void extent_written_while_copied_is_copied_again(void **state)
 	activemap_partner_lost(s.am);
 	write_extent(&s, 4);
 	activemap_partner_back(s.am);
-	assert_true(activemap_sync_next(s.am, &off, &len));
+	assert_true(next_copy(s.am, &off, &len));
 	write_extent(&s, 4); /* lands between the copy's read and its arrival */
 	assert_false(activemap_sync_complete(s.am, off, len));
 	assert_int_equal(activemap_dirty_count(s.am), 1);
-	assert_true(activemap_sync_next(s.am, &off, &len));
+	assert_true(next_copy(s.am, &off, &len));
 	assert_int_equal(off, 4 * EXT);
 	activemap_sync_complete(s.am, off, len);
 	assert_int_equal(activemap_dirty_count(s.am), 0);
@@ -302,7 +309,7 @@ static void copy_started_under_a_write_in_flight_is_copied_again(void **state)
 
 	activemap_mark_all(s.am);
 	activemap_write_start(s.am, 0, 4096);
-	assert_true(activemap_sync_next(s.am, &off, &len));
+	assert_true(next_copy(s.am, &off, &len));
 	assert_int_equal(off, 0);
 	activemap_write_complete(s.am, 0, 4096);
 	activemap_sync_complete(s.am, off, len);
@@ -317,12 +324,12 @@ static void partner_lost_during_resync_voids_copies_in_flight(void **state)
 	sim_init(&s, 64 * MiB, 4);
 
 	activemap_mark_all(s.am);
-	assert_true(activemap_sync_next(s.am, &off, &len));
+	assert_true(next_copy(s.am, &off, &len));
 	activemap_partner_lost(s.am);
 	assert_false(activemap_sync_complete(s.am, off, len));
 	assert_int_equal(activemap_dirty_count(s.am), 64);
 	activemap_partner_back(s.am);
-	assert_true(activemap_sync_next(s.am, &off, &len));
+	assert_true(next_copy(s.am, &off, &len));
 	assert_int_equal(off, 0);
 	sim_free(&s);
 }
@@ -398,11 +405,128 @@ static void resync_moves_only_changed_extents(void **state)
 		activemap_write_complete(s.am, e * EXT + (uint64_t)(i / 10) * 65536, 65536);
 	}
 	activemap_partner_back(s.am);
-	while (activemap_sync_next(s.am, &off, &len)) {
+	while (next_copy(s.am, &off, &len)) {
 		moved += len;
 		activemap_sync_complete(s.am, off, len);
 	}
 	assert_int_equal(moved, 10 * MiB);
+	sim_free(&s);
+}
+
+/* What resync must copy and what it only compares, in handing-out order. */
+static void expect_next(struct activemap *am, uint64_t extent, bool suspect)
+{
+	uint64_t off, len;
+	bool got;
+
+	assert_true(activemap_sync_next(am, &off, &len, &got));
+	assert_int_equal(off, extent * EXT);
+	assert_int_equal(got, suspect);
+}
+
+static void kept_extents_are_suspect_written_and_in_flight_ones_known(void **state)
+{
+	struct sim s;
+	sim_init(&s, 64 * MiB, 4);
+
+	write_extent(&s, 1);                          /* in sync, completed on both: kept */
+	activemap_write_start(s.am, 2 * EXT, 4096);  /* in flight when the partner goes */
+	flush(&s);
+	activemap_partner_lost(s.am);
+	write_extent(&s, 10);                         /* written alone */
+	write_extent(&s, 1);                          /* a kept one written alone: now known */
+	activemap_write_complete(s.am, 2 * EXT, 4096);
+	write_extent(&s, 5);
+	assert_int_equal(activemap_dirty_count(s.am), 4);
+	assert_int_equal(activemap_suspect_bytes(s.am), 0);
+	sim_free(&s);
+
+	sim_init(&s, 64 * MiB, 4);
+	write_extent(&s, 1);
+	write_extent(&s, 7);
+	activemap_partner_lost(s.am);
+	write_extent(&s, 10);
+	assert_int_equal(activemap_suspect_bytes(s.am), 2 * EXT);
+	activemap_partner_back(s.am);
+	expect_next(s.am, 1, true);
+	expect_next(s.am, 7, true);
+	expect_next(s.am, 10, false);
+	sim_free(&s);
+}
+
+static void a_restarted_map_suspects_every_set_extent_until_the_partner_says_known(void **state)
+{
+	struct sim s;
+	struct activemap *am;
+	uint8_t known[ACTIVEMAP_PAGE_SIZE];
+	sim_init(&s, 64 * MiB, 4);
+
+	activemap_partner_lost(s.am);
+	write_extent(&s, 3);
+	write_extent(&s, 9);
+	am = crash_and_reload(&s);
+	assert_int_equal(activemap_suspect_bytes(am), 2 * EXT);
+	activemap_known_image(am, 0, known);
+	assert_int_equal(known[0] | known[1], 0);
+	/* the surviving partner knows 3 and 9 differ (written alone); it sends 9 and 12 set,
+	 * of them 9 known */
+	activemap_known_image(s.am, 0, known);
+	assert_int_equal(known[0], 0x08);
+	assert_int_equal(known[1], 0x02);
+	known[0] = 0;
+	assert_int_equal(activemap_merge(am, 0, (const uint8_t[]){0, 0x12}, 2), 0);
+	assert_int_equal(activemap_merge_known(am, 0, known, 2), 0);
+	assert_int_equal(activemap_dirty_count(am), 3);
+	assert_int_equal(activemap_suspect_bytes(am), 2 * EXT); /* 3 and 12 */
+	assert_int_equal(activemap_merge_known(am, 4095, known, 2), -1);
+	activemap_partner_back(am);
+	expect_next(am, 3, true);
+	expect_next(am, 9, false);
+	expect_next(am, 12, true);
+	activemap_free(am);
+	sim_free(&s);
+}
+
+static void a_write_failed_on_one_replica_is_known_until_copied(void **state)
+{
+	struct sim s;
+	uint64_t off, len;
+	sim_init(&s, 64 * MiB, 4);
+
+	write_extent(&s, 6);
+	activemap_write_start(s.am, 6 * EXT, 4096);
+	activemap_mark_differs(s.am, 6 * EXT, 4096);
+	activemap_write_complete(s.am, 6 * EXT, 4096);
+	for (uint64_t e = 20; e < 30; e++) /* pushes every kept extent out */
+		write_extent(&s, e);
+	flush(&s);
+	assert_true(disk_has(&s, 6));
+	assert_true(activemap_needs_sync(s.am, 6 * EXT, 1));
+	activemap_clear_suspect(s.am); /* an orderly goodbye in sync */
+	flush(&s);
+	assert_true(disk_has(&s, 6));
+	assert_false(disk_has(&s, 29)); /* kept, not known: cleared */
+	assert_int_equal(activemap_dirty_count(s.am), 1);
+	expect_next(s.am, 6, false);
+	assert_false(next_copy(s.am, &off, &len));
+	activemap_sync_complete(s.am, 6 * EXT, EXT);
+	flush(&s);
+	assert_false(disk_has(&s, 6));
+	sim_free(&s);
+}
+
+static void a_warm_set_of_default_keepdirty_extents_needs_no_metadata_write(void **state)
+{
+	struct sim s;
+	sim_init(&s, (uint64_t)ACTIVEMAP_DEFAULT_KEEPDIRTY * EXT, ACTIVEMAP_DEFAULT_KEEPDIRTY);
+
+	for (uint64_t e = 0; e < ACTIVEMAP_DEFAULT_KEEPDIRTY; e++)
+		write_extent(&s, e);
+	for (uint64_t e = 0; e < ACTIVEMAP_DEFAULT_KEEPDIRTY; e++) {
+		uint64_t x = (e * 389) % ACTIVEMAP_DEFAULT_KEEPDIRTY; /* in another order */
+		assert_false(activemap_write_start(s.am, x * EXT, 4096));
+		activemap_write_complete(s.am, x * EXT, 4096);
+	}
 	sim_free(&s);
 }
 
@@ -485,6 +609,10 @@ int main(void)
 		cmocka_unit_test(mark_all_and_clear_all_for_the_initial_sync),
 		cmocka_unit_test(resync_moves_only_changed_extents),
 		cmocka_unit_test(ranges_outside_the_device_change_nothing),
+		cmocka_unit_test(kept_extents_are_suspect_written_and_in_flight_ones_known),
+		cmocka_unit_test(a_restarted_map_suspects_every_set_extent_until_the_partner_says_known),
+		cmocka_unit_test(a_write_failed_on_one_replica_is_known_until_copied),
+		cmocka_unit_test(a_warm_set_of_default_keepdirty_extents_needs_no_metadata_write),
 		cmocka_unit_test(extents_on_a_later_page_make_that_page_stale),
 		cmocka_unit_test(dirty_runs_are_reported_without_changing_the_map),
 	};

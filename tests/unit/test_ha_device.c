@@ -33,6 +33,7 @@ struct node {
 	int sync_fd, hb_fd; /* our duplicates of the link sockets, to cut them */
 	uint64_t node_id;
 	enum ha_role role;
+	uint64_t bad_offset; /* nonzero: the replica's writes there fail (node_open) */
 };
 
 struct io_req {
@@ -95,6 +96,75 @@ static void node_init(struct node *n, const char *tag, enum ha_role role, uint64
 	n->sync_fd = n->hb_fd = -1;
 }
 
+/* A replica with a bad spot: writes at one offset fail, the rest goes to the file. */
+struct faulty {
+	struct store *inner;
+	uint64_t bad_offset;
+};
+
+static void faulty_fire(struct reactor_op *op, int res)
+{
+	struct store_io *io = container_of(op, struct store_io, op);
+
+	io->done(io, io->sync_result);
+}
+
+static void f_readv(void *impl, struct reactor *rr, struct store_io *io, const struct iovec *iov, int iovcnt,
+                    uint64_t offset)
+{
+	store_readv(((struct faulty *)impl)->inner, rr, io, iov, iovcnt, offset);
+}
+
+static void f_writev(void *impl, struct reactor *rr, struct store_io *io, const struct iovec *iov, int iovcnt,
+                     uint64_t offset, bool fua)
+{
+	struct faulty *f = impl;
+
+	if (offset != f->bad_offset) {
+		store_writev(f->inner, rr, io, iov, iovcnt, offset, fua);
+		return;
+	}
+	io->sync_result = -EIO;
+	reactor_defer(rr, &io->op, faulty_fire);
+}
+
+static void f_flush(void *impl, struct reactor *rr, struct store_io *io)
+{
+	store_flush(((struct faulty *)impl)->inner, rr, io);
+}
+
+static void f_discard(void *impl, struct reactor *rr, struct store_io *io, uint64_t offset, uint64_t length)
+{
+	store_discard(((struct faulty *)impl)->inner, rr, io, offset, length);
+}
+
+static int f_map_status(void *impl, uint64_t offset, bool *mapped, uint64_t *length)
+{
+	return store_map_status(((struct faulty *)impl)->inner, offset, mapped, length);
+}
+
+static void f_close(void *impl)
+{
+	store_close(((struct faulty *)impl)->inner);
+	free(impl);
+}
+
+static const struct store_ops faulty_ops = {
+	.readv = f_readv, .writev = f_writev, .flush = f_flush, .discard = f_discard,
+	.map_status = f_map_status, .close = f_close,
+};
+
+static struct store *faulty_new(struct store *inner, uint64_t bad_offset)
+{
+	struct faulty *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	*f = (struct faulty){inner, bad_offset};
+	return store_new(&faulty_ops, f, &(struct store_caps){.size = store_size(inner),
+	                                                      .alignment = store_alignment(inner),
+	                                                      .can_discard = true});
+}
+
 static void node_open(struct node *n)
 {
 	static const uint8_t secret[] = "test link secret";
@@ -109,6 +179,8 @@ static void node_open(struct node *n)
 	char err[256];
 
 	assert_int_equal(store_open(&sp, &p.backing, err, sizeof(err)), 0);
+	if (n->bad_offset != 0)
+		p.backing = faulty_new(p.backing, n->bad_offset);
 	if (ha_device_open(r, &p, &n->d, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	n->s = ha_device_store(n->d);
@@ -438,32 +510,123 @@ static void copy_file(const char *from, const char *to)
 	close(out);
 }
 
-static void test_restart_of_both_after_crash_needs_no_full_resync(void **state)
+static bool b_alone(void);
+
+/* The power of the nodes goes: what is on disk now is all that survives of them. */
+static void crash(struct node *const *nodes, int n)
 {
 	char snap[4][128];
 	const char *files[4];
 
-	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
-	files[0] = A.img, files[1] = A.meta, files[2] = B.img, files[3] = B.meta;
-	start_pair();
-	for (int i = 0; i < 6; i++)
-		start_write(i % 2 ? &A : &B, (uint64_t)i * 3 * EXTENT, 8192, (uint8_t)i, false);
-	wait_all();
-	/* The power goes: what is on disk now is all that survives. */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 2 * n; i++) {
+		files[i] = i % 2 ? nodes[i / 2]->meta : nodes[i / 2]->img;
 		snprintf(snap[i], sizeof(snap[i]), "%s.crash", files[i]);
 		copy_file(files[i], snap[i]);
 	}
-	node_close(&A);
-	node_close(&B);
+	for (int i = 0; i < n; i++)
+		node_close(nodes[i]);
 	run_until(NULL, 50);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 2 * n; i++) {
 		copy_file(snap[i], files[i]);
 		unlink(snap[i]);
 	}
+}
+
+static void crash_both(void)
+{
+	crash((struct node *const[]){&A, &B}, 2);
+}
+
+/* Six extents written through either node, each node keeping its own marked. */
+static void write_six_kept_extents(void)
+{
+	for (int i = 0; i < 6; i++)
+		start_write(i % 2 ? &A : &B, (uint64_t)i * 3 * EXTENT, 8192, (uint8_t)i, false);
+	wait_all();
+}
+
+static void test_restart_of_both_after_crash_needs_no_full_resync(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
 	start_pair();
-	assert_true(st(&A).sync_total_bytes <= 6 * EXTENT);
-	assert_true(st(&A).resync_sent_bytes <= 6 * EXTENT);
+	write_six_kept_extents();
+	crash_both();
+	start_pair();
+	/* the kept extents are compared, and being equal, nothing moves */
+	assert_int_equal(st(&A).sync_total_bytes, 6 * EXTENT);
+	assert_int_equal(st(&A).resync_compared_bytes, 6 * EXTENT);
+	assert_int_equal(st(&A).resync_sent_bytes, 0);
+	assert_true(replicas_identical());
+}
+
+static void test_a_suspect_extent_that_really_differs_is_found_by_digest_and_repaired(void **state)
+{
+	int fd;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_six_kept_extents();
+	crash_both();
+	/* B lost part of a write it had acknowledged (a volatile cache), behind the device's back */
+	fd = open(B.img, O_WRONLY);
+	assert_int_equal(pwrite(fd, "lost", 4, 9 * EXTENT + 100), 4);
+	close(fd);
+	start_pair();
+	assert_int_equal(st(&A).resync_compared_bytes, 6 * EXTENT);
+	assert_int_equal(st(&B).resync_compared_bytes, 6 * EXTENT);
+	/* one digest chunk moved: the extent, as extents here are one chunk */
+	assert_int_equal(st(&A).resync_sent_bytes, EXTENT);
+	assert_int_equal(st(&B).resync_received_bytes, EXTENT);
+	assert_true(replicas_identical());
+}
+
+static void test_primary_as_target_repairs_a_differing_suspect_extent_from_the_secondary(void **state)
+{
+	int fd;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	write_six_kept_extents();
+	/* the primary dies; B goes on alone with the six extents suspect */
+	cut_sync();
+	crash((struct node *const[]){&A}, 1);
+	assert_true(run_until(b_alone, HANG_GUARD_MS));
+	write_sync(&B, 20 * EXTENT, EXTENT, 7);
+	fd = open(A.img, O_WRONLY);
+	assert_int_equal(pwrite(fd, "lost", 4, 3 * EXTENT + 5), 4);
+	close(fd);
+	node_open(&A);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	/* the written extent, known, and the damaged suspect one moved; the rest compared */
+	assert_int_equal(st(&A).resync_received_bytes, 2 * EXTENT);
+	assert_true(replicas_identical());
+}
+
+static void test_a_write_failed_on_the_partner_only_is_marked_and_copied_at_the_next_meeting(void **state)
+{
+	struct io_req *q;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	B.bad_offset = 5 * EXTENT;
+	start_pair();
+	q = start_write(&A, 5 * EXTENT, 4096, 9, false);
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	assert_int_equal(q->err, -EIO);
+	free(q->buf);
+	free(q);
+	n_pending = 0;
+	/* A has the data, B not: known to differ, also after an orderly goodbye */
+	assert_int_equal(st(&A).dirty_bytes, EXTENT);
+	B.bad_offset = 0;
+	node_close(&B);
+	run_until(NULL, 50);
+	assert_int_equal(st(&A).dirty_bytes, EXTENT);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(st(&A).resync_sent_bytes, EXTENT);
+	assert_int_equal(st(&A).resync_compared_bytes, 0);
 	assert_true(replicas_identical());
 }
 
@@ -1000,6 +1163,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partner_lost_survivor_serves_and_resync_moves_only_dirty_extents, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_restart_of_both_after_crash_needs_no_full_resync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_suspect_extent_that_really_differs_is_found_by_digest_and_repaired,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_primary_as_target_repairs_a_differing_suspect_extent_from_the_secondary,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_write_failed_on_the_partner_only_is_marked_and_copied_at_the_next_meeting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_strategy_stops_secondary_when_only_heartbeat_answers, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_majority_strategy_serves_alone_only_with_grant, setup, teardown),

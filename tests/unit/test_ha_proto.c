@@ -50,6 +50,7 @@ static struct proto_msg sample(enum proto_type type)
 		m.u.generations.extent_size = 1u << 22;
 		break;
 	case PROTO_BITMAP:
+	case PROTO_BITMAP_KNOWN:
 		m.u.bitmap = (struct proto_bitmap){4096, 100, data};
 		break;
 	case PROTO_WRITE:
@@ -73,6 +74,13 @@ static struct proto_msg sample(enum proto_type type)
 		break;
 	case PROTO_VERIFY_DIGEST:
 		m.u.digest = (struct proto_verify_digest){83, 8192, 4096, 2, digests};
+		break;
+	case PROTO_DIGEST_READ:
+		m.u.range = (struct proto_range){84, 1ull << 20, 1u << 20, 65536};
+		break;
+	case PROTO_DIGEST_DATA:
+		/* two SHA-256 digests: the data buffer stands in for them */
+		m.u.digest = (struct proto_verify_digest){85, 1ull << 20, 65536, 2, data};
 		break;
 	case PROTO_PING:
 		m.u.ping = (struct proto_ping){123456, 0};
@@ -438,6 +446,12 @@ static void test_encoder_refuses_invalid_messages(void **state)
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
 	m = sample(PROTO_VERIFY_DIGEST);
 	m.u.digest.count = UINT32_MAX;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_DIGEST_DATA); /* 32-byte digests: fewer fit in a frame */
+	m.u.digest.count = PROTO_MAX_DATA / PROTO_STRONG_DIGEST_LEN + 1;
+	assert_int_equal(proto_encode(tx, &m, &f), -1);
+	m = sample(PROTO_DIGEST_READ);
+	m.u.range.block_size = 0;
 	assert_int_equal(proto_encode(tx, &m, &f), -1);
 	m = sample(PROTO_STATE);
 	m.u.state.kind = PROTO_STATE_NODE; /* a node state has no body */
