@@ -40,7 +40,12 @@
 /* Replicated bytes queued on the sync link above which new writes wait. */
 #define HA_FLOW_MAX_QUEUED (16u << 20)
 #define HA_FLOW_RETRY_MS 1
-#define HA_RESYNC_DEPTH 8
+/* Resync copies in flight, each holding an extent's buffer (32 MiB with 1 MiB extents):
+ * enough to keep the link streaming while acknowledgements come back. */
+#define HA_RESYNC_DEPTH 32
+/* Bytes queued on the sync link above which no new copy starts, below HA_FLOW_MAX_QUEUED
+ * so that a resync never holds up the initiators' writes. */
+#define HA_RESYNC_MAX_QUEUED (8u << 20)
 /* A suspect extent is compared in chunks of this size at most: a difference costs the
  * copy of one chunk, a chunk costs a 32-byte digest on the link. */
 #define HA_DIGEST_CHUNK (64u << 10)
@@ -1521,7 +1526,9 @@ static void resync_pump(struct ha_device *d)
 
 	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
 		return;
-	while (d->resync_inflight < HA_RESYNC_DEPTH && activemap_sync_next(d->am, &off, &len, &suspect)) {
+	while (d->resync_inflight < HA_RESYNC_DEPTH &&
+	       (d->resync_inflight == 0 || link_queued_bytes(sess_link(d)) < HA_RESYNC_MAX_QUEUED) &&
+	       activemap_sync_next(d->am, &off, &len, &suspect)) {
 		struct xfer *x = xfer_new(d, X_RESYNC, off, (uint32_t)len);
 
 		if (x == NULL || (x->buf = iobuf_alloc(len)) == NULL) {

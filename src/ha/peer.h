@@ -4,8 +4,9 @@
  *
  * - The primary dials PARTNER from LOCAL's address (bound before connecting, so the link
  *   uses that interface) whenever ha_device_link_connected() says the slot is empty,
- *   pausing 250 ms after a failure, doubling up to 2 s.  A connect that hangs (a partner
- *   that drops packets) is given up after a few seconds.
+ *   pausing 250 ms after a failure, doubling up to 2 s, but only 100 ms after a refused
+ *   connection (the partner's daemon is restarting: meet it as soon as it listens).  A
+ *   connect that hangs (a partner that drops packets) is given up after a few seconds.
  * - The secondary listens on LOCAL and hands over every socket it accepts; the device
  *   replaces a stale link in that slot (the partner restarted).
  * Both set TCP_NODELAY and keepalive.  Everything runs on the reactor; failures are
