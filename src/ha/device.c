@@ -46,6 +46,10 @@
 /* Bytes queued on the sync link above which no new copy starts, below HA_FLOW_MAX_QUEUED
  * so that a resync never holds up the initiators' writes. */
 #define HA_RESYNC_MAX_QUEUED (8u << 20)
+/* Copies started per pass of the loop: the window fills as answers come back, so that
+ * neither node spends one pass on dozens of extent reads (on memory file systems they
+ * are synchronous) while its links starve. */
+#define HA_RESYNC_BURST 4
 /* A suspect extent is compared in chunks of this size at most: a difference costs the
  * copy of one chunk, a chunk costs a 32-byte digest on the link. */
 #define HA_DIGEST_CHUNK (64u << 10)
@@ -348,6 +352,14 @@ static int send_msg(struct ha_device *d, const struct proto_msg *m)
 	struct link *l = sess_link(d);
 
 	return l != NULL ? link_send(l, m) : -1;
+}
+
+/* The partner tells known from suspect extents and compares by digest. */
+static bool partner_digests(const struct ha_device *d)
+{
+	struct link *l = sess_link(d);
+
+	return l != NULL && link_version(l) >= PROTO_VERSION_DIGESTS;
 }
 
 /* Answers and requests of an xfer go only to the session it was made in. */
@@ -1523,10 +1535,11 @@ static void resync_pump(struct ha_device *d)
 {
 	uint64_t off, len;
 	bool suspect;
+	unsigned started = 0;
 
 	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
 		return;
-	while (d->resync_inflight < HA_RESYNC_DEPTH &&
+	while (d->resync_inflight < HA_RESYNC_DEPTH && started++ < HA_RESYNC_BURST &&
 	       (d->resync_inflight == 0 || link_queued_bytes(sess_link(d)) < HA_RESYNC_MAX_QUEUED) &&
 	       activemap_sync_next(d->am, &off, &len, &suspect)) {
 		struct xfer *x = xfer_new(d, X_RESYNC, off, (uint32_t)len);
@@ -1537,7 +1550,7 @@ static void resync_pump(struct ha_device *d)
 			break; /* retried when a copy in flight completes */
 		}
 		x->block_size = digest_chunk((uint32_t)len);
-		x->suspect = suspect && x->block_size != 0;
+		x->suspect = suspect && x->block_size != 0 && partner_digests(d);
 		d->resync_inflight++;
 		lock(x, resync_granted);
 	}
@@ -1785,7 +1798,7 @@ static void send_meeting(struct ha_device *d)
 		                                   activemap_page(d->am, p, &version)};
 		send_msg(d, &b);
 	}
-	for (uint32_t p = 0; p < activemap_page_count(d->am); p++) {
+	for (uint32_t p = 0; partner_digests(d) && p < activemap_page_count(d->am); p++) {
 		uint8_t page[ACTIVEMAP_PAGE_SIZE];
 		struct proto_msg b = {.type = PROTO_BITMAP_KNOWN};
 
@@ -2033,6 +2046,11 @@ static void on_bitmap(struct ha_device *d, const struct proto_msg *m)
 	}
 	memcpy((known ? d->rknown : d->rbitmap) + b->offset, b->bytes, b->length);
 	*(known ? &d->rknown_got : &d->rbitmap_got) += b->length;
+	if (!partner_digests(d) && d->rbitmap_got >= size) {
+		/* an older partner: every extent it marked is copied */
+		memcpy(d->rknown, d->rbitmap, size);
+		d->rknown_got = size;
+	}
 	if (d->rknown_got >= size)
 		decide(d);
 }

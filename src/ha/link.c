@@ -434,6 +434,11 @@ size_t link_queued_bytes(const struct link *l)
 	return l->queued;
 }
 
+uint8_t link_version(const struct link *l)
+{
+	return handshake_version(l->hs);
+}
+
 uint64_t link_rtt_ms(const struct link *l)
 {
 	return l->rtt_ms;

@@ -59,6 +59,10 @@ void link_close(struct link *l, const char *why);
  * it sent before is all it will ever send (an orderly shutdown, not a crash). */
 bool link_peer_shut_down(const struct link *l);
 
+/* The protocol version the handshake chose (0 before it ended): which messages the peer
+ * understands. */
+uint8_t link_version(const struct link *l);
+
 /* The last heartbeat round trip, in milliseconds (0 before the first PONG). */
 uint64_t link_rtt_ms(const struct link *l);
 

@@ -48,9 +48,12 @@
 #define PROTO_FRAME_VERSION 1
 /* Protocol versions this build speaks; HELLO carries a range, the handshake picks one. */
 #define PROTO_VERSION_MIN 1
-#define PROTO_VERSION_MAX 2
+#define PROTO_VERSION_MAX 3
 /* The first version whose tags are GMAC (faster than HMAC-SHA256 by about 3x here). */
 #define PROTO_VERSION_GMAC 2
+/* The first version with BITMAP_KNOWN and DIGEST_READ / DIGEST_DATA: an older partner
+ * gets neither, and resync copies every extent either side marked, as it did then. */
+#define PROTO_VERSION_DIGESTS 3
 
 #define PROTO_HEADER_LEN 32
 #define PROTO_TAG_LEN 16      /* GMAC, or truncated HMAC-SHA256 */
