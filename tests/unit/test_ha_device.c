@@ -1152,6 +1152,79 @@ static void test_links_reset_and_redialed_at_once_end_in_a_resync_not_a_split_br
 	assert_true(replicas_identical());
 }
 
+/* ---- the channel --------------------------------------------------------------------------- */
+
+struct chan_rec {
+	int ups, downs, msgs;
+	bool source;
+	char last[16];
+};
+
+static struct chan_rec ca, cb;
+
+static void ch_up(void *ctx, bool source)
+{
+	struct chan_rec *c = ctx;
+
+	c->ups++;
+	c->source = source;
+}
+
+static void ch_down(void *ctx) { ((struct chan_rec *)ctx)->downs++; }
+
+static void ch_message(void *ctx, const uint8_t *body, size_t len)
+{
+	struct chan_rec *c = ctx;
+
+	c->msgs++;
+	snprintf(c->last, sizeof(c->last), "%.*s", (int)len, (const char *)body);
+}
+
+static const struct ha_channel_ops chan_ops = { ch_up, ch_down, ch_message };
+
+static bool both_got_messages(void) { return ca.msgs > 0 && cb.msgs > 0; }
+
+static bool b_channel_down_and_alone(void) { return cb.downs > 0 && b_alone(); }
+
+/* The channel is up exactly while a session is: messages cross both ways in it, and the
+ * node whose replica is newer (the primary when in sync, the survivor that wrote alone
+ * after an outage) is told it is the source. */
+static void test_channel_follows_the_session_and_names_the_newer_replica_its_source(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	memset(&ca, 0, sizeof(ca));
+	memset(&cb, 0, sizeof(cb));
+	node_open(&A);
+	node_open(&B);
+	ha_device_set_channel(A.d, &chan_ops, &ca);
+	ha_device_set_channel(B.d, &chan_ops, &cb);
+	assert_int_equal(ha_device_channel_send(A.d, (const uint8_t *)"early", 5), -1);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(ca.ups, 1);
+	assert_int_equal(cb.ups, 1);
+	assert_true(ca.source);
+	assert_false(cb.source);
+	assert_int_equal(ha_device_channel_send(A.d, (const uint8_t *)"to B", 4), 0);
+	assert_int_equal(ha_device_channel_send(B.d, (const uint8_t *)"to A", 4), 0);
+	assert_true(run_until(both_got_messages, HANG_GUARD_MS));
+	assert_string_equal(cb.last, "to B");
+	assert_string_equal(ca.last, "to A");
+
+	node_close(&A);
+	assert_true(run_until(b_channel_down_and_alone, HANG_GUARD_MS));
+	assert_int_equal(ha_device_channel_send(B.d, (const uint8_t *)"alone", 5), -1);
+	write_sync(&B, 0, EXTENT, 61);
+	memset(&ca, 0, sizeof(ca));
+	node_open(&A);
+	ha_device_set_channel(A.d, &chan_ops, &ca);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_int_equal(cb.ups, 2);
+	assert_true(cb.source);
+	assert_false(ca.source);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1199,6 +1272,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replicas_of_unrelated_histories_are_refused_not_overwritten, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_a_replaced_blank_secondary_gets_a_full_copy_not_zeros, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_follows_the_session_and_names_the_newer_replica_its_source,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_reset_and_redialed_at_once_end_in_a_resync_not_a_split_brain, setup,
 		                                teardown),
 	};
