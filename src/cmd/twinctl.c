@@ -1149,15 +1149,15 @@ static const struct command commands[] = {
 	  "                  [--chap-user U --chap-secret-file F [--mutual-chap-user U --mutual-chap-secret-file F]]\n"
 	  "                  [--write] [--samples N]",
 	  "Checks from this initiator host that the paths given (iscsi://HOST[:PORT]/TARGET/LUN, one per path,\n"
-	  "e.g. one through each node; or iscsi://HOST[:PORT], a portal whose discovery gives the paths to\n"
-	  "--target, or to the one target it offers, and LUN --lun, default 0) make one shared disk a failover\n"
-	  "cluster can use, with any iSCSI target:\n"
-	  "one identity on every path, ALUA, SCSI-3 persistent reservations between two initiators over two\n"
-	  "paths, the cluster's arbitration and failover, and access latency.  Each check says PASS, FAIL or\n"
-	  "SKIP and why; exit 0 if none failed, 1 if some did, 3 if a path cannot be reached.  It needs no\n"
-	  "twinsand API.  The reservation checks leave no registration behind and skip a disk holding\n"
-	  "others'.  Nothing is written unless --write (or --dataloss) is given: then writes go to the disk's\n"
-	  "last 128 KiB, which are read first and restored, and the fencing checks write back what they read.",
+	  "e.g. one through each node) make one disk a failover cluster can share, with any iSCSI target: one\n"
+	  "identity on every path, ALUA, SCSI-3 persistent reservations between two initiators over two paths,\n"
+	  "the cluster's arbitration and failover, and access latency.  A portal, iscsi://HOST[:PORT], stands\n"
+	  "for the paths its discovery lists to --target (or to the one target it offers), LUN --lun (0).\n"
+	  "Each check says PASS, FAIL or SKIP and why; exit 0 if none failed, 1 if some did, 3 if a path\n"
+	  "cannot be reached.  It needs no twinsand API.  The reservation checks leave no registration behind\n"
+	  "and skip a disk holding others'.  Nothing is written unless --write (or --dataloss) is given: then\n"
+	  "the disk's last 128 KiB are written, having been read first, and restored; the fencing checks write\n"
+	  "back what they read.",
 	  1 | POS_MORE, { "initiator=+", "chap-user=", "chap-secret-file=", "mutual-chap-user=", "mutual-chap-secret-file=", "write",
 	       "dataloss", "samples=", "target=", "lun=" }, cmd_validate },
 	{ "server add", "NAME ADDRESS [--secret-file FILE]",
