@@ -110,6 +110,7 @@ struct xfer {
 	void (*after_local)(struct xfer *x);
 	void (*after_mark)(struct xfer *x, int err);
 	uint64_t id;          /* ours, or the partner's to echo */
+	uint64_t peer_id;     /* X_PEER_CAW: the partner's, to echo (id is ours: it may ask back) */
 	uint32_t epoch;       /* the session it belongs to */
 	enum proto_type reply; /* X_PEER_*: what the answer is */
 	uint64_t offset;
@@ -757,6 +758,19 @@ static void caw_granted(struct order_req *req)
 	struct xfer *x = container_of(req, struct xfer, ord);
 
 	x->comparing = true;
+	if (x->kind == X_PEER_CAW && !x->d->serving) {
+		/* A resync target: the secondary, the source, serves the bytes to compare.  It
+		 * reads them in arrival order, after every write ordered before this one. */
+		struct proto_msg m = {.type = PROTO_RESYNC_READ};
+
+		m.u.range = (struct proto_range){x->id, x->offset, x->length, 0};
+		x->wait_remote = true;
+		if (send_for(x, &m) != 0) {
+			unlock(x);
+			xfer_free(x);
+		}
+		return;
+	}
 	local_io(x, x->kind == X_CAW ? caw_read_done : peer_caw_read_done);
 }
 
@@ -1094,7 +1108,7 @@ static void send_ack(struct ha_device *d, enum proto_type type, uint64_t id, int
 static void send_xfer_ack(struct xfer *x, enum proto_type type)
 {
 	if (x->epoch == x->d->epoch)
-		send_ack(x->d, type, x->id, x->local_err);
+		send_ack(x->d, type, x->kind == X_PEER_CAW ? x->peer_id : x->id, x->local_err);
 }
 
 static void peer_write_done(struct xfer *x)
@@ -1175,7 +1189,7 @@ static void peer_caw_read_done(struct xfer *x)
 	if (at >= 0) {
 		struct proto_msg m = {.type = PROTO_COMPARE_AND_WRITE_ACK};
 
-		m.u.ack = (struct proto_ack){x->id, PROTO_STATUS_MISCOMPARE, (uint32_t)at};
+		m.u.ack = (struct proto_ack){x->peer_id, PROTO_STATUS_MISCOMPARE, (uint32_t)at};
 		send_for(x, &m);
 	} else {
 		send_xfer_ack(x, PROTO_COMPARE_AND_WRITE_ACK);
@@ -1185,8 +1199,8 @@ static void peer_caw_read_done(struct xfer *x)
 }
 
 /* COMPARE_AND_WRITE from the secondary: compared and written under our order as if it
- * had arrived here.  A primary that is itself being resynchronized refuses it (NOT
- * SERVING, retryable): its replica may not hold the bytes to compare yet. */
+ * had arrived here (compared against the secondary's bytes while our replica is a resync
+ * target: it may not hold them yet). */
 static void on_peer_caw(struct ha_device *d, const struct proto_msg *m)
 {
 	const struct proto_compare_and_write *c = &m->u.caw;
@@ -1198,10 +1212,6 @@ static void on_peer_caw(struct ha_device *d, const struct proto_msg *m)
 	}
 	if (peer_mutation_refused(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, c->offset, c->length))
 		return;
-	if (!d->serving) {
-		send_ack(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, -ENOTCONN);
-		return;
-	}
 	x = xfer_new(d, X_PEER_CAW, c->offset, c->length);
 	if (x == NULL || (x->buf = iobuf_alloc(c->length)) == NULL ||
 	    (x->compare = iobuf_alloc(2 * (size_t)c->length)) == NULL) {
@@ -1210,7 +1220,7 @@ static void on_peer_caw(struct ha_device *d, const struct proto_msg *m)
 		send_ack(d, PROTO_COMPARE_AND_WRITE_ACK, c->request_id, -ENOMEM);
 		return;
 	}
-	x->id = c->request_id;
+	x->peer_id = c->request_id;
 	x->fua = c->flags & PROTO_WRITE_FUA;
 	memcpy(x->compare, c->data, 2 * (size_t)c->length);
 	lock(x, caw_granted);
@@ -1507,6 +1517,14 @@ static void on_resync_data_reply(struct ha_device *d, const struct proto_msg *m)
 	const struct proto_write *w = &m->u.write;
 	struct xfer *x = find_waiting(d, w->request_id);
 
+	if (x != NULL && x->kind == X_PEER_CAW && w->offset == x->offset && w->length == x->length) {
+		/* the bytes a COMPARE AND WRITE compares (caw_granted) */
+		x->wait_remote = false;
+		memcpy(x->buf, w->data, w->length);
+		x->local_err = 0;
+		peer_caw_read_done(x);
+		return;
+	}
 	if (x == NULL || x->kind != X_RESYNC || x->parts == 0 || w->offset < x->offset ||
 	    w->offset - x->offset >= x->length || w->length > x->length - (w->offset - x->offset)) {
 		drop_link(d->sess, "RESYNC_DATA answers no request");
@@ -2284,8 +2302,9 @@ static void session_end(struct ha_device *d, const char *why, bool orderly)
 		if (x == NULL)
 			break;
 		x->wait_remote = false;
-		/* One with its local I/O in flight is freed when that ends (a stale xfer). */
-		if ((x->kind == X_RESYNC || x->kind == X_VERIFY) && !x->local_busy)
+		/* One with its local I/O in flight is freed when that ends (a stale xfer); a
+		 * COMPARE AND WRITE's asker is gone with the session. */
+		if (((x->kind == X_RESYNC || x->kind == X_VERIFY) && !x->local_busy) || x->kind == X_PEER_CAW)
 			xfer_free(x);
 		else if (x->kind != X_RESYNC && x->kind != X_VERIFY)
 			x->orphan = true;

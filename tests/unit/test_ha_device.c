@@ -77,9 +77,14 @@ static bool run_until(bool (*c)(void), unsigned ms)
 	return c == NULL || c();
 }
 
+/* Runs once at the next event of that kind (from inside the device), then is cleared. */
+static void (*at_event)(struct node *n, enum ha_event ev);
+
 static void on_event(void *arg, struct ha_device *d, enum ha_event ev, const char *detail)
 {
 	((struct node *)arg)->events[ev]++;
+	if (at_event != NULL)
+		at_event(arg, ev);
 }
 
 /* ---- nodes --------------------------------------------------------------------------------- */
@@ -270,6 +275,7 @@ static int setup(void **state)
 {
 	log_set_level(getenv("HA_TEST_LOG") && *getenv("HA_TEST_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR);
 	arbiter = NULL;
+	at_event = NULL;
 	return reactor_new(256, &r);
 }
 
@@ -975,6 +981,40 @@ static void test_compare_and_writes_in_flight_when_the_link_dies_end_and_the_sur
 	free(mine);
 }
 
+static uint8_t caw_now[4096], caw_new[4096];
+
+static void caw_when_b_starts_feeding_the_resync(struct node *n, enum ha_event ev)
+{
+	if (n == &B && ev == HA_EVENT_SYNC_STARTED) {
+		at_event = NULL;
+		start_caw(&B, 40 * EXTENT, caw_now, caw_new, sizeof(caw_now));
+	}
+}
+
+/* The primary returns after the secondary served alone: it is the resync target and its
+ * replica may not hold the bytes yet, so a COMPARE AND WRITE through the secondary then
+ * is compared against the data the secondary serves, not refused. */
+static void test_compare_and_write_through_the_secondary_while_the_primary_resyncs_compares_served_data(void **state)
+{
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	node_close(&A);
+	assert_true(run_until(b_alone, HANG_GUARD_MS));
+	write_sync(&B, 0, 48 * EXTENT, 53);
+	assert_int_equal(read_sync(&B, 40 * EXTENT, caw_now, sizeof(caw_now)), 0);
+	memset(caw_new, 0x3c, sizeof(caw_new));
+	at_event = caw_when_b_starts_feeding_the_resync;
+	node_open(&A);
+	connect_kind(PROTO_LINK_SYNC);
+	assert_true(run_until(both_synchronized, HANG_GUARD_MS));
+	assert_true(run_until(all_done, HANG_GUARD_MS));
+	assert_int_equal(n_pending, 1);
+	assert_int_equal(pending_reqs[0]->err, 0);
+	free_pending();
+	assert_true(file_has(A.img, 40 * EXTENT, caw_new, sizeof(caw_new)));
+	assert_true(replicas_identical());
+}
+
 static void test_clean_shutdown_in_sync_needs_no_resync(void **state)
 {
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
@@ -1258,6 +1298,9 @@ int main(void)
 			test_compare_and_write_miscompare_names_the_offset_and_writes_nothing_on_either_node, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_compare_and_writes_in_flight_when_the_link_dies_end_and_the_survivors_compare_locally, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_compare_and_write_through_the_secondary_while_the_primary_resyncs_compares_served_data, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_clean_shutdown_in_sync_needs_no_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_initial_sync_copies_the_primary_data_to_a_new_replica, setup,
