@@ -1004,12 +1004,44 @@ static int cmd_device_create(struct ctx *x, const struct args *a)
 	return print_change(x, "device.create", params, "created");
 }
 
+/* A plain device (T:N) grows here; an HA device (NAME) here and on its partner, which
+ * must follow at once (until then it refuses writes past its old end). */
 static int cmd_device_resize(struct ctx *x, const struct args *a)
 {
+	static const char words[] = "device resize";
+	struct ctx partner = { .server = a->opt[1], .secret_file = a->opt[2], .json = x->json };
+	bool ha = strchr(a->pos[0], ':') == NULL;
+	json_t *params, *res;
+	int rc;
+
 	if (!a->opt[0])
-		return usage_error("device resize", "--size is required: the new, bigger size (e.g. 64G)");
-	return print_change(x, "device.resize", json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]),
-	                    "resized; initiators are told the new capacity");
+		return usage_error(words, "--size is required: the new, bigger size (e.g. 64G)");
+	if (ha != (a->opt[1] != NULL))
+		return usage_error(words, ha ? "%s is an HA device: give its partner with --partner SERVER, which grows too"
+		                             : "--partner is for an HA device (named by its NAME, not %s)", a->pos[0]);
+	if (!ha)
+		return print_change(x, "device.resize", json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]),
+		                    "resized; initiators are told the new capacity");
+	params = json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]);
+	rc = call(x, "device.resize", json_incref(params), &res);
+	if (rc == EXIT_OK) {
+		json_decref(res);
+		rc = call(&partner, "device.resize", json_incref(params), &res);
+		if (rc != EXIT_OK)
+			fprintf(stderr, "twinctl: %s: grown on this node but not on the partner %s: the partner refuses writes "
+			        "past its old end until the same command against it succeeds\n", a->pos[0], partner.server);
+	}
+	json_decref(params);
+	api_client_close(partner.c);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else
+		printf("%s: resized to %llu bytes on this node and on %s; initiators are told the new capacity\n",
+		       a->pos[0], u64_of(res, "size"), partner.server);
+	json_decref(res);
+	return EXIT_OK;
 }
 
 static int cmd_device_delete(struct ctx *x, const struct args *a)
@@ -1130,10 +1162,12 @@ static const struct command commands[] = {
 	  1, { "path=", "size=", "target=", "lun=", "block-size=", "direct", "ha", "partner=", "partner-secret-file=",
 	       "partner-path=", "priority=", "initial-sync=", "failover=", "sync=2+", "heartbeat=2+", "witness=+",
 	       "witness-secret-file=" }, cmd_device_create },
-	{ "device resize", "TARGET:LUN --size SIZE",
+	{ "device resize", "TARGET:LUN --size SIZE | NAME --size SIZE --partner SERVER [--partner-secret-file F]",
 	  "Grows a device made with 'device create' (its file) to SIZE; initiators get CAPACITY DATA HAS\n"
-	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.",
-	  1, { "size=" }, cmd_device_resize },
+	  "CHANGED and see the new size.  Shrinking is refused: it would cut off data.  An HA device grows on\n"
+	  "this node and then on its partner SERVER, only while the two are synchronized; the new region\n"
+	  "reads as zeros and is in sync.  If the partner fails, run the same command against it.",
+	  1, { "size=", "partner=", "partner-secret-file=" }, cmd_device_resize },
 	{ "device delete", "TARGET:LUN | NAME [--force]",
 	  "Deletes a device made with 'device create': it is no longer served and is gone from the managed\n"
 	  "configuration (the file stays).  An HA device goes by its NAME; its links and the device close on\n"

@@ -505,3 +505,45 @@ void activemap_page_written(struct activemap *am, uint32_t page, uint64_t versio
 	if (page < am->npages && version > am->pages[page].written && version <= am->pages[page].version)
 		am->pages[page].written = version;
 }
+
+/* ---- resize ---- */
+
+/* p (n elements of size bytes) grown to m elements, the new ones zero; NULL when out of
+ * memory (p unchanged). */
+static void *grow_zeroed(void *p, size_t n, size_t m, size_t size)
+{
+	char *q = realloc(p, m * size);
+
+	if (q != NULL)
+		memset(q + n * size, 0, (m - n) * size);
+	return q;
+}
+
+int activemap_grow(struct activemap *am, uint64_t size)
+{
+	uint32_t nextents, npages;
+	void *p;
+
+	if (size < am->size || (size - 1) / am->extent_size >= MAX_EXTENTS)
+		return -1;
+	nextents = extents_for(size, am->extent_size);
+	npages = activemap_pages_for(size, am->extent_size);
+	/* Each array is replaced as soon as it is grown: a later failure leaves bigger arrays
+	 * behind the same counts, which is harmless. */
+	if ((p = grow_zeroed(am->disk, am->npages, npages, ACTIVEMAP_PAGE_SIZE)) == NULL)
+		return -1;
+	am->disk = p;
+	if ((p = grow_zeroed(am->flags, am->nextents, nextents, sizeof(*am->flags))) == NULL)
+		return -1;
+	am->flags = p;
+	if ((p = grow_zeroed(am->pending, am->nextents, nextents, sizeof(*am->pending))) == NULL)
+		return -1;
+	am->pending = p;
+	if ((p = grow_zeroed(am->pages, am->npages, npages, sizeof(*am->pages))) == NULL)
+		return -1;
+	am->pages = p;
+	am->size = size;
+	am->nextents = nextents;
+	am->npages = npages;
+	return 0;
+}

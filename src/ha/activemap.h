@@ -127,6 +127,12 @@ uint32_t activemap_dirty_count(const struct activemap *am);
 uint64_t activemap_dirty_bytes(const struct activemap *am);
 uint64_t activemap_suspect_bytes(const struct activemap *am);
 
+/* The device grew to `size` bytes (device resize): the new extents are clear, in sync
+ * (both replicas grow with zeros); pages of the new part start clean.  Pointers from
+ * activemap_page() are void afterwards.  -1 (nothing changed) if size is smaller, too
+ * large for the extent size, or memory ran out. */
+int activemap_grow(struct activemap *am, uint64_t size);
+
 /* Every extent needs resync (initial sync "copy" to a new replica). */
 void activemap_mark_all(struct activemap *am);
 /* No extent needs resync (initial sync "none", or "clear" after zeroing both replicas);

@@ -2584,6 +2584,68 @@ static void device_free(struct ha_device *d)
 	free(d);
 }
 
+/* ---- resize ------------------------------------------------------------------------------ */
+
+int ha_device_resize_check(const struct ha_device *d, uint64_t size, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (size < d->sb.size)
+		why = "it is bigger now; shrinking would cut off data, so it is refused";
+	else if (size % 512 || size % store_alignment(d->backing))
+		why = "the size is not a multiple of the block size";
+	else if (size == d->sb.size)
+		return 0;
+	else if (d->closing)
+		why = "it is closing";
+	else if (d->mode != MODE_REPLICATING || d->sb.state != HA_SYNC_SYNCHRONIZED)
+		why = "it grows only while synchronized with its partner (both replicas grow together); wait for it";
+	else if (d->verify_running)
+		why = "a verify is running; wait for its end";
+	if (why)
+		snprintf(err, errlen, "%s: %s", d->name, why);
+	return why ? -1 : 0;
+}
+
+int ha_device_resize(struct ha_device *d, uint64_t size, char *err, size_t errlen)
+{
+	uint64_t old = d->sb.size;
+	int rc;
+
+	if (ha_device_resize_check(d, size, err, errlen) != 0)
+		return -1;
+	if (size == old)
+		return 0;
+	/* The replica first: the metadata never describes more than the replica holds. */
+	rc = store_grow(d->backing, size);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: growing the replica: %s", d->name,
+		         rc == -ENOTSUP ? "a block device keeps its own size; grow the device itself" : strerror(-rc));
+		return -1;
+	}
+	if (activemap_grow(d->am, size) != 0 || mapsync_grow(d->ms) != 0) {
+		snprintf(err, errlen, "%s: out of memory", d->name);
+		return -1;
+	}
+	if (ha_meta_grow(d->meta, size, &d->sb, err, errlen) != 0)
+		return -1;
+	d->sb.size = size;
+	log_info("ha %s: grown from %llu to %llu bytes", d->name, (unsigned long long)old, (unsigned long long)size);
+	return 0;
+}
+
+/* The store front's grow (store_grow() sets its size after). */
+static int ha_grow(void *impl, uint64_t size)
+{
+	char err[256];
+
+	if (ha_device_resize(impl, size, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static const struct store_ops ha_store_ops = {
 	.readv = ha_readv,
 	.writev = ha_writev,
@@ -2593,6 +2655,7 @@ static const struct store_ops ha_store_ops = {
 	.access = ha_access,
 	.close = ha_close,
 	.compare_and_write = ha_compare_and_write,
+	.grow = ha_grow,
 };
 
 static const char *check_params(const struct ha_device_params *p)

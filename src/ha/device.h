@@ -211,4 +211,15 @@ int ha_device_set_failover(struct ha_device *d, enum ha_failover f, const struct
  * the end.  Needs the partner connected and the device in sync. */
 int ha_device_verify(struct ha_device *d, char *err, size_t errlen);
 
+/* Grows the device on this node to `size` bytes (a multiple of 512; the same size is a
+ * no-op): the replica grows with zeros, then the metadata (the bitmap, then the
+ * superblock), and the new region is in sync, since the partner's replica grows with
+ * zeros too.  Needs the device synchronized with its partner connected and no verify
+ * running; the partner must be grown right after (twinctl device resize does both): until
+ * then the partner refuses writes past its end and a reconnect finds the sizes differ.
+ * ha_device_resize_check() says whether it would be refused, without changing anything.
+ * The store front grows through store_grow(), which calls this. */
+int ha_device_resize_check(const struct ha_device *d, uint64_t size, char *err, size_t errlen);
+int ha_device_resize(struct ha_device *d, uint64_t size, char *err, size_t errlen);
+
 #endif

@@ -26,6 +26,7 @@ struct mapsync {
 	struct activemap *am; /* NULL once freed by the owner */
 	int fd;
 	uint8_t *busy;        /* per page: a write in flight */
+	uint32_t npages;      /* of busy */
 	unsigned in_flight;
 	bool in_memory;       /* the file is on tmpfs: written synchronously by settle */
 	bool failed, settle_pending;
@@ -42,6 +43,7 @@ struct mapsync *mapsync_new(struct reactor *r, struct activemap *am, int fd, con
 		free(ms);
 		return NULL;
 	}
+	ms->npages = activemap_page_count(am);
 	ms->r = r;
 	ms->am = am;
 	ms->fd = fd;
@@ -200,4 +202,17 @@ void mapsync_wait(struct mapsync *ms, struct mapsync_wait *w)
 		settle_soon(ms);
 	else
 		mapsync_kick(ms);
+}
+
+int mapsync_grow(struct mapsync *ms)
+{
+	uint32_t n = activemap_page_count(ms->am);
+	uint8_t *busy = realloc(ms->busy, n);
+
+	if (busy == NULL)
+		return -1;
+	memset(busy + ms->npages, 0, n - ms->npages);
+	ms->busy = busy;
+	ms->npages = n;
+	return 0;
 }

@@ -38,5 +38,8 @@ void mapsync_free(struct mapsync *ms);
 void mapsync_wait(struct mapsync *ms, struct mapsync_wait *w);
 /* Writes whatever is stale (lazy clears); nothing waits for it. */
 void mapsync_kick(struct mapsync *ms);
+/* The activemap grew (activemap_grow()): its new pages can be written.  -1 when out of
+ * memory. */
+int mapsync_grow(struct mapsync *ms);
 
 #endif

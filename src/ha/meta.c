@@ -192,13 +192,17 @@ static int slots_parse(const uint8_t *slots, uint64_t file_len, struct ha_meta_s
 		snprintf(err, errlen, "no valid superblock (%s; %s)", why[0], why[1]);
 		return -1;
 	}
-	if (ok[0] && ok[1] && !same_device(&cand[0], &cand[1])) {
+	/* The slots may differ in size only: a resize in progress, the newest wins. */
+	if (ok[0] && ok[1] && (memcmp(cand[0].uuid, cand[1].uuid, HA_META_UUID_LEN) != 0 ||
+	                       cand[0].extent_size != cand[1].extent_size)) {
 		snprintf(err, errlen, "the two superblock slots describe different devices");
 		return -1;
 	}
 	unsigned best = !ok[0] || (ok[1] && cseq[1] > cseq[0]);
 	uint64_t want = file_size_for(cand[best].size, cand[best].extent_size);
-	if (file_len != want) {
+	/* Longer is allowed while the slots disagree on the size: a resize grew the bitmap and
+	 * its new superblock did not (yet) land in both. */
+	if (file_len < want || (file_len > want && ok[0] && ok[1] && cand[0].size == cand[1].size)) {
 		snprintf(err, errlen, "file is %" PRIu64 " bytes, the superblock's geometry needs %" PRIu64, file_len,
 		         want);
 		return -1;
@@ -424,5 +428,29 @@ int ha_meta_write_page(struct ha_meta *m, uint32_t page, const uint8_t *buf, cha
 	}
 	if (file_pwrite_all(m->fd, buf, ACTIVEMAP_PAGE_SIZE, ha_meta_page_offset(page)) != 0 || fdatasync(m->fd) != 0)
 		return io_error(m, "bitmap write", err, errlen);
+	return 0;
+}
+
+/* ---- resize ---- */
+
+int ha_meta_grow(struct ha_meta *m, uint64_t size, const struct ha_meta_super *sb, char *err, size_t errlen)
+{
+	struct ha_meta_super grown = *sb;
+	uint64_t old = m->size;
+
+	if (size < m->size || sb->size != m->size) {
+		snprintf(err, errlen, "%s: a device only grows", m->path);
+		return -1;
+	}
+	grown.size = size;
+	/* The bitmap first (zero pages: nothing to resync there), durably; the superblock that
+	 * names the new size last, so a crash leaves the old size or the new one. */
+	if (ftruncate(m->fd, (off_t)file_size_for(size, m->extent_size)) != 0 || fsync(m->fd) != 0)
+		return io_error(m, "growing the bitmap", err, errlen);
+	m->size = size;
+	if (ha_meta_update(m, &grown, err, errlen) != 0) {
+		m->size = old;
+		return -1;
+	}
 	return 0;
 }

@@ -92,6 +92,10 @@ int ha_meta_read_bitmap(struct ha_meta *m, uint8_t *buf, size_t len, char *err, 
 
 /* Durably replaces the superblock.  The geometry and uuid must not change. */
 int ha_meta_update(struct ha_meta *m, const struct ha_meta_super *sb, char *err, size_t errlen);
+/* The device grew to `size` bytes: the bitmap grows with clear pages, then the superblock
+ * (sb with the new size) is replaced.  A crash between the two leaves the old size with a
+ * longer file, which opens.  -1 with err. */
+int ha_meta_grow(struct ha_meta *m, uint64_t size, const struct ha_meta_super *sb, char *err, size_t errlen);
 /* Durably writes bitmap page `page` (HA_META_SLOT_SIZE bytes from buf). */
 int ha_meta_write_page(struct ha_meta *m, uint32_t page, const uint8_t *buf, char *err, size_t errlen);
 

@@ -619,26 +619,24 @@ json_t *mgmt_apply_device_resize(struct mgmt_apply *a, const json_t *params, str
 	const char *name = param_str(params, "name"), *size = param_str(params, "size");
 	struct config_lun *l;
 	size_t found = lun_find(a, name, "resize", err);
-	uint64_t bytes, old;
+	uint64_t bytes, old, *kept;
 	char *text;
 	int rc;
 
 	if (found == a->cfg->n_luns)
 		return NULL;
 	l = &a->cfg->luns[found];
-	if (l->uses_ha) {
-		mgmt_fail(err, MGMT_E_FAILED, "%s is an HA device; resizing HA devices is not supported yet", name);
-		return NULL;
-	}
 	if (config_size(size, &bytes) < 0 || bytes % l->block_size) {
 		mgmt_fail(err, MGMT_E_PARAMS, "size '%s' is not a size in bytes (K, M, G, T) that is a multiple of the "
 		          "block size %u", size, l->block_size);
 		return NULL;
 	}
-	old = l->size;
-	l->size = bytes;
+	/* An HA device's size is its [ha] section's: both replicas must have it at a restart. */
+	kept = l->uses_ha ? &a->cfg->has[l->ha].size : &l->size;
+	old = *kept;
+	*kept = bytes;
 	text = config_format(a->cfg);
-	l->size = old;
+	*kept = old;
 	if (text == NULL) {
 		mgmt_fail(err, MGMT_E_FAILED, "out of memory");
 		return NULL;

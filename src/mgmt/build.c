@@ -182,6 +182,15 @@ fail:
 
 /* ---- HA devices ---- */
 
+/* The HA device behind a store, or NULL. */
+static struct ha_entry *ha_entry_of(struct mgmt_build *b, const struct store *s)
+{
+	for (size_t j = 0; j < b->nhas; j++)
+		if (b->has[j].name[0] && b->has[j].store == s)
+			return &b->has[j];
+	return NULL;
+}
+
 /* An entry made free for the next HA device. */
 static void ha_entry_release(struct mgmt_build *b, struct ha_entry *e)
 {
@@ -599,11 +608,17 @@ static int live_grow_lun(void *arg, const struct config *cfg, size_t i, char *er
 	int rc;
 
 	for (size_t k = 0; k < b->nluns; k++) {
-		if (b->lu_targets[k] != scsi || b->lu_numbers[k] != l->lun || !b->stores[k])
+		struct ha_entry *e;
+
+		if (b->lu_targets[k] != scsi || b->lu_numbers[k] != l->lun || !b->stores[k] || b->lu_retiring[k])
 			continue;
-		rc = store_grow(b->stores[k], l->size);
+		/* An HA device says why it cannot grow now (not in sync, say). */
+		e = l->uses_ha ? ha_entry_of(b, b->stores[k]) : NULL;
+		if (e && ha_device_resize_check(e->device, cfg->has[l->ha].size, err, errlen) != 0)
+			return -1;
+		rc = store_grow(b->stores[k], e ? cfg->has[l->ha].size : l->size);
 		if (rc < 0) {
-			snprintf(err, errlen, "%s: %s", l->path,
+			snprintf(err, errlen, "%s: %s", e ? e->name : l->path,
 			         rc == -EINVAL ? "it is bigger now; shrinking would cut off data, so it is refused"
 			         : rc == -ENOTSUP ? "a block device keeps its own size; grow the device itself"
 			                          : strerror(-rc));
@@ -654,14 +669,6 @@ static int live_set_failover(void *arg, const struct config *cfg, size_t h, char
 /* ---- deleting while serving ---- */
 
 static void witness_stopped(void *arg) { ((struct ha_entry *)arg)->witness_stopped = true; }
-
-static struct ha_entry *ha_entry_of(struct mgmt_build *b, const struct store *s)
-{
-	for (size_t j = 0; j < b->nhas; j++)
-		if (b->has[j].name[0] && b->has[j].store == s)
-			return &b->has[j];
-	return NULL;
-}
 
 static bool target_in_use(const struct mgmt_build *b, struct iscsi_target *t)
 {

@@ -587,6 +587,32 @@ static void dirty_runs_are_reported_without_changing_the_map(void **state)
 	sim_free(&s);
 }
 
+/* A device grown: set extents stay set, the new ones are clear and writable, the new page
+ * is written like any other. */
+static void grow_keeps_the_bits_and_adds_clear_extents(void **state)
+{
+	struct sim s;
+	uint64_t off, len;
+
+	sim_init(&s, 10 * MiB + 512, 4);
+	activemap_partner_lost(s.am);
+	write_extent(&s, 3);
+	assert_int_equal(activemap_grow(s.am, 5 * MiB), -1); /* smaller */
+	assert_int_equal(activemap_grow(s.am, EXTENTS_PER_PAGE * EXT + 2 * EXT), 0);
+	assert_int_equal(activemap_extent_count(s.am), EXTENTS_PER_PAGE + 2);
+	assert_int_equal(activemap_page_count(s.am), 2);
+	assert_int_equal(activemap_dirty_count(s.am), 1);
+	assert_true(activemap_needs_sync(s.am, 3 * EXT, 4096));
+	assert_false(activemap_needs_sync(s.am, 11 * EXT, EXTENTS_PER_PAGE * EXT - 9 * EXT));
+	assert_true(activemap_next_dirty(s.am, 0, &off, &len));
+	assert_int_equal(off, 3 * EXT);
+	s.disk = realloc(s.disk, activemap_ondisk_size(s.am));
+	memset(s.disk + ACTIVEMAP_PAGE_SIZE, 0, ACTIVEMAP_PAGE_SIZE);
+	write_extent(&s, EXTENTS_PER_PAGE + 1); /* on the new page */
+	assert_int_equal(activemap_dirty_count(s.am), 2);
+	sim_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +641,7 @@ int main(void)
 		cmocka_unit_test(a_warm_set_of_default_keepdirty_extents_needs_no_metadata_write),
 		cmocka_unit_test(extents_on_a_later_page_make_that_page_stale),
 		cmocka_unit_test(dirty_runs_are_reported_without_changing_the_map),
+		cmocka_unit_test(grow_keeps_the_bits_and_adds_clear_extents),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,6 +340,33 @@ static void file_length_must_match_the_geometry(void **state)
 	assert_non_null(strstr(open_fails(f), "geometry needs"));
 }
 
+/* A grown file opens with the new size, its bitmap kept and the new pages clear; a
+ * smaller size is refused. */
+static void grow_keeps_the_bitmap_and_opens_with_the_new_size(void **state)
+{
+	struct fixture *f = *state;
+	struct ha_meta_super sb;
+	struct ha_meta *m;
+	uint8_t page[ACTIVEMAP_PAGE_SIZE] = { 0x05 }, back[3 * ACTIVEMAP_PAGE_SIZE];
+	uint64_t bigger = 80000 * MiB; /* three bitmap pages */
+
+	create_file(f);
+	m = open_ok(f, &sb);
+	assert_int_equal(ha_meta_write_page(m, 0, page, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ha_meta_grow(m, f->sb.size - MiB, &sb, f->err, sizeof(f->err)), -1);
+	assert_int_equal(ha_meta_grow(m, bigger, &sb, f->err, sizeof(f->err)), 0);
+	assert_int_equal(ha_meta_bitmap_size(m), 3 * ACTIVEMAP_PAGE_SIZE);
+	assert_int_equal(ha_meta_write_page(m, 2, page, f->err, sizeof(f->err)), 0);
+	ha_meta_close(m);
+	m = open_ok(f, &sb);
+	assert_int_equal(sb.size, bigger);
+	assert_int_equal(ha_meta_read_bitmap(m, back, sizeof(back), f->err, sizeof(f->err)), 0);
+	assert_int_equal(back[0], 0x05);                          /* kept */
+	assert_int_equal(back[ACTIVEMAP_PAGE_SIZE], 0);           /* a new page, clear */
+	assert_int_equal(back[2 * ACTIVEMAP_PAGE_SIZE], 0x05);
+	ha_meta_close(m);
+}
+
 static void bad_role(uint8_t *buf) { buf[52] = 9; }
 
 static void out_of_range_fields_are_refused(void **state)
@@ -414,6 +441,7 @@ int main(void)
 		T(slots_of_different_devices_are_refused),
 		T(sequence_in_the_wrong_slot_is_refused),
 		T(file_length_must_match_the_geometry),
+		T(grow_keeps_the_bitmap_and_opens_with_the_new_size),
 		T(out_of_range_fields_are_refused),
 		T(activemap_survives_a_restart_through_the_file),
 		cmocka_unit_test(state_and_reason_names),
