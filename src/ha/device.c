@@ -176,7 +176,8 @@ struct ha_device {
 	/* failover */
 	bool claim_pending, granted;
 	bool grace_over;      /* the secondary's pause before a heartbeat decision ended */
-	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer, alive_timer;
+	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer, alive_timer, lease_timer;
+	uint64_t partner_lease_end_ms; /* a lost secondary may serve reads until then */
 	uint64_t alive_ms;    /* the loop last ran our watchdog */
 	uint64_t stalled_ms;  /* when the watchdog found the loop had stalled */
 
@@ -915,6 +916,22 @@ static uint8_t *iov_span(const struct iovec *iov, int iovcnt, uint64_t skip, siz
 	return NULL;
 }
 
+/* A secondary serves reads from its replica only while its primary cannot be writing
+ * alone: for a lease after the primary last answered it on the session's link.  The
+ * primary, having lost that link, waits as long after its last answer before it writes
+ * alone (go_alone()).  Shorter than the link timeout, so a link lost to silence costs the
+ * primary no wait; a reset one (the secondary died, or not) costs it up to the lease. */
+static uint64_t read_lease_ms(const struct ha_device *d)
+{
+	return d->p.timeout_ms / 2;
+}
+
+static bool read_lease_holds(const struct ha_device *d)
+{
+	return is_primary(d) || d->sess == NULL || d->sess->l == NULL ||
+	       now_ms() < link_peer_seen_ms(d->sess->l) + read_lease_ms(d);
+}
+
 static void copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, uint8_t *dst, size_t len)
 {
 	for (int i = 0; i < iovcnt && len > 0; i++) {
@@ -992,7 +1009,7 @@ static void ha_readv(void *impl, struct reactor *r, struct store_io *io, const s
 {
 	struct ha_device *d = impl;
 
-	if (!can_serve(d)) {
+	if (!can_serve(d) || !read_lease_holds(d)) {
 		fail_io(d, io, -ENOTCONN);
 		return;
 	}
@@ -1833,6 +1850,7 @@ static void start_session(struct ha_device *d, struct dlink *s)
 	d->got_gens = false;
 	d->rbitmap_got = d->rknown_got = 0;
 	reactor_timer_cancel(d->r, &d->claim_timer);
+	reactor_timer_cancel(d->r, &d->lease_timer);
 	set_mode(d, MODE_MEETING);
 	log_info("ha %s: meeting the partner on sync link %u", d->name, s->index);
 	emit(d, HA_EVENT_PARTNER_CONNECTED, "sync %u", s->index);
@@ -2107,8 +2125,27 @@ again:
 	}
 }
 
+static void go_alone(struct ha_device *d);
+
+static void on_lease_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, lease_timer);
+
+	/* Unless the partner came back or the decision changed meanwhile. */
+	if (d->mode == MODE_WAITING && d->sess == NULL)
+		go_alone(d);
+}
+
 static void go_alone(struct ha_device *d)
 {
+	uint64_t now = now_ms();
+
+	if (now < d->partner_lease_end_ms) {
+		/* The secondary may still serve reads that would miss writes taken alone. */
+		set_serving(d, false);
+		reactor_timer_start(d->r, &d->lease_timer, (unsigned)(d->partner_lease_end_ms - now), on_lease_timer);
+		return;
+	}
 	set_mode(d, MODE_ALONE);
 	set_state(d, HA_SYNC_NOT_SYNCHRONIZED, HA_REASON_PARTNER_LOST);
 	set_serving(d, true);
@@ -2368,6 +2405,10 @@ static void link_gone(struct dlink *s, const char *why, bool peer_shut_down)
 {
 	struct ha_device *d = s->d;
 
+	/* A secondary that said GOODBYE serves nothing more; otherwise it may, until its
+	 * read lease from our last answer on the session's link runs out. */
+	if (s == d->sess && is_primary(d) && !peer_shut_down && s->l != NULL)
+		d->partner_lease_end_ms = link_answer_given_ms(s->l) + read_lease_ms(d);
 	s->l = NULL;
 	s->up = false;
 	emit(d, HA_EVENT_LINK_DOWN, "%s %u: %s", kind_name(s->kind), s->index, why);
@@ -2524,6 +2565,7 @@ static void ha_close(void *impl)
 	reactor_timer_cancel(d->r, &d->flow_timer);
 	reactor_timer_cancel(d->r, &d->pages_timer);
 	reactor_timer_cancel(d->r, &d->alive_timer);
+	reactor_timer_cancel(d->r, &d->lease_timer);
 	for (unsigned i = 0; i < 2 * HA_MAX_LINKS; i++) {
 		struct dlink *s = i < HA_MAX_LINKS ? &d->sync[i] : &d->hb[i - HA_MAX_LINKS];
 

@@ -53,6 +53,7 @@ struct link {
 	struct link_tx *txq_head, *txq_tail;
 	size_t queued;      /* bytes in txq not yet sent */
 	uint64_t last_rx_ms, rtt_ms;
+	uint64_t started_ms, peer_seen_ms, answer_given_ms; /* link_peer_seen_ms() */
 	unsigned ping_interval_ms, timeout_ms;
 	char peer[64];      /* address:port, for the log */
 	char reason[192];
@@ -249,6 +250,8 @@ static void on_handshake_msg(struct link *l, const struct proto_msg *m)
 	OPENSSL_cleanse(tx_key, sizeof(tx_key));
 	OPENSSL_cleanse(rx_key, sizeof(rx_key));
 	l->state = LINK_UP;
+	l->peer_seen_ms = l->started_ms;
+	l->answer_given_ms = now_ms();
 	log_info("ha link %s (node %016llx) authenticated, protocol version %u", l->peer,
 	         (unsigned long long)handshake_peer(l->hs)->node_id, handshake_version(l->hs));
 	l->ops->up(l->arg, l);
@@ -265,11 +268,15 @@ static void on_up_msg(struct link *l, const struct proto_msg *m)
 		pong.u.ping.sent_ms = now_ms();
 		pong.u.ping.echo_ms = m->u.ping.sent_ms;
 		queue_msg(l, &pong);
+		l->answer_given_ms = pong.u.ping.sent_ms;
 		break;
 	}
 	case PROTO_PONG:
-		if (m->u.ping.echo_ms <= now_ms())
+		/* Our own clock comes back: only a value we could have sent counts. */
+		if (m->u.ping.echo_ms <= now_ms()) {
 			l->rtt_ms = now_ms() - m->u.ping.echo_ms;
+			l->peer_seen_ms = MAX(l->peer_seen_ms, m->u.ping.echo_ms);
+		}
 		break;
 	case PROTO_GOODBYE:
 		l->peer_shutdown = m->u.goodbye.reason == PROTO_BYE_SHUTDOWN;
@@ -405,7 +412,7 @@ struct link *link_start(struct reactor *r, int fd, const struct link_config *cfg
 	l->state = LINK_HANDSHAKE;
 	l->ping_interval_ms = cfg->ping_interval_ms;
 	l->timeout_ms = cfg->timeout_ms;
-	l->last_rx_ms = now_ms();
+	l->last_rx_ms = l->started_ms = now_ms();
 	handshake_hello(l->hs, &hello);
 	queue_msg(l, &hello);
 	arm_recv(l);
@@ -442,6 +449,16 @@ uint8_t link_version(const struct link *l)
 uint64_t link_rtt_ms(const struct link *l)
 {
 	return l->rtt_ms;
+}
+
+uint64_t link_peer_seen_ms(const struct link *l)
+{
+	return l->peer_seen_ms;
+}
+
+uint64_t link_answer_given_ms(const struct link *l)
+{
+	return l->answer_given_ms;
 }
 
 bool link_peer_shut_down(const struct link *l)

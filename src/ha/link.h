@@ -66,4 +66,12 @@ uint8_t link_version(const struct link *l);
 /* The last heartbeat round trip, in milliseconds (0 before the first PONG). */
 uint64_t link_rtt_ms(const struct link *l);
 
+/* Read leases (ha/device.c).  link_peer_seen_ms(): when the latest of this node's PINGs
+ * that the peer answered left (or the link started, once the handshake is done): the
+ * peer was on the link at or after that moment.  link_answer_given_ms(): when this node
+ * last answered the peer (a PONG, or the end of the handshake), which no peer_seen of the
+ * peer's is later than.  Both on this node's monotonic clock, 0 before the link is up. */
+uint64_t link_peer_seen_ms(const struct link *l);
+uint64_t link_answer_given_ms(const struct link *l);
+
 #endif

@@ -226,7 +226,7 @@ load_start()
 	local urls=(--url "$(path_url 1)")
 	[ "$FAULT_MODE" = ha ] && urls+=(--url "$(path_url 2)")
 	spawn "$TWINLOAD" write "${urls[@]}" --log "$S/twinload.log" --seed "$1" --rate "${FAULT_RATE:-1000}" \
-		--depth 16 --retry-seconds 30 >>"$S/twinload.out" 2>&1 &
+		--depth 16 --retry-seconds 30 ${FAULT_READ_BACK:+--read-back} >>"$S/twinload.out" 2>&1 &
 	LOAD_PID=$!
 }
 

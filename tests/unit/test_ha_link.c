@@ -206,6 +206,36 @@ static void test_heartbeats_keep_an_idle_link_alive(void **state)
 	assert_int_equal(w.a.lost + w.b.lost, 0);
 }
 
+static void check_leases(void *arg)
+{
+	uint64_t seen_a = link_peer_seen_ms(w.a.l), seen_b = link_peer_seen_ms(w.b.l);
+
+	(void)arg;
+	if (!w.a.up || !w.b.up)
+		return;
+	/* What makes the read lease safe: a node never saw its peer later than the peer
+	 * last answered it. */
+	assert_true(seen_a > 0 && seen_b > 0);
+	assert_true(seen_a <= link_answer_given_ms(w.b.l));
+	assert_true(seen_b <= link_answer_given_ms(w.a.l));
+}
+
+/* Heartbeats renew what each side knows of the other: the times a read lease rests on. */
+static void test_heartbeats_renew_the_read_lease_times(void **state)
+{
+	uint64_t first_seen;
+
+	start_pair("link secret", "link secret");
+	assert_int_equal(reactor_add_ticker(w.r, 5, check_leases, NULL), 0);
+	run_for(500);
+	assert_true(w.a.up && w.b.up);
+	first_seen = link_peer_seen_ms(w.b.l);
+	run_for(200); /* ten ping intervals */
+	reactor_remove_ticker(w.r, check_leases, NULL);
+	assert_true(link_peer_seen_ms(w.b.l) > first_seen);
+	check_leases(NULL);
+}
+
 static void test_wrong_secret_loses_the_link_on_both_sides(void **state)
 {
 	start_pair("link secret", "another secret");
@@ -282,6 +312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_authenticates_and_carries_a_write_and_its_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_peer_is_met_at_protocol_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeats_keep_an_idle_link_alive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeats_renew_the_read_lease_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_secret_loses_the_link_on_both_sides, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_speaking_peer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_peer_times_out, setup, teardown),
