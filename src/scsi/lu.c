@@ -268,6 +268,10 @@ void scsi_lu_free(struct scsi_lu *lu)
 {
 	if (!lu)
 		return;
+	/* A task whose completion is already queued (one run for the HA partner, or one that
+	 * waited for it) ends without its logical unit. */
+	for (struct scsi_task *t = lu->active; t; t = t->next_active)
+		t->lu = NULL;
 	pr_state_free(lu->pr);
 	lu_journal_clear(&lu->journal);
 	alua_free(lu->alua);
@@ -445,7 +449,7 @@ void scsi_lu_execute_shipped(struct scsi_lu *lu, struct scsi_task *task)
 
 void scsi_task_shipped(struct scsi_task *task, const uint8_t *state, size_t len)
 {
-	if (state)
+	if (state && task->lu)
 		scsi_lu_state_install(task->lu, state, len);
 	lu_complete(task);
 }
