@@ -735,6 +735,28 @@ static int print_change(struct ctx *x, const char *method, json_t *params, const
 	return EXIT_OK;
 }
 
+/* Calls method with params (consumed; secrets in it are wiped from memory) on this node,
+ * then, if partner->server is set, on the partner: *res is the last result.  A failure on
+ * the partner says what this node did (`done`) and what to do. */
+static int call_both(struct ctx *x, struct ctx *partner, const char *method, json_t *params, const char *done,
+                     json_t **res)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	int rc = call(x, method, json_incref(params), res);
+
+	if (rc == EXIT_OK && partner->server) {
+		json_decref(*res);
+		rc = call(partner, method, json_incref(params), res);
+		if (rc != EXIT_OK)
+			fprintf(stderr, "twinctl: %s: %s on this node but not on the partner %s; run the same command against "
+			        "it\n", name, done, partner->server);
+	}
+	json_object_del(params, "witness_secret");
+	json_decref(params);
+	api_client_close(partner->c);
+	return rc;
+}
+
 enum { S_WITNESS, S_WITNESS_SECRET, S_PARTNER, S_PARTNER_SECRET };
 
 /* The failover strategy (with majority, the witness) on this node, and with --partner on
@@ -763,17 +785,7 @@ static int cmd_device_set(struct ctx *x, const struct args *a)
 	set_opt(params, "witness", a->opt[S_WITNESS]);
 	set_opt(params, "witness_secret", a->opt[S_WITNESS_SECRET] ? secret : NULL);
 	explicit_bzero(secret, sizeof(secret));
-	rc = call(x, "device.set_failover", json_incref(params), &res);
-	if (rc == EXIT_OK && a->opt[S_PARTNER]) {
-		json_decref(res);
-		rc = call(&partner, "device.set_failover", json_incref(params), &res);
-		if (rc != EXIT_OK)
-			fprintf(stderr, "twinctl: %s: set on this node, but not on the partner %s; run the same command "
-			        "against it\n", a->pos[0], partner.server);
-	}
-	json_object_del(params, "witness_secret");
-	json_decref(params);
-	api_client_close(partner.c);
+	rc = call_both(x, &partner, "device.set_failover", params, "changed", &res);
 	if (rc)
 		return rc;
 	if (x->json)
@@ -1023,16 +1035,8 @@ static int cmd_device_resize(struct ctx *x, const struct args *a)
 		return print_change(x, "device.resize", json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]),
 		                    "resized; initiators are told the new capacity");
 	params = json_pack("{s:s, s:s}", "name", a->pos[0], "size", a->opt[0]);
-	rc = call(x, "device.resize", json_incref(params), &res);
-	if (rc == EXIT_OK) {
-		json_decref(res);
-		rc = call(&partner, "device.resize", json_incref(params), &res);
-		if (rc != EXIT_OK)
-			fprintf(stderr, "twinctl: %s: grown on this node but not on the partner %s: the partner refuses writes "
-			        "past its old end until the same command against it succeeds\n", a->pos[0], partner.server);
-	}
-	json_decref(params);
-	api_client_close(partner.c);
+	rc = call_both(x, &partner, "device.resize", params, "grown (until the partner is too, it refuses writes past "
+	               "its old end)", &res);
 	if (rc)
 		return rc;
 	if (x->json)

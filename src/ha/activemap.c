@@ -528,8 +528,9 @@ int activemap_grow(struct activemap *am, uint64_t size)
 		return -1;
 	nextents = extents_for(size, am->extent_size);
 	npages = activemap_pages_for(size, am->extent_size);
-	/* Each array is replaced as soon as it is grown: a later failure leaves bigger arrays
-	 * behind the same counts, which is harmless. */
+	/* Every per-extent and per-page array of struct activemap grows here.  Each is
+	 * replaced as soon as it is grown: a later failure leaves bigger arrays behind the same
+	 * counts, which is harmless. */
 	if ((p = grow_zeroed(am->disk, am->npages, npages, ACTIVEMAP_PAGE_SIZE)) == NULL)
 		return -1;
 	am->disk = p;
@@ -542,6 +543,13 @@ int activemap_grow(struct activemap *am, uint64_t size)
 	if ((p = grow_zeroed(am->pages, am->npages, npages, sizeof(*am->pages))) == NULL)
 		return -1;
 	am->pages = p;
+	/* The LRU links: only members' are read, and no new extent is one. */
+	if ((p = grow_zeroed(am->prev, am->nextents, nextents, sizeof(*am->prev))) == NULL)
+		return -1;
+	am->prev = p;
+	if ((p = grow_zeroed(am->next, am->nextents, nextents, sizeof(*am->next))) == NULL)
+		return -1;
+	am->next = p;
 	am->size = size;
 	am->nextents = nextents;
 	am->npages = npages;
