@@ -1115,6 +1115,41 @@ static void test_resync_under_steady_writes_ends_with_identical_replicas(void **
 	assert_true(st(&A).resync_sent_bytes <= 2ull * DEV_SIZE);
 }
 
+static void test_digest_resync_under_writes_through_both_nodes_ends_with_identical_replicas(void **state)
+{
+	int rounds = 0, fd;
+
+	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
+	start_pair();
+	for (int i = 0; i < 64; i++) /* every extent kept marked on one node or the other */
+		start_write(i % 2 ? &A : &B, (uint64_t)i * EXTENT, 4096, (uint8_t)i, false);
+	wait_all();
+	crash_both();
+	fd = open(B.img, O_WRONLY); /* and a few really differ */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pwrite(fd, "lost", 4, (off_t)(i * 7 + 1) * EXTENT + 4096), 4);
+	close(fd);
+	node_open(&A);
+	node_open(&B);
+	connect_kind(PROTO_LINK_SYNC);
+	srand(12);
+	/* Both nodes take writes all over the device while the extents are compared. */
+	while (!both_synchronized()) {
+		assert_true(rounds++ < 2000);
+		for (int i = 0; i < 8; i++)
+			start_write(i % 2 ? &A : &B, (uint64_t)(rand() % (DEV_SIZE / 4096)) * 4096, 4096, (uint8_t)rand(),
+			            false);
+		run_until(all_done, HANG_GUARD_MS);
+		for (unsigned k = 0; k < n_pending; k++) { /* NOT READY while B is a target: retried later */
+			free(pending_reqs[k]->buf);
+			free(pending_reqs[k]);
+		}
+		n_pending = 0;
+	}
+	assert_true(st(&A).resync_compared_bytes > 0);
+	assert_true(replicas_identical());
+}
+
 static void test_closing_with_io_in_flight_ends_every_request(void **state)
 {
 	test_setup_pair(HA_FAILOVER_HEARTBEAT, 0, HA_INITIAL_NONE);
@@ -1311,6 +1346,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_resync_under_steady_writes_ends_with_identical_replicas, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_digest_resync_under_writes_through_both_nodes_ends_with_identical_replicas,
+		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closing_with_io_in_flight_ends_every_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replicas_of_unrelated_histories_are_refused_not_overwritten, setup,
 		                                teardown),
