@@ -177,7 +177,7 @@ struct ha_device {
 	bool claim_pending, granted;
 	bool grace_over;      /* the secondary's pause before a heartbeat decision ended */
 	struct reactor_timer start_timer, claim_timer, flow_timer, pages_timer, alive_timer, lease_timer;
-	uint64_t partner_lease_end_ms; /* a lost secondary may serve reads until then */
+	uint64_t partner_lease_end_ms; /* a lost partner may serve reads until then */
 	uint64_t alive_ms;    /* the loop last ran our watchdog */
 	uint64_t stalled_ms;  /* when the watchdog found the loop had stalled */
 
@@ -916,11 +916,13 @@ static uint8_t *iov_span(const struct iovec *iov, int iovcnt, uint64_t skip, siz
 	return NULL;
 }
 
-/* A secondary serves reads from its replica only while its primary cannot be writing
- * alone: for a lease after the primary last answered it on the session's link.  The
- * primary, having lost that link, waits as long after its last answer before it writes
- * alone (go_alone()).  Shorter than the link timeout, so a link lost to silence costs the
- * primary no wait; a reset one (the secondary died, or not) costs it up to the lease. */
+/* A node in session serves reads from its replica only while its partner cannot be
+ * writing alone: for a lease after the partner last answered it on the session's link.
+ * A node that lost that link waits as long after its own last answer before it writes
+ * alone (go_alone()).  Shorter than the link timeout, so a link lost to silence costs no
+ * wait; a reset one (the partner died, or not) costs the primary up to the lease (a
+ * secondary waits longer anyway).  A node that stood still (SIGSTOP) finds its lease run
+ * out when it resumes, before it could serve a read its partner has overtaken. */
 static uint64_t read_lease_ms(const struct ha_device *d)
 {
 	return d->p.timeout_ms / 2;
@@ -928,8 +930,7 @@ static uint64_t read_lease_ms(const struct ha_device *d)
 
 static bool read_lease_holds(const struct ha_device *d)
 {
-	return is_primary(d) || d->sess == NULL || d->sess->l == NULL ||
-	       now_ms() < link_peer_seen_ms(d->sess->l) + read_lease_ms(d);
+	return d->sess == NULL || d->sess->l == NULL || now_ms() < link_peer_seen_ms(d->sess->l) + read_lease_ms(d);
 }
 
 static void copy_from_iov(const struct iovec *iov, int iovcnt, uint64_t skip, uint8_t *dst, size_t len)
@@ -2141,7 +2142,7 @@ static void go_alone(struct ha_device *d)
 	uint64_t now = now_ms();
 
 	if (now < d->partner_lease_end_ms) {
-		/* The secondary may still serve reads that would miss writes taken alone. */
+		/* The partner may still serve reads that would miss writes taken alone. */
 		set_serving(d, false);
 		reactor_timer_start(d->r, &d->lease_timer, (unsigned)(d->partner_lease_end_ms - now), on_lease_timer);
 		return;
@@ -2405,9 +2406,9 @@ static void link_gone(struct dlink *s, const char *why, bool peer_shut_down)
 {
 	struct ha_device *d = s->d;
 
-	/* A secondary that said GOODBYE serves nothing more; otherwise it may, until its
-	 * read lease from our last answer on the session's link runs out. */
-	if (s == d->sess && is_primary(d) && !peer_shut_down && s->l != NULL)
+	/* A partner that said GOODBYE serves nothing more; otherwise it may, until its read
+	 * lease from our last answer on the session's link runs out. */
+	if (s == d->sess && !peer_shut_down && s->l != NULL)
 		d->partner_lease_end_ms = link_answer_given_ms(s->l) + read_lease_ms(d);
 	s->l = NULL;
 	s->up = false;

@@ -6,9 +6,9 @@
  * nodes present the same identity (the device UUID) and accept I/O (active-active).
  *
  * Data path, while both replicas are in sync:
- * - Reads are served from the local replica; a secondary's only under a read lease from
- *   the primary's heartbeat answers, which a primary that lost the sync link waits out
- *   before it writes alone, so no read misses a write the primary took alone.
+ * - Reads are served from the local replica, in session only under a read lease from the
+ *   partner's heartbeat answers, which a node that lost the sync link waits out before
+ *   it writes alone: no read misses a write the partner took alone.
  * - The primary (priority) node is the sequencer: every change of the replicas' contents
  *   is ordered by the primary's range lock on the bytes it touches.  A write arriving at
  *   the primary is written locally and sent to the secondary; one arriving at the
