@@ -1048,9 +1048,26 @@ static int cmd_device_resize(struct ctx *x, const struct args *a)
 	return EXIT_OK;
 }
 
+/* With --partner an HA device goes on both nodes, this one first. */
 static int cmd_device_delete(struct ctx *x, const struct args *a)
 {
-	return print_change(x, "device.delete", delete_params(a), "deleted");
+	struct ctx partner = { .server = a->opt[1], .secret_file = a->opt[2], .json = x->json };
+	json_t *res;
+	int rc;
+
+	if (!a->opt[1])
+		return print_change(x, "device.delete", delete_params(a), "deleted");
+	if (strchr(a->pos[0], ':'))
+		return usage_error("device delete", "--partner is for an HA device (named by its NAME, not %s)", a->pos[0]);
+	rc = call_both(x, &partner, "device.delete", delete_params(a), "deleted", &res);
+	if (rc)
+		return rc;
+	if (x->json)
+		print_json(res);
+	else
+		printf("%s: deleted on this node and on %s\n", a->pos[0], partner.server);
+	json_decref(res);
+	return EXIT_OK;
 }
 
 /* ---- validating a shared disk from an initiator ---- */
@@ -1172,11 +1189,12 @@ static const struct command commands[] = {
 	  "this node and then on its partner SERVER, only while the two are synchronized; the new region\n"
 	  "reads as zeros and is in sync.  If the partner fails, run the same command against it.",
 	  1, { "size=", "partner=", "partner-secret-file=" }, cmd_device_resize },
-	{ "device delete", "TARGET:LUN | NAME [--force]",
+	{ "device delete", "TARGET:LUN | NAME [--force] [--partner SERVER [--partner-secret-file F]]",
 	  "Deletes a device made with 'device create': it is no longer served and is gone from the managed\n"
 	  "configuration (the file stays).  An HA device goes by its NAME; its links and the device close on\n"
-	  "this node (delete it on the partner too).  Refused while initiators are logged in to its target\n"
-	  "unless --force, which logs them out first.", 1, { "force" }, cmd_device_delete },
+	  "this node, and with --partner then on the partner (else delete it there too).  Refused while\n"
+	  "initiators are logged in to its target unless --force, which logs them out first.", 1,
+	  { "force", "partner=", "partner-secret-file=" }, cmd_device_delete },
 	{ "device verify", "NAME [--wait]",
 	  "Compares both replicas block by block while I/O goes on.  --wait waits for the result and exits\n"
 	  "with 1 if blocks differ.",

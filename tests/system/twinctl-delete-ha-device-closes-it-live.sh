@@ -3,7 +3,8 @@
 # it gone, its sync port is free again), it is no longer listed or served, and its metadata
 # is saved; the other node's device goes the same way.  When this node fails to make its
 # side after the partner made its own, twinctl's rollback takes the partner's side down
-# at once too (not only from its managed configuration).  Restarts agree.
+# at once too (not only from its managed configuration).  device delete --partner deletes
+# on both nodes at once.  Restarts agree.
 . "$(dirname "$0")/../lib/twinsand.sh"
 . "$TOP/tests/lib/twinctl.sh"
 requires qemu-io python3
@@ -68,6 +69,18 @@ on B 0 device list
 grep -q '^no devices$' "$SCRATCH/out" || fail "B still lists the rolled back device: $(cat "$SCRATCH/out")"
 listening 127.0.0.2 $((PORT + 3)) && fail "B still listens for the rolled back device"
 grep -q '^\[ha ' "$SCRATCH/B/state/managed.conf" && fail "B kept the rolled back device: $(cat "$SCRATCH/B/state/managed.conf")"
+
+# One command deletes a device on both nodes.
+on A 0 device create ha3 --ha --partner "unix:$SCRATCH/B/api.sock" \
+	--path "$SCRATCH/A/ha3.img" --partner-path "$SCRATCH/B/ha3.img" --size 16M --priority primary \
+	--initial-sync clear --sync 127.0.0.1:$((PORT + 5)) 127.0.0.2:$((PORT + 5))
+on A 0 device delete ha3 --partner "unix:$SCRATCH/B/api.sock"
+grep -q "^ha3: deleted on this node and on unix:$SCRATCH/B/api.sock$" "$SCRATCH/out" ||
+	fail "device delete --partner said: $(cat "$SCRATCH/out")"
+for n in A B; do
+	on $n 0 device list
+	grep -q '^no devices$' "$SCRATCH/out" || fail "$n still lists ha3: $(cat "$SCRATCH/out")"
+done
 
 DAEMON_PID=$PID_B daemon_stop
 api_node_start "$SCRATCH/B" 127.0.0.2
