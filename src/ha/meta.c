@@ -200,9 +200,9 @@ static int slots_parse(const uint8_t *slots, uint64_t file_len, struct ha_meta_s
 	}
 	unsigned best = !ok[0] || (ok[1] && cseq[1] > cseq[0]);
 	uint64_t want = file_size_for(cand[best].size, cand[best].extent_size);
-	/* Longer is allowed while the slots disagree on the size: a resize grew the bitmap and
-	 * its new superblock did not (yet) land in both. */
-	if (file_len < want || (file_len > want && ok[0] && ok[1] && cand[0].size == cand[1].size)) {
+	/* Longer is allowed: a resize grows the bitmap before a superblock names the new size,
+	 * and a crash in between leaves the old geometry valid with a tail nobody reads. */
+	if (file_len < want) {
 		snprintf(err, errlen, "file is %" PRIu64 " bytes, the superblock's geometry needs %" PRIu64, file_len,
 		         want);
 		return -1;
@@ -341,6 +341,12 @@ int ha_meta_open(const char *path, struct ha_meta_super *sb, struct ha_meta **ou
 	}
 	if (slots_parse(slots, (uint64_t)st.st_size, sb, &seq, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s: %s", path, why);
+		goto fail;
+	}
+	/* A grow cut short by a crash: drop the tail, so the next grow starts from zeros. */
+	uint64_t want = file_size_for(sb->size, sb->extent_size);
+	if ((uint64_t)st.st_size > want && (ftruncate(fd, (off_t)want) != 0 || fsync(fd) != 0)) {
+		snprintf(err, errlen, "%s: trimming a grow cut short: %s", path, strerror(errno));
 		goto fail;
 	}
 	*out = meta_alloc(path, fd, sb, seq);
