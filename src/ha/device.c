@@ -46,9 +46,10 @@
 /* Bytes queued on the sync link above which no new copy starts, below HA_FLOW_MAX_QUEUED
  * so that a resync never holds up the initiators' writes. */
 #define HA_RESYNC_MAX_QUEUED (8u << 20)
-/* Copies started per pass of the loop: the window fills as answers come back, so that
- * neither node spends one pass on dozens of extent reads (on memory file systems they
- * are synchronous) while its links starve. */
+/* Copies started per pass of the loop: the window fills over a few passes, and the
+ * requests of each pass leave before the next extents are read, so the partner works on
+ * them meanwhile (on memory file systems reads are synchronous, and a pass that read
+ * dozens of extents would leave both the partner and the links waiting). */
 #define HA_RESYNC_BURST 4
 /* A suspect extent is compared in chunks of this size at most: a difference costs the
  * copy of one chunk, a chunk costs a 32-byte digest on the link. */
@@ -118,6 +119,7 @@ struct xfer {
 	uint32_t block_size;  /* verify; resync: the digest chunk of a suspect extent */
 	uint8_t *digests;     /* verify: the partner's, big-endian CRC32C per block; resync:
 	                         its SHA-256 per chunk */
+	uint8_t *mine;        /* resync: ours, computed as soon as our read ends */
 	unsigned parts;       /* resync: copies of this extent's pieces still unanswered */
 	bool suspect;         /* resync: compare by digest before copying */
 	bool resync_write;    /* resync: the local I/O writes (a target's), else reads */
@@ -164,6 +166,8 @@ struct ha_device {
 	/* resync (driven by the primary) */
 	bool resyncing, sync_source, finishing;
 	unsigned resync_inflight;
+	unsigned resync_pass_started; /* copies started in this pass of the loop */
+	struct reactor_timer resync_timer; /* the next pass's share of copies */
 	uint64_t sync_total, sync_done, sync_start_ms;
 	uint64_t rate_mark_ms, rate_mark_bytes, rate_bps;
 	uint64_t sent_bytes, received_bytes, compared_bytes;
@@ -447,6 +451,7 @@ static void xfer_free(struct xfer *x)
 		free(x->buf);
 	free(x->compare);
 	free(x->digests);
+	free(x->mine);
 	free(x);
 }
 
@@ -1453,10 +1458,18 @@ static void resync_read_done(struct xfer *x)
 static void resync_compare(struct xfer *x)
 {
 	struct ha_device *d = x->d;
-	uint8_t md[SHA256_DIGEST_LENGTH];
 	uint32_t run = 0, count = x->length / x->block_size;
 
-	if (stale_xfer(x) || !x->local_done || x->digests == NULL)
+	if (stale_xfer(x) || !x->local_done)
+		return;
+	/* Ours at once, while the partner computes its own: its answer then costs a compare. */
+	if (x->local_err == 0 && x->mine == NULL) {
+		if ((x->mine = malloc((size_t)count * SHA256_DIGEST_LENGTH)) == NULL)
+			x->local_err = -ENOMEM;
+		else
+			strong_digests(x->buf, x->length, x->block_size, x->mine);
+	}
+	if (x->digests == NULL)
 		return;
 	if (x->local_err != 0) {
 		resync_finish(x, x->local_err, "local read");
@@ -1466,10 +1479,9 @@ static void resync_compare(struct xfer *x)
 	for (uint32_t i = 0; i <= count; i++) {
 		bool differs = false;
 
-		if (i < count) {
-			SHA256(x->buf + (size_t)i * x->block_size, x->block_size, md);
-			differs = memcmp(md, x->digests + (size_t)i * SHA256_DIGEST_LENGTH, sizeof(md)) != 0;
-		}
+		if (i < count)
+			differs = memcmp(x->mine + (size_t)i * SHA256_DIGEST_LENGTH,
+			                 x->digests + (size_t)i * SHA256_DIGEST_LENGTH, SHA256_DIGEST_LENGTH) != 0;
 		if (differs) {
 			run++;
 		} else if (run > 0) {
@@ -1567,15 +1579,22 @@ static void send_node_state(struct ha_device *d, bool serving, enum proto_state_
 	send_msg(d, &m);
 }
 
+static void on_resync_timer(struct reactor_timer *t)
+{
+	struct ha_device *d = container_of(t, struct ha_device, resync_timer);
+
+	d->resync_pass_started = 0;
+	resync_pump(d);
+}
+
 static void resync_pump(struct ha_device *d)
 {
 	uint64_t off, len;
 	bool suspect;
-	unsigned started = 0;
 
 	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
 		return;
-	while (d->resync_inflight < HA_RESYNC_DEPTH && started++ < HA_RESYNC_BURST &&
+	while (d->resync_inflight < HA_RESYNC_DEPTH && d->resync_pass_started < HA_RESYNC_BURST &&
 	       (d->resync_inflight == 0 || link_queued_bytes(sess_link(d)) < HA_RESYNC_MAX_QUEUED) &&
 	       activemap_sync_next(d->am, &off, &len, &suspect)) {
 		struct xfer *x = xfer_new(d, X_RESYNC, off, (uint32_t)len);
@@ -1588,8 +1607,11 @@ static void resync_pump(struct ha_device *d)
 		x->block_size = digest_chunk((uint32_t)len);
 		x->suspect = suspect && x->block_size != 0 && partner_digests(d);
 		d->resync_inflight++;
+		d->resync_pass_started++;
 		lock(x, resync_granted);
 	}
+	if (d->resync_pass_started > 0 && !reactor_timer_armed(&d->resync_timer))
+		reactor_timer_start(d->r, &d->resync_timer, 0, on_resync_timer);
 	if (d->resync_inflight > 0 || activemap_dirty_count(d->am) > 0)
 		return;
 	d->finishing = true;
@@ -2565,6 +2587,7 @@ static void ha_close(void *impl)
 	reactor_timer_cancel(d->r, &d->claim_timer);
 	reactor_timer_cancel(d->r, &d->flow_timer);
 	reactor_timer_cancel(d->r, &d->pages_timer);
+	reactor_timer_cancel(d->r, &d->resync_timer);
 	reactor_timer_cancel(d->r, &d->alive_timer);
 	reactor_timer_cancel(d->r, &d->lease_timer);
 	for (unsigned i = 0; i < 2 * HA_MAX_LINKS; i++) {
