@@ -655,6 +655,7 @@ static int ensure_alone_gen(struct ha_device *d)
 
 static void pump(struct ha_device *d);
 static void resync_pump(struct ha_device *d);
+static void on_resync_timer(struct reactor_timer *t);
 static void verify_pump(struct ha_device *d);
 
 static void mutate_try_finish(struct xfer *x)
@@ -666,6 +667,8 @@ static void mutate_try_finish(struct xfer *x)
 		log_warn("ha %s: write at %llu+%u failed on %s replica only: marked for resync", x->d->name,
 		         (unsigned long long)x->offset, x->length, x->local_err ? "this node's" : "the partner's");
 		activemap_mark_differs(x->d->am, x->offset, x->length);
+		if (!reactor_timer_armed(&x->d->resync_timer))
+			reactor_timer_start(x->d->r, &x->d->resync_timer, 0, on_resync_timer);
 	}
 	unmark(x);
 	unlock(x);
@@ -1443,12 +1446,19 @@ static void resync_written(struct xfer *x)
  * piece is answered: a write to the extent meanwhile would make the activemap copy it
  * again (it cannot tell that the stream orders it after the copy), and under steady
  * writes a resync would never end. */
+/* This node's replica is the one copied from: the resync source, or, in sync, the
+ * primary repairing an extent a write reached on one side only. */
+static bool copies_from_here(const struct ha_device *d)
+{
+	return d->resyncing ? d->sync_source : is_primary(d);
+}
+
 static void resync_part(struct xfer *x, uint64_t offset, uint32_t length)
 {
 	struct ha_device *d = x->d;
-	struct proto_msg m = {.type = d->sync_source ? PROTO_RESYNC_DATA : PROTO_RESYNC_READ};
+	struct proto_msg m = {.type = copies_from_here(d) ? PROTO_RESYNC_DATA : PROTO_RESYNC_READ};
 
-	if (d->sync_source) {
+	if (copies_from_here(d)) {
 		m.u.write = (struct proto_write){x->id, offset, length, 0, x->buf + (offset - x->offset)};
 		d->sent_bytes += length;
 	} else {
@@ -1551,7 +1561,7 @@ static void resync_granted(struct order_req *req)
 		x->wait_remote = true;
 		send_msg(d, &m);
 		local_io(x, resync_compare);
-	} else if (d->sync_source) {
+	} else if (copies_from_here(d)) {
 		local_io(x, resync_read_done);
 	} else {
 		resync_part(x, x->offset, x->length);
@@ -1608,7 +1618,9 @@ static void resync_pump(struct ha_device *d)
 	uint64_t off, len;
 	bool suspect;
 
-	if (!is_primary(d) || !d->resyncing || d->finishing || d->mode != MODE_REPLICATING)
+	/* In sync too: extents a write reached on one replica only are repaired at once. */
+	if (!is_primary(d) || d->finishing || d->mode != MODE_REPLICATING ||
+	    (!d->resyncing && d->sb.state != HA_SYNC_SYNCHRONIZED))
 		return;
 	while (d->resync_inflight < HA_RESYNC_DEPTH && d->resync_pass_started < HA_RESYNC_BURST &&
 	       (d->resync_inflight == 0 || link_queued_bytes(sess_link(d)) < HA_RESYNC_MAX_QUEUED) &&
@@ -1628,7 +1640,7 @@ static void resync_pump(struct ha_device *d)
 	}
 	if (d->resync_pass_started > 0 && !reactor_timer_armed(&d->resync_timer))
 		reactor_timer_start(d->r, &d->resync_timer, 0, on_resync_timer);
-	if (d->resync_inflight > 0 || activemap_dirty_count(d->am) > 0)
+	if (!d->resyncing || d->resync_inflight > 0 || activemap_dirty_count(d->am) > 0)
 		return;
 	d->finishing = true;
 	if (!d->sync_source) {
