@@ -230,7 +230,8 @@ load_start()
 	LOAD_PID=$!
 }
 
-# load_stop: stops the workload; false if it had writes that failed for good.
+# load_stop: stops the workload; its exit status: 0, 1 if writes failed for good or a read
+# back found stale data, 2 or more if it broke.
 load_stop()
 {
 	local st
@@ -238,7 +239,7 @@ load_stop()
 	kill -TERM "$LOAD_PID" 2>/dev/null
 	wait "$LOAD_PID" && st=0 || st=$?
 	LOAD_PID=""
-	[ "$st" = 0 ]
+	return "$st"
 }
 
 # load_verify N [--accept]: reads every logged block through node N; prints the verify line.
