@@ -86,3 +86,17 @@ size = 8M
 CONF
 	daemon_start --config "$1/twinsand.conf" --api-socket "$1/api.sock" "${@:3}"
 }
+
+# api_pair_start: the two nodes of a pair made through twinctl, B on 127.0.0.2 and A on
+# 127.0.0.1 (api_node_start, one free PORT); sets PID_A and PID_B and kills both on exit,
+# whichever the test stopped itself.  on A|B EXIT-CODE ARGS...: twinctl through that node.
+api_pair_start()
+{
+	PORT=$(free_port)
+	trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B 2>/dev/null; (exit $_rc); _cleanup' EXIT
+	api_node_start "$SCRATCH/B" 127.0.0.2
+	PID_B=$DAEMON_PID
+	api_node_start "$SCRATCH/A" 127.0.0.1
+	PID_A=$DAEMON_PID
+}
+on() { _node=$1; shift; CTL_SOCKET=$SCRATCH/$_node/api.sock expect_exit "$@"; }

@@ -9,13 +9,7 @@ requires qemu-io
 needs_api
 TEST_PORTS="3550 3576"
 
-PORT=$(free_port)
-# The test stops only the last node started by itself; the other goes too, whatever happens.
-trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B 2>/dev/null; (exit $_rc); _cleanup' EXIT
-api_node_start "$SCRATCH/B" 127.0.0.2
-PID_B=$DAEMON_PID
-api_node_start "$SCRATCH/A" 127.0.0.1
-PID_A=$DAEMON_PID
+api_pair_start
 
 CTL_SOCKET=$SCRATCH/A/api.sock expect_exit 0 device create ha1 --ha --partner "unix:$SCRATCH/B/api.sock" \
 	--path "$SCRATCH/A/ha1.img" --partner-path "$SCRATCH/B/ha1.img" --size 16M --priority primary \

@@ -11,13 +11,7 @@ requires qemu-io python3
 needs_api
 TEST_PORTS="3580 3599"
 
-PORT=$(free_port)
-trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B 2>/dev/null; (exit $_rc); _cleanup' EXIT
-api_node_start "$SCRATCH/B" 127.0.0.2
-PID_B=$DAEMON_PID
-api_node_start "$SCRATCH/A" 127.0.0.1
-PID_A=$DAEMON_PID
-on() { _node=$1; shift; CTL_SOCKET=$SCRATCH/$_node/api.sock expect_exit "$@"; }
+api_pair_start
 
 # listening HOST PORT: true if something accepts connections there.
 listening() { python3 -c "import socket, sys; socket.create_connection(('$1', $2), 1)" 2>/dev/null; }

@@ -12,13 +12,7 @@ requires qemu-io iscsi-readcapacity16 python3
 needs_api
 TEST_PORTS="3620 3639"
 
-PORT=$(free_port)
-trap '_rc=$?; set +e; kill -KILL $PID_A $PID_B 2>/dev/null; (exit $_rc); _cleanup' EXIT
-api_node_start "$SCRATCH/B" 127.0.0.2
-PID_B=$DAEMON_PID
-api_node_start "$SCRATCH/A" 127.0.0.1
-PID_A=$DAEMON_PID
-on() { _node=$1; shift; CTL_SOCKET=$SCRATCH/$_node/api.sock expect_exit "$@"; }
+api_pair_start
 url() { echo "iscsi://$1:$PORT/iqn.2026-11.org.twinsan:ha1/0"; }
 
 # wait_synchronized A|B

@@ -23,7 +23,6 @@ api_node_start "$SCRATCH/B" 127.0.0.2
 PID_B=$DAEMON_PID
 api_node_start "$SCRATCH/A" 127.0.0.1
 PID_A=$DAEMON_PID
-on() { _node=$1; shift; CTL_SOCKET=$SCRATCH/$_node/api.sock expect_exit "$@"; }
 tries=0
 until grep -q ready "$SCRATCH/witness.log"; do
 	tries=$((tries + 1))
